@@ -1,0 +1,54 @@
+# Outpost: the two commands are `make run` and `make test`. Each installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Debian packages the tests and the simulated site use (installed only when running as root).
+#  iproute2/iputils-ping: namespaces and ping; snmpd/snmp: net-snmp agent and client (bench peer);
+#  arp-scan: discovery bench peer; chromium(+driver): status-page browser tests.
+DEB_PKGS := iproute2 iputils-ping snmpd snmp arp-scan chromium chromium-driver
+IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+
+.PHONY: run test lint bench deps venv clean cleanup
+
+deps:
+ifeq ($(IS_ROOT),yes)
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+	@# snmpd is only ever started by the simulated site; the Debian service must not run on the host.
+	@if systemctl is-active --quiet snmpd 2>/dev/null; then systemctl disable --now snmpd >/dev/null 2>&1 || true; fi
+else
+	@echo "not root: skipping Debian packages ($(DEB_PKGS)); namespace tests will be skipped with a reason"
+endif
+
+$(STAMP): pyproject.toml
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy firmware services web provisioning hardware simsite
+
+test: deps venv
+	@$(PY) -m simsite cleanup >/dev/null 2>&1 || true
+	$(MAKE) --no-print-directory lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+run: deps venv
+	$(PY) -m simsite.launch
+
+bench: deps venv
+	$(PY) -m bench
+
+cleanup: venv
+	$(PY) -m simsite cleanup
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

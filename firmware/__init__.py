@@ -1,0 +1,1 @@
+"""Outpost firmware: entry point, supervisor, configuration and system integration."""

@@ -1,0 +1,67 @@
+"""Assembling one appliance process: the context and its services, in start order."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+
+from firmware.clock import Clock
+from firmware.config import Config
+from firmware.context import AppContext
+from firmware.logs import get_log
+from firmware.supervisor import Service, Supervisor
+from firmware.version import __version__
+from services.store import MigrationChain, Store
+from services.store.service import StoreService
+from web.server import WebService
+
+log = get_log("app")
+
+# Each entry builds one service from the context, or returns None when the configuration
+# turns it off. Order is start order (stop order is the reverse); the store always comes first.
+ServiceFactory = Callable[[AppContext], Service | None]
+
+
+def _web(ctx: AppContext) -> Service | None:
+    return WebService(ctx) if ctx.config.web.enabled else None
+
+
+SERVICE_FACTORIES: list[ServiceFactory] = [_web]
+
+# Schema chains of components beyond the core tables, applied in this order at open.
+MIGRATION_CHAINS: list[MigrationChain] = []
+
+
+def build(config: Config, clock: Clock | None = None) -> tuple[AppContext, Supervisor]:
+    clock = clock or Clock()
+    store = Store(
+        config.store.path,
+        chains=MIGRATION_CHAINS,
+        clock=clock,
+        batch_max_ops=config.store.batch_max_ops,
+    )
+    ctx = AppContext(config=config, store=store, clock=clock, version=__version__)
+    services: list[Service] = [StoreService(store)]
+    for factory in SERVICE_FACTORIES:
+        service = factory(ctx)
+        if service is not None:
+            services.append(service)
+    return ctx, Supervisor(services, critical=frozenset({"store"}))
+
+
+async def run_until_signalled(config: Config) -> None:
+    """Run the appliance until SIGTERM or SIGINT, then stop every service cleanly."""
+    ctx, supervisor = build(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("appliance.starting", version=ctx.version, site=config.site.name)
+    await supervisor.start()
+    ctx.status.publish("phase", "running")
+    log.info("appliance.running", services=",".join(s.name for s in supervisor.services))
+    await stop.wait()
+    log.info("appliance.stopping")
+    await supervisor.stop()
+    log.info("appliance.stopped")

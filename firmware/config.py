@@ -1,0 +1,87 @@
+"""The appliance's configuration: one TOML file, typed and validated at load.
+
+Each section's dataclass lives with the code that uses it (``services/polling/settings.py`` ...);
+this module composes them. An empty file is a valid configuration: every setting has a default.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from firmware.schema import ConfigError, load_dataclass, section, setting
+from hardware.settings import HardwareSettings
+from provisioning.settings import ProvisioningSettings
+from services.alerting.settings import AlertingSettings
+from services.discovery.settings import DiscoverySettings
+from services.polling.settings import PollingSettings
+from services.store.settings import StoreSettings
+from services.uplink.settings import UplinkSettings
+from web.settings import WebSettings
+
+__all__ = ["Config", "ConfigError", "load_config", "parse_config"]
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    name: str = setting("", help="the client site's name, shown on the status page")
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: Literal["debug", "info", "warning", "error"] = setting("info", help="least severe level")
+
+
+@dataclass(frozen=True)
+class Config:
+    site: SiteSettings = section(SiteSettings)
+    log: LogSettings = section(LogSettings)
+    store: StoreSettings = section(StoreSettings)
+    web: WebSettings = section(WebSettings)
+    discovery: DiscoverySettings = section(DiscoverySettings)
+    polling: PollingSettings = section(PollingSettings)
+    alerting: AlertingSettings = section(AlertingSettings)
+    uplink: UplinkSettings = section(UplinkSettings)
+    hardware: HardwareSettings = section(HardwareSettings)
+    provisioning: ProvisioningSettings = section(ProvisioningSettings)
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    """Parse and validate TOML text; raise :class:`ConfigError` naming every bad key."""
+    try:
+        table: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            [f"{source}: not valid TOML: {exc}. Check quotes, brackets and '=' on that line."]
+        ) from None
+    return load_dataclass(Config, table)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, parse and validate the configuration file at ``path``."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"{path}: config file not found; check the path, or create an empty file to use "
+             "the defaults"]
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{path}: is a directory, not a config file; name the TOML file"]) from None
+    except PermissionError:
+        raise ConfigError(
+            [f"{path}: permission denied reading the config file; make it readable by the user "
+             "running outpost (e.g. chmod 640 and group outpost)"]
+        ) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [f"{path}: not UTF-8 text (bad byte at offset {exc.start}); save the file as UTF-8"]
+        ) from None
+    return parse_config(text, source=str(path))

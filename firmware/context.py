@@ -1,0 +1,55 @@
+"""What every service of one appliance process shares: configuration, store, clock, status.
+
+Services receive an :class:`AppContext` at construction. ``status`` is the appliance's live
+state for the status page, the LEDs and the heartbeat; services publish into it, readers take
+``status.snapshot()``. ``changed`` wakes anyone waiting for the next change (server-sent events,
+the LED state machine) without polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from firmware.clock import Clock
+from firmware.config import Config
+from services.store import Store
+
+
+@dataclass
+class LiveStatus:
+    """Small, in-memory facts that change often and are not worth a database read."""
+
+    started_at: float = field(default_factory=time.time)
+    facts: dict[str, Any] = field(default_factory=dict)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    version: int = 0
+
+    def publish(self, key: str, value: Any) -> None:
+        if self.facts.get(key) != value:
+            self.facts[key] = value
+            self.version += 1
+            # Wake every current waiter, then re-arm for the next change.
+            self.changed.set()
+            self.changed = asyncio.Event()
+
+    def snapshot(self) -> dict[str, Any]:
+        return dict(self.facts)
+
+    async def wait_changed(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self.changed.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+
+@dataclass
+class AppContext:
+    config: Config
+    store: Store
+    clock: Clock
+    status: LiveStatus = field(default_factory=LiveStatus)
+    version: str = "0.0.0"

@@ -1,0 +1,1 @@
+"""Outpost polling service."""

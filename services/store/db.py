@@ -1,0 +1,291 @@
+"""The local SQLite store: one writer thread with group commit, readers off the event loop.
+
+Writes are functions queued to a single writer thread. The thread takes every write waiting
+(up to ``batch_max_ops``) and runs them in one transaction, each inside its own savepoint, so a
+failing write rolls back alone while the others commit; one fsync then covers the whole batch.
+That is what keeps bytes-per-measurement and flash wear low on an SD card while a caller still
+learns exactly when its write is durable (its future resolves after COMMIT).
+
+WAL mode with ``synchronous=FULL``: a committed transaction survives a SIGKILL and a power cut.
+Reads run on a small thread pool, each thread with its own read-only connection; WAL lets them
+proceed while the writer commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from firmware.clock import Clock, Stamp
+from firmware.logs import get_log
+from services.store.migrations import MigrationChain, migrate
+from services.store.schema import CORE
+
+T = TypeVar("T")
+log = get_log("store")
+
+READER_THREADS = 2
+BUSY_TIMEOUT_MS = 5000
+_STOP = object()
+
+# forward(tx, kind, body, lane): append a record bound for home in the caller's transaction.
+Forwarder = Callable[["Tx", str, dict[str, Any], int], None]
+
+
+class StoreError(Exception):
+    """A store operation failed; the message says what to do."""
+
+
+class StoreFull(StoreError):
+    """The disk (or the store's partition) is full; the write was not committed."""
+
+
+class StoreClosed(StoreError):
+    """The store is closed (the appliance is stopping)."""
+
+
+@dataclass
+class Tx:
+    """What a write function gets: the connection inside a transaction, and helpers."""
+
+    conn: sqlite3.Connection
+    db: sqlite_utils.Database
+    stamp: Stamp  # one time stamp for the whole batch: the moment the batch began
+    boot: int  # boots.id of stamp.boot_id
+    _forward: Forwarder | None = field(default=None, repr=False)
+
+    def forward(self, kind: str, body: dict[str, Any], lane: int = 1) -> None:
+        """Queue ``body`` for the uplink in this same transaction (no-op without an uplink)."""
+        if self._forward is not None:
+            self._forward(self, kind, body, lane)
+
+
+@dataclass
+class _Op:
+    fn: Callable[[Tx], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _connect(path: str, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        )
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "full" in str(exc) or getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    )
+
+
+class Store:
+    """The appliance's only SQLite writer. ``await open()`` before use, ``await close()`` after."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        chains: Sequence[MigrationChain] = (),
+        clock: Clock | None = None,
+        forward: Forwarder | None = None,
+        batch_max_ops: int = 1000,
+    ) -> None:
+        self.path = str(path)
+        self.chains: tuple[MigrationChain, ...] = (CORE, *chains)
+        self.clock = clock or Clock()
+        self.forward = forward
+        self.batch_max_ops = batch_max_ops
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._boots: dict[str, int] = {}
+        self._closed = True
+        self.commits = 0  # transactions committed (each covers one batch)
+        self.ops = 0  # write operations committed
+
+    # ---- lifecycle ----
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self._open_sync)
+        self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="store-read")
+        self._writer = threading.Thread(target=self._write_loop, name="store-write", daemon=True)
+        self._closed = False
+        self._writer.start()
+
+    def _open_sync(self) -> None:
+        directory = os.path.dirname(self.path) or "."
+        try:
+            os.makedirs(directory, exist_ok=True)
+            conn = _connect(self.path)
+            conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: each commit is fsynced, so a committed batch survives a power cut.
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(conn, self.chains)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"cannot open the store at {self.path}: {exc}. If the file is damaged, move it "
+                "aside (the appliance starts a new one) and send it to the MSP for recovery"
+            ) from exc
+        except PermissionError as exc:
+            raise StoreError(
+                f"cannot open the store at {self.path}: permission denied; the data directory "
+                "must be writable by the user running outpost"
+            ) from exc
+        self._conn = conn
+
+    async def close(self) -> None:
+        """Commit what is queued, then stop the writer and close every connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        if self._writer is not None:
+            await asyncio.to_thread(self._writer.join)
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+        for conn in self._reader_conns:
+            conn.close()
+        self._reader_conns.clear()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # ---- writing ----
+
+    async def write(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn`` in the writer thread inside a transaction; return once it is committed."""
+        if self._closed:
+            raise StoreClosed("the store is closed; the appliance is stopping")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Op(fn, future, loop))
+        return await future
+
+    def _boot_row(self, conn: sqlite3.Connection, boot_id: str) -> int:
+        if boot_id not in self._boots:
+            conn.execute("INSERT OR IGNORE INTO boots (boot_id) VALUES (?)", (boot_id,))
+            row = conn.execute("SELECT id FROM boots WHERE boot_id = ?", (boot_id,)).fetchone()
+            self._boots[boot_id] = int(row[0])
+        return self._boots[boot_id]
+
+    def _write_loop(self) -> None:
+        assert self._conn is not None
+        conn = self._conn
+        db = sqlite_utils.Database(conn)
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            batch: list[_Op] = []
+            if first is _STOP:
+                stopping = True
+            else:
+                batch.append(first)
+            # Group commit: everything already waiting joins this transaction.
+            while len(batch) < self.batch_max_ops:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    continue
+                batch.append(item)
+            if batch:
+                self._run_batch(conn, db, batch)
+
+    def _run_batch(
+        self, conn: sqlite3.Connection, db: sqlite_utils.Database, batch: list[_Op]
+    ) -> None:
+        outcomes: list[tuple[_Op, Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            stamp = self.clock.now()
+            tx = Tx(conn, db, stamp, self._boot_row(conn, stamp.boot_id), self.forward)
+            for op in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    result = op.fn(tx)
+                except Exception as exc:  # this op alone is undone; the batch goes on
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    outcomes.append((op, None, exc))
+                    continue
+                conn.execute("RELEASE op")
+                outcomes.append((op, result, None))
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            self._boots.clear()  # a rolled-back boots row must be inserted again
+            error: BaseException = exc
+            if _is_disk_full(exc):
+                error = StoreFull(
+                    f"the disk holding {self.path} is full; nothing in this batch was stored. "
+                    "Free space on the data partition or lower store.budget_mb"
+                )
+            log.error("store.commit_failed", ops=len(batch), error=str(error))
+            outcomes = [(op, None, error) for op in batch]
+        else:
+            self.commits += 1
+            self.ops += sum(1 for _, _, err in outcomes if err is None)
+        for op, result, err in outcomes:
+            op.loop.call_soon_threadsafe(_settle, op.future, result, err)
+
+    # ---- reading ----
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path, readonly=True)
+            with self._lock:
+                self._reader_conns.append(conn)
+            self._local.conn = conn
+        return conn
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` with a read-only connection on a reader thread (never on the loop)."""
+        if self._closed or self._readers is None:
+            raise StoreClosed("the store is closed; the appliance is stopping")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: fn(self._reader()))
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a read-only query as dicts."""
+
+        def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            cursor = conn.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+        return await self.read(run)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
