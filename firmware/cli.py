@@ -8,7 +8,6 @@ import json
 import os
 import sqlite3
 import sys
-from pathlib import Path
 
 from firmware.config import Config, ConfigError, load_config
 from firmware.logs import setup_logging
@@ -78,7 +77,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     config = _load_or_report(args.config)
     if config is None:
         return EXIT_CONFIG
-    summary = {"version": __version__, "site": config.site.name, **_store_summary(config.store.path)}
+    summary = {
+        "version": __version__,
+        "site": config.site.name,
+        **_store_summary(config.store.path),
+    }
     print(json.dumps(summary, indent=2))
     return 0
 

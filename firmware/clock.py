@@ -32,7 +32,7 @@ class Stamp:
 class _Timex(ctypes.Structure):
     # struct timex from <sys/timex.h>; only its size and the leading fields matter to us,
     # the kernel fills the rest. 64-bit longs on every platform we run on (aarch64, x86_64).
-    _fields_ = [("modes", ctypes.c_uint)] + [("pad", ctypes.c_long * 25)]
+    _fields_ = [("modes", ctypes.c_uint), ("pad", ctypes.c_long * 25)]
 
 
 def _read_boot_id() -> str:

@@ -66,15 +66,21 @@ def load_config(path: str | Path) -> Config:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
-            [f"{path}: config file not found; check the path, or create an empty file to use "
-             "the defaults"]
+            [
+                f"{path}: config file not found; check the path, or create an empty file to use "
+                "the defaults"
+            ]
         ) from None
     except IsADirectoryError:
-        raise ConfigError([f"{path}: is a directory, not a config file; name the TOML file"]) from None
+        raise ConfigError(
+            [f"{path}: is a directory, not a config file; name the TOML file"]
+        ) from None
     except PermissionError:
         raise ConfigError(
-            [f"{path}: permission denied reading the config file; make it readable by the user "
-             "running outpost (e.g. chmod 640 and group outpost)"]
+            [
+                f"{path}: permission denied reading the config file; make it readable by the user "
+                "running outpost (e.g. chmod 640 and group outpost)"
+            ]
         ) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from None

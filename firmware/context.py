@@ -3,7 +3,17 @@
 Services receive an :class:`AppContext` at construction. ``status`` is the appliance's live
 state for the status page, the LEDs and the heartbeat; services publish into it, readers take
 ``status.snapshot()``. ``changed`` wakes anyone waiting for the next change (server-sent events,
-the LED state machine) without polling.
+the LED state machine) without polling. ``bus`` carries typed records between services.
+
+Status keys in use (publisher: meaning):
+  phase (app): "starting" | "running" | "stopping"
+  provisioning.state (provisioning): "unclaimed" | "claimed"
+  uplink.state (uplink): "unconfigured" | "connected" | "buffering" | "failing"
+  uplink.backlog (uplink): records not yet acknowledged by home
+  alerts.open (alerting): {"critical": n, "major": n, "minor": n, "warning": n}
+  update.state (updater): "idle" | "downloading" | "installing" | "trial"
+  identify (hardware/provisioning): True while the identify blink runs
+  fault (any): text of a fault that needs a technician, else absent
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from firmware.bus import Bus
 from firmware.clock import Clock
 from firmware.config import Config
 from services.store import Store
@@ -52,4 +63,5 @@ class AppContext:
     store: Store
     clock: Clock
     status: LiveStatus = field(default_factory=LiveStatus)
+    bus: Bus = field(default_factory=Bus)
     version: str = "0.0.0"

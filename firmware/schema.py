@@ -111,7 +111,9 @@ def each(check: Callable[[Any], str | None]) -> Callable[[tuple[Any, ...]], str 
     return check_all
 
 
-def setting(default: Any, *, check: Callable[[Any], str | None] | None = None, help: str = "") -> Any:
+def setting(
+    default: Any, *, check: Callable[[Any], str | None] | None = None, help: str = ""
+) -> Any:
     """A dataclass field with a default, an optional check and a help line."""
     meta = {"check": check, "help": help}
     if isinstance(default, list | dict):
@@ -177,7 +179,7 @@ def _convert(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
         if not isinstance(value, dict):
             problems.append(f"{where}: expected a table ([{where}]), got {_show(value)}")
             return _INVALID
-        return _load(tp, value, where, problems)
+        return _load(typing.cast(type, tp), value, where, problems)
     if tp is Secret:
         if isinstance(value, str):
             return Secret(value)

@@ -26,7 +26,9 @@ BACKOFF_FIRST_S = 1.0
 BACKOFF_CAP_S = 60.0
 # A service that ran this long without crashing starts its back-off from the beginning again.
 STABLE_AFTER_S = 120.0
-STOP_BUDGET_S = 5.0  # the whole stop, every service included (systemd waits longer, but users don't)
+STOP_BUDGET_S = (
+    5.0  # the whole stop, every service included (systemd waits longer, but users don't)
+)
 
 
 class Service(Protocol):
@@ -53,9 +55,7 @@ class ServiceState:
 
 
 class Supervisor:
-    def __init__(
-        self, services: list[Service], *, critical: frozenset[str] = frozenset()
-    ) -> None:
+    def __init__(self, services: list[Service], *, critical: frozenset[str] = frozenset()) -> None:
         names = [s.name for s in services]
         if len(set(names)) != len(names):
             raise ValueError(f"service names must be unique: {names}")
