@@ -1,0 +1,39 @@
+"""The polling component's own tables: each device's current state and its checks' outcomes.
+
+The status page reads these to say *why* a device is red ("tcp:445: connection refused",
+"snmp: no answer from 198.18.0.20"), which the measurements alone cannot tell.
+"""
+
+from __future__ import annotations
+
+from services.store.migrations import Migration, MigrationChain, sql
+
+POLLING = MigrationChain(
+    "polling",
+    (
+        Migration(
+            1,
+            "poll state and checks",
+            sql(
+                # reachable: 1 up, 0 down, NULL unknown; missed: consecutive unreachable polls.
+                """CREATE TABLE poll_state (
+                    device_id INTEGER PRIMARY KEY,
+                    ip TEXT NOT NULL,
+                    reachable INTEGER,
+                    missed INTEGER NOT NULL DEFAULT 0,
+                    last_poll_ts REAL NOT NULL,
+                    last_ok_ts REAL,
+                    duration_ms REAL NOT NULL DEFAULT 0
+                )""",
+                """CREATE TABLE poll_checks (
+                    device_id INTEGER NOT NULL,
+                    check_name TEXT NOT NULL,
+                    ok INTEGER NOT NULL,
+                    ts REAL NOT NULL,
+                    error TEXT NOT NULL DEFAULT '',
+                    PRIMARY KEY (device_id, check_name)
+                )""",
+            ),
+        ),
+    ),
+)

@@ -1,0 +1,204 @@
+"""The polling service: schedules every device's poll, stores the results, tells alerting.
+
+Scheduling: each device has its own due time. Polls start when due, at most ``concurrency``
+at a time, each bounded by its own timeouts, so a slow or dead device holds one slot for at
+most its budget and never delays the others. Intervals carry jitter so a site's devices do
+not all get polled in the same second. A device that missed a poll is re-checked sooner
+(to confirm "down" quickly); one that keeps missing is polled less and less often, up to
+``backoff_max_s``, so a site with dead devices does not spend its slots on timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from typing import Any
+
+from firmware.context import AppContext
+from firmware.logs import get_log
+from services.polling.icmp import IcmpUnavailable, Pinger
+from services.polling.inventory import PollTarget, load_targets, upsert_configured
+from services.polling.poller import DevicePoller, DeviceState
+from services.polling.results import PollResult
+from services.snmp import SnmpClient, SnmpCredential
+from services.store.db import Tx
+from services.store.records import Measurement, insert_measurements
+
+log = get_log("polling")
+
+INVENTORY_REFRESH_S = 15.0  # how often new devices from discovery are picked up
+TICK_S = 0.25  # scheduler resolution
+CONFIRM_FRACTION = 1 / 3  # after a miss, re-check after this fraction of the interval
+BACKOFF_AFTER_MISSES = 6  # consecutive misses before polls of a device thin out
+MIN_CONFIRM_S = 1.0
+
+
+def next_delay(interval_s: float, jitter_frac: float, missed: int, backoff_max_s: float) -> float:
+    """Seconds until a device's next poll, given how many polls in a row it missed."""
+    jitter = 1 + random.uniform(-jitter_frac, jitter_frac)
+    if missed == 0:
+        return interval_s * jitter
+    if missed < BACKOFF_AFTER_MISSES:
+        return max(MIN_CONFIRM_S, interval_s * CONFIRM_FRACTION) * jitter
+    grown = interval_s * 2 ** (missed - BACKOFF_AFTER_MISSES)
+    return min(backoff_max_s, grown) * jitter
+
+
+class PollingService:
+    name = "polling"
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.config.polling
+        self.pinger: Pinger | None = None
+        self.client: SnmpClient | None = None
+        self.poller: DevicePoller | None = None
+        self.states: dict[int, DeviceState] = {}
+        self.targets: dict[int, PollTarget] = {}
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(self.settings.concurrency)
+        self.cycles = 0
+
+    def _snmp_settings(self) -> Any:
+        return getattr(self.ctx.config, "snmp", None)
+
+    async def setup(self) -> None:
+        snmp_settings = self._snmp_settings()
+        credentials: dict[str, SnmpCredential] = {}
+        if snmp_settings is not None:
+            credentials = {c.name: c for c in snmp_settings.credentials}
+        else:
+            default = SnmpCredential()
+            credentials = {default.name: default}
+        if self.settings.snmp:
+            self.client = SnmpClient(snmp_settings)
+            await self.client.start()
+        if self.settings.icmp:
+            self.pinger = Pinger()
+            try:
+                self.pinger.open()
+            except IcmpUnavailable as exc:
+                log.error("icmp.unavailable", problem=str(exc))
+                self.ctx.status.publish("polling.icmp", str(exc))
+                self.pinger = None
+        self.poller = DevicePoller(self.settings, self.pinger, self.client, credentials)
+        if self.settings.devices:
+            devices = self.settings.devices
+            await self.ctx.store.write(lambda tx: upsert_configured(tx, devices))
+
+    async def teardown(self) -> None:
+        for task in self._running.values():
+            task.cancel()
+        for task in list(self._running.values()):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._running.clear()
+        if self.pinger is not None:
+            self.pinger.close()
+        if self.client is not None:
+            await self.client.close()
+
+    async def _refresh_inventory(self) -> None:
+        settings = self.settings
+        targets = await self.ctx.store.read(lambda conn: load_targets(conn, settings))
+        now = time.monotonic()
+        fresh = {t.device_id: t for t in targets}
+        for device_id in set(self.states) - set(fresh):
+            del self.states[device_id]
+        assert self.poller is not None
+        for device_id, target in fresh.items():
+            old = self.states.get(device_id)
+            state = self.poller.state_for(target, old)
+            if old is None:
+                # Spread the first polls over a fraction of the interval.
+                spread = settings.interval_s * settings.jitter_frac
+                state.next_due = now + random.uniform(0, spread)
+            elif state is not old:
+                state.next_due, state.missed = old.next_due, old.missed
+            self.states[device_id] = state
+        self.targets = fresh
+
+    async def run(self) -> None:
+        next_inventory = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= next_inventory:
+                await self._refresh_inventory()
+                next_inventory = now + INVENTORY_REFRESH_S
+            for device_id, state in self.states.items():
+                if state.next_due <= now and device_id not in self._running:
+                    target = self.targets[device_id]
+                    task = asyncio.create_task(self._poll_one(target, state))
+                    self._running[device_id] = task
+                    task.add_done_callback(self._finished(device_id))
+            await asyncio.sleep(TICK_S)
+
+    def _finished(self, device_id: int) -> Any:
+        def done(_task: asyncio.Task[None]) -> None:
+            self._running.pop(device_id, None)
+
+        return done
+
+    async def _poll_one(self, target: PollTarget, state: DeviceState) -> None:
+        assert self.poller is not None
+        s = self.settings
+        async with self._slots:
+            try:
+                result = await self.poller.poll(target, state, self.ctx.clock.now().wall)
+            except Exception:
+                # A bug must not stop this device's polls for good: log, retry next interval.
+                log.exception("poll.crashed", device=target.ip)
+                state.next_due = time.monotonic() + s.interval_s
+                return
+        state.missed = state.missed + 1 if result.reachable is False else 0
+        state.next_due = result.mono_s + next_delay(
+            s.interval_s, s.jitter_frac, state.missed, s.backoff_max_s
+        )
+        try:
+            await self.ctx.store.write(lambda tx: store_result(tx, result, state.missed))
+        except Exception as exc:
+            log.error("poll.store_failed", device=target.ip, error=str(exc))
+            return
+        self.cycles += 1
+        self.ctx.bus.publish(result)
+
+
+def store_result(tx: Tx, result: PollResult, missed: int) -> None:
+    """Measurements, the device's current state and each check's outcome, in one transaction."""
+    insert_measurements(
+        tx,
+        [
+            Measurement(result.device_id, r.metric, r.value, r.instance, r.unit)
+            for r in result.readings
+        ],
+    )
+    reachable = None if result.reachable is None else int(result.reachable)
+    tx.conn.execute(
+        "INSERT INTO poll_state (device_id, ip, reachable, missed, last_poll_ts, last_ok_ts,"
+        " duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+        " ip = excluded.ip, reachable = excluded.reachable, missed = excluded.missed,"
+        " last_poll_ts = excluded.last_poll_ts,"
+        " last_ok_ts = COALESCE(excluded.last_ok_ts, poll_state.last_ok_ts),"
+        " duration_ms = excluded.duration_ms",
+        (
+            result.device_id,
+            result.ip,
+            reachable,
+            missed,
+            result.wall_s,
+            result.wall_s if result.reachable else None,
+            result.duration_s * 1000,
+        ),
+    )
+    tx.conn.executemany(
+        "INSERT INTO poll_checks (device_id, check_name, ok, ts, error) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (device_id, check_name) DO UPDATE SET ok = excluded.ok, ts = excluded.ts,"
+        " error = excluded.error",
+        [(result.device_id, c.check, int(c.ok), result.wall_s, c.error) for c in result.checks],
+    )
+
+
+def make_polling(ctx: AppContext) -> PollingService | None:
+    return PollingService(ctx) if ctx.config.polling.enabled else None

@@ -1,0 +1,35 @@
+"""TCP port checks: does the service accept a connection, and how fast."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TcpResult:
+    port: int
+    open: bool
+    connect_ms: float | None
+    error: str = ""
+
+
+async def check_port(host: str, port: int, timeout_s: float) -> TcpResult:
+    """Connect and close at once (no payload): open, refused, or silent within ``timeout_s``."""
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(timeout_s):
+            _, writer = await asyncio.open_connection(host, port)
+    except TimeoutError:
+        return TcpResult(port, False, None, f"no answer within {timeout_s:g} s")
+    except ConnectionRefusedError:
+        return TcpResult(port, False, None, "connection refused")
+    except OSError as exc:
+        return TcpResult(port, False, None, exc.strerror or type(exc).__name__)
+    elapsed_ms = (time.monotonic() - started) * 1000.0
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return TcpResult(port, True, elapsed_ms)
