@@ -1,56 +1,721 @@
-"""The status page and its JSON API (aiohttp application)."""
+"""The status page and its JSON API (aiohttp application).
+
+Pages are rendered on the server from the store (reads off the loop) and carry no inline
+script or style; /static/app.js follows ``/api/v1/stream`` (server-sent events) and refetches
+the page body when something changes. Every state change is a POST that needs the admin
+session and its CSRF token; see web.auth for the login model and docs/web.md for the API.
+"""
 
 from __future__ import annotations
 
-import html
+import asyncio
+import json
+import re
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from firmware.context import AppContext
+from firmware.logs import get_log
+from services.store.records import Event, insert_event
+from web import auth, charts, data, pages
+from web.actions import IdentifyRequested, RediscoverRequested
+from web.metrics import WebMetrics
+from web.metrics import render as render_metrics
+from web.netinfo import NetInfo, subnets_with_counts
+from web.openapi import spec
+from web.render import Chrome, h, layout
+
+log = get_log("web")
+
+STATIC_DIR = Path(__file__).parent / "static"
+SESSION_COOKIE = "outpost_session"
+PRELOGIN_COOKIE = "outpost_csrf"
+STREAM_CHECK_S = 2.0  # how often a live stream looks for new data when no status changed
+STREAM_KEEPALIVE_S = 15.0
+MAX_STREAMS = 32  # browsers following live updates at once; more get 503 and poll instead
+IDENTIFY_S = 60.0
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+_SECRET_KEY = re.compile(r"community|secret|password|passphrase|token|credential|psk|_key$", re.I)
+
+
+@dataclass
+class WebState:
+    sessions: auth.Sessions
+    limiter: auth.LoginLimiter
+    netinfo: NetInfo = field(default_factory=NetInfo)
+    metrics: WebMetrics = field(default_factory=WebMetrics)
+    streams: set[asyncio.Task[Any]] = field(default_factory=set)
+    admin_hash: str | None = None  # cached once known (never changes back to None)
+
 
 CTX = web.AppKey("ctx", AppContext)
+STATE = web.AppKey("web_state", WebState)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-async def overview_counts(ctx: AppContext) -> dict[str, int]:
-    rows = await ctx.store.query(
-        "SELECT (SELECT COUNT(*) FROM devices) AS devices,"
-        " (SELECT COUNT(*) FROM alerts WHERE state = 'open') AS open_alerts,"
-        " (SELECT COUNT(*) FROM outbox) AS outbox"
+# ---- helpers ----
+
+
+def _now(ctx: AppContext) -> float:
+    return ctx.clock.now().wall
+
+
+def _client(request: web.Request) -> str:
+    return request.remote or ""
+
+
+def _session(request: web.Request) -> auth.Session | None:
+    return request.app[STATE].sessions.get(request.cookies.get(SESSION_COOKIE))
+
+
+def _public_status(ctx: AppContext) -> dict[str, Any]:
+    return {k: v for k, v in ctx.status.snapshot().items() if not _SECRET_KEY.search(k)}
+
+
+def scrub(value: Any) -> Any:
+    """Drop secret-looking keys anywhere in a JSON-able value (device attrs are free-form)."""
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items() if not _SECRET_KEY.search(str(k))}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    return value
+
+
+async def _admin_hash(request: web.Request) -> str | None:
+    state = request.app[STATE]
+    if state.admin_hash:
+        return state.admin_hash
+    ctx = request.app[CTX]
+    configured = ctx.config.web.admin_password_hash
+    if configured:
+        state.admin_hash = configured
+        return configured
+    rows = await ctx.store.query("SELECT value FROM kv WHERE key = ?", (auth.KV_ADMIN_HASH,))
+    if rows:
+        state.admin_hash = str(rows[0]["value"])
+    return state.admin_hash
+
+
+def _prelogin_token(request: web.Request, response: web.StreamResponse | None = None) -> str:
+    token = request.cookies.get(PRELOGIN_COOKIE) or ""
+    if not token:
+        token = auth.secrets.token_urlsafe(24)
+    if response is not None:
+        response.set_cookie(PRELOGIN_COOKIE, token, httponly=True, samesite="Strict", path="/")
+    return token
+
+
+async def _chrome(request: web.Request, active: str, live: bool = True) -> Chrome:
+    ctx = request.app[CTX]
+    session = _session(request)
+    health = "ok"
+    status = ctx.status.snapshot()
+    if status.get("fault"):
+        health = "critical"
+    live_url = ""
+    if live:
+        query = request.rel_url.query.copy()
+        query["partial"] = "1"
+        live_url = str(request.rel_url.with_query(query))
+    return Chrome(
+        site=ctx.config.site.name,
+        version=ctx.version,
+        active=active,
+        admin=session is not None,
+        csrf=session.csrf if session else "",
+        live_url=live_url,
+        health=health,
     )
-    return {key: int(value) for key, value in rows[0].items()}
+
+
+async def _page(
+    request: web.Request,
+    title: str,
+    active: str,
+    body: str,
+    *,
+    live: bool = True,
+    status: int = 200,
+) -> web.Response:
+    if request.query.get("partial") == "1":
+        return web.Response(text=body, content_type="text/html", status=status)
+    chrome = await _chrome(request, active, live)
+    return web.Response(text=layout(title, body, chrome), content_type="text/html", status=status)
+
+
+def _see_other(location: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(location)
+
+
+def _safe_next(target: str) -> str:
+    """Only same-site paths: an open redirect would let a link log someone in elsewhere."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+# ---- middlewares ----
+
+
+@web.middleware
+async def timing(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        name = resource.canonical if resource is not None else "unmatched"
+        request.app[STATE].metrics.observe(name, status, time.perf_counter() - started)
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Added to every response just before its headers go out (pages, errors and streams)."""
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if not request.path.startswith("/static/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+
+
+@web.middleware
+async def csrf_check(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return await handler(request)
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+        raise web.HTTPForbidden(text="cross-site request refused: use the page on this box")
+    form = await request.post()
+    sent = request.headers.get("X-CSRF-Token") or str(form.get("csrf", ""))
+    session = _session(request)
+    expected = session.csrf if session else request.cookies.get(PRELOGIN_COOKIE)
+    if not auth.csrf_equal(sent, expected):
+        log.warning("web.csrf_refused", client=_client(request), path=request.path)
+        raise web.HTTPForbidden(
+            text="the form's security token is missing or expired; reload the page and try again"
+        )
+    return await handler(request)
+
+
+def _require_admin(request: web.Request) -> auth.Session:
+    session = _session(request)
+    if session is None:
+        raise _see_other(f"/login?next={request.path}")
+    return session
+
+
+# ---- pages ----
+
+
+async def overview_page(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    now = _now(ctx)
+    ov = await ctx.store.read(lambda c: data.overview(c, now))
+    body = pages.overview(ov, _public_status(ctx), now)
+    return await _page(request, "Overview", "overview", body)
+
+
+async def devices_page(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    now = _now(ctx)
+    query = request.query.get("q", "")[:100]
+    sort = request.query.get("sort", "name")
+    rows = await ctx.store.read(lambda c: data.devices(c, now, query, sort))
+    body = pages.device_list(rows, query, sort, now)
+    if request.query.get("partial") != "1":
+        body = pages.device_search(query, sort) + f'<div id="device-table">{body}</div>'
+        chrome = await _chrome(request, "devices")
+        # Only the table is live, so a refresh never disturbs what is being typed in search.
+        return web.Response(text=layout("Devices", body, chrome), content_type="text/html")
+    return web.Response(text=body, content_type="text/html")
+
+
+def _device_id(request: web.Request) -> int:
+    return int(request.match_info["id"])
+
+
+async def device_page(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    now = _now(ctx)
+    device_id = _device_id(request)
+    dev = await ctx.store.read(lambda c: data.device(c, device_id, now))
+    if dev is None:
+        body = pages.message_page("No such device", "It may have been removed from the inventory.")
+        return await _page(request, "Not found", "devices", body, live=False, status=404)
+    session = _session(request)
+    body = pages.device_detail(dev, now, session.csrf if session else "")
+    return await _page(request, dev["name"] or dev["ip"] or "Device", "devices", body)
+
+
+async def device_chart(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    device_id = _device_id(request)
+    rng = request.query.get("range", "24h")
+    if rng not in data.RANGES_S:
+        raise web.HTTPBadRequest(text="range must be 24h or 7d")
+    until = _now(ctx)
+    since = until - data.RANGES_S[rng]
+    which = request.match_info["metric"]
+
+    def load(conn: Any) -> dict[str, list[data.Point]]:
+        if which == "latency":
+            pts = data.series_points(conn, device_id, data.RTT_METRIC, since, until, instance="")
+            return {"latency": pts.get("", [])}
+        lines: dict[str, list[data.Point]] = {}
+        for metric, label in (("if.in_bps", "in"), ("if.out_bps", "out")):
+            summed: dict[float, float] = {}
+            for points in data.series_points(conn, device_id, metric, since, until).values():
+                for p in points:
+                    if p.avg is not None:
+                        summed[p.ts] = summed.get(p.ts, 0.0) + p.avg
+            lines[label] = [data.Point(ts, v, v, v) for ts, v in sorted(summed.items())]
+        return lines
+
+    if which not in ("latency", "traffic"):
+        raise web.HTTPNotFound(text="charts: latency or traffic")
+    lines = await ctx.store.read(load)
+    unit = "ms" if which == "latency" else "bps"
+    title = f"{which.capitalize()}, last {rng}"
+    svg = charts.line_chart(lines, since, until, unit, title)
+    return web.Response(
+        text=svg, content_type="image/svg+xml", headers={"Cache-Control": "max-age=60"}
+    )
+
+
+async def alerts_page(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    now = _now(ctx)
+
+    def load(conn: Any) -> tuple[Any, Any, Any]:
+        return (
+            data.alerts(conn, "open"),
+            data.alerts(conn, "resolved", 50),
+            data.events(conn, 200),
+        )
+
+    open_alerts, resolved, events = await ctx.store.read(load)
+    session = _session(request)
+    body = pages.alerts_page(open_alerts, resolved, events, now, session.csrf if session else "")
+    return await _page(request, "Alerts & events", "alerts", body)
+
+
+async def _network_facts(request: web.Request) -> dict[str, Any]:
+    ctx = request.app[CTX]
+    net = dict(await request.app[STATE].netinfo.facts())
+    ips = await ctx.store.read(lambda c: [r[0] for r in c.execute("SELECT ip FROM devices")])
+    net["subnets"] = subnets_with_counts(ctx.config.discovery.subnets, net["addresses"], ips)
+    return net
+
+
+def _appliance_facts(ctx: AppContext) -> dict[str, Any]:
+    status = ctx.status.snapshot()
+    uptime = time.time() - ctx.status.started_at
+    return {
+        "Site": ctx.config.site.name or "(not named)",
+        "Firmware": ctx.version,
+        "Up for": f"{int(uptime // 86400)} d {int(uptime % 86400 // 3600)} h "
+        f"{int(uptime % 3600 // 60)} min",
+        "Clock": "synchronised" if ctx.clock.clock_synced() else "NOT synchronised (no NTP yet)",
+        "Provisioning": status.get("provisioning.state", "unknown"),
+        "Update": status.get("update.state", "idle"),
+        "Uplink": status.get("uplink.state", "unconfigured"),
+    }
+
+
+async def network_page(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    net = await _network_facts(request)
+    session = _session(request)
+    body = pages.network_page(
+        net, _appliance_facts(ctx), _public_status(ctx), session.csrf if session else ""
+    )
+    return await _page(request, "Network", "network", body)
+
+
+# ---- login, setup, actions ----
+
+
+async def login_get(request: web.Request) -> web.StreamResponse:
+    if await _admin_hash(request) is None:
+        raise _see_other("/setup")
+    response = web.Response(content_type="text/html")
+    token = _prelogin_token(request, response)
+    body = pages.login_page(token, "", _safe_next(request.query.get("next", "/")))
+    response.text = layout("Admin login", body, await _chrome(request, "", live=False))
+    return response
+
+
+async def login_post(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    client = _client(request)
+    form = await request.post()
+    next_url = _safe_next(str(form.get("next", "/")))
+    wait = state.limiter.retry_after_s(client)
+    if wait > 0:
+        log.warning("web.login_rate_limited", client=client)
+        body = pages.message_page(
+            "Too many attempts", f"Wait {int(wait) + 1} seconds before trying again."
+        )
+        response = await _page(request, "Too many attempts", "", body, live=False, status=429)
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+    stored = await _admin_hash(request)
+    if stored is None:
+        raise _see_other("/setup")
+    password = str(form.get("password", ""))
+    if not await asyncio.to_thread(auth.verify_password, password, stored):
+        state.limiter.failed(client)
+        log.warning("web.login_failed", client=client)
+        response = web.Response(content_type="text/html", status=401)
+        body = pages.login_page(_prelogin_token(request, response), "Wrong password.", next_url)
+        response.text = layout("Admin login", body, await _chrome(request, "", live=False))
+        return response
+    state.limiter.succeeded(client)
+    token, _ = state.sessions.create(client)
+    log.info("web.login", client=client)
+    redirect = web.HTTPSeeOther(next_url)
+    redirect.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", path="/")
+    raise redirect
+
+
+async def logout_post(request: web.Request) -> web.StreamResponse:
+    request.app[STATE].sessions.drop(request.cookies.get(SESSION_COOKIE))
+    redirect = web.HTTPSeeOther("/")
+    redirect.del_cookie(SESSION_COOKIE, path="/")
+    raise redirect
+
+
+async def setup_get(request: web.Request) -> web.StreamResponse:
+    if await _admin_hash(request) is not None:
+        raise _see_other("/login")
+    if not auth.is_lan_client(request.remote):
+        raise web.HTTPForbidden(text="the admin password can be set only from the local network")
+    response = web.Response(content_type="text/html")
+    body = pages.setup_page(_prelogin_token(request, response), "")
+    response.text = layout("Set up", body, await _chrome(request, "", live=False))
+    return response
+
+
+async def setup_post(request: web.Request) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    if not auth.is_lan_client(request.remote):
+        raise web.HTTPForbidden(text="the admin password can be set only from the local network")
+    if await _admin_hash(request) is not None:
+        raise web.HTTPConflict(text="the admin password is already set; log in instead")
+    form = await request.post()
+    password, confirm = str(form.get("password", "")), str(form.get("confirm", ""))
+    problem = auth.password_problem(password, confirm)
+    if problem:
+        response = web.Response(content_type="text/html", status=400)
+        body = pages.setup_page(_prelogin_token(request, response), problem)
+        response.text = layout("Set up", body, await _chrome(request, "", live=False))
+        return response
+    hashed = await asyncio.to_thread(auth.hash_password, password)
+
+    def store_once(tx: Any) -> bool:
+        cursor = tx.conn.execute(
+            "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+            (auth.KV_ADMIN_HASH, hashed),
+        )
+        if cursor.rowcount:
+            insert_event(tx, Event("admin.password_set", message="Admin password set at first use"))
+        return bool(cursor.rowcount)
+
+    if not await ctx.store.write(store_once):
+        raise web.HTTPConflict(text="the admin password was set meanwhile; log in instead")
+    request.app[STATE].admin_hash = hashed
+    token, _ = request.app[STATE].sessions.create(_client(request))
+    log.info("web.admin_password_set", client=_client(request))
+    redirect = web.HTTPSeeOther("/")
+    redirect.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", path="/")
+    raise redirect
+
+
+async def ack_alert(request: web.Request) -> web.StreamResponse:
+    _require_admin(request)
+    ctx = request.app[CTX]
+    alert_id = int(request.match_info["id"])
+
+    def ack(tx: Any) -> bool:
+        done = data.ack_alert(tx.conn, alert_id)
+        if done:
+            insert_event(
+                tx,
+                Event(
+                    "alert.acked",
+                    message=f"Alert {alert_id} acknowledged on the status page",
+                    data={"alert_id": alert_id, "client": _client(request)},
+                ),
+            )
+        return done
+
+    await ctx.store.write(ack)
+    log.info("web.alert_acked", alert=alert_id, client=_client(request))
+    raise _see_other("/alerts")
+
+
+async def rediscover(request: web.Request) -> web.StreamResponse:
+    _require_admin(request)
+    ctx = request.app[CTX]
+    who = f"admin@{_client(request)}"
+    ctx.bus.publish(RediscoverRequested(requested_by=who, at=_now(ctx)))
+    await ctx.store.write(
+        lambda tx: insert_event(
+            tx, Event("admin.rediscover", message="Rediscovery requested on the status page")
+        )
+    )
+    log.info("web.rediscover_requested", client=_client(request))
+    raise _see_other("/network")
+
+
+async def identify(request: web.Request) -> web.StreamResponse:
+    _require_admin(request)
+    ctx = request.app[CTX]
+    ctx.bus.publish(IdentifyRequested(duration_s=IDENTIFY_S, requested_by=_client(request)))
+    log.info("web.identify_requested", client=_client(request))
+    raise _see_other("/network")
+
+
+# ---- JSON API ----
+
+
+def _json(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(payload, default=str), content_type="application/json", status=status
+    )
 
 
 async def api_status(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
-    counts = await overview_counts(ctx)
-    return web.json_response(
+    now = _now(ctx)
+    ov = await ctx.store.read(lambda c: data.overview(c, now))
+    status = _public_status(ctx)
+    level, headline = pages.site_health(ov, status)
+    return _json(
         {
             "site": ctx.config.site.name,
             "version": ctx.version,
             "uptime_s": round(time.time() - ctx.status.started_at, 1),
             "clock_synced": ctx.clock.clock_synced(),
-            **counts,
-            "status": ctx.status.snapshot(),
+            "health": {"level": level, "headline": headline},
+            "uplink": pages.uplink_view(status, ov),
+            "devices": ov["devices"],
+            "alerts_open": ov["alerts_open"],
+            # Kept from the foundation's API: flat counts for scripts.
+            "open_alerts": sum(ov["alerts_open"].values()),
+            "outbox": ov["outbox"],
+            "panel": status.get("panel"),
+            "status": status,
         }
     )
 
 
-async def index(request: web.Request) -> web.Response:
+async def api_overview(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
-    counts = await overview_counts(ctx)
-    site = html.escape(ctx.config.site.name or "unnamed site")
-    body = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Outpost</title></head><body>"
-        f"<h1>Outpost: {site}</h1><p>{counts['devices']} devices, "
-        f"{counts['open_alerts']} open alerts</p></body></html>"
+    now = _now(ctx)
+    ov = await ctx.store.read(lambda c: data.overview(c, now))
+    return _json(scrub(ov))
+
+
+async def api_devices(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    now = _now(ctx)
+    query = request.query.get("q", "")[:100]
+    sort = request.query.get("sort", "name")
+    rows = await ctx.store.read(lambda c: data.devices(c, now, query, sort))
+    return _json({"devices": rows, "count": len(rows)})
+
+
+async def api_device(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    now = _now(ctx)
+    device_id = _device_id(request)
+    dev = await ctx.store.read(lambda c: data.device(c, device_id, now))
+    if dev is None:
+        return _json({"error": f"no device with id {device_id}"}, status=404)
+    return _json(scrub(dev))
+
+
+async def api_series(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    device_id = _device_id(request)
+    metric = request.query.get("metric", data.RTT_METRIC)
+    rng = request.query.get("range", "24h")
+    if rng not in data.RANGES_S:
+        return _json({"error": "range must be 24h or 7d"}, status=400)
+    until = _now(ctx)
+    since = until - data.RANGES_S[rng]
+    lines = await ctx.store.read(lambda c: data.series_points(c, device_id, metric, since, until))
+    return _json(
+        {
+            "metric": metric,
+            "range": rng,
+            "since": since,
+            "until": until,
+            "series": {
+                inst: [[p.ts, p.avg, p.low, p.high] for p in pts] for inst, pts in lines.items()
+            },
+        }
     )
-    return web.Response(text=body, content_type="text/html")
+
+
+async def api_alerts(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    state = request.query.get("state", "open")
+    if state not in ("open", "resolved"):
+        return _json({"error": "state must be open or resolved"}, status=400)
+    rows = await ctx.store.read(lambda c: data.alerts(c, state))
+    return _json({"alerts": scrub(rows)})
+
+
+async def api_events(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    try:
+        limit = min(1000, max(1, int(request.query.get("limit", "200"))))
+        before = int(request.query["before"]) if "before" in request.query else None
+    except ValueError:
+        return _json({"error": "limit and before must be whole numbers"}, status=400)
+    severity = request.query.get("severity")
+    rows = await ctx.store.read(lambda c: data.events(c, limit, before, severity))
+    return _json({"events": rows})
+
+
+async def api_network(request: web.Request) -> web.Response:
+    return _json(await _network_facts(request))
+
+
+async def api_openapi(request: web.Request) -> web.Response:
+    return _json(spec(request.app[CTX].version))
+
+
+async def metrics(request: web.Request) -> web.Response:
+    ctx = request.app[CTX]
+    store_facts = await ctx.store.read(data.store_metrics)
+    queue = getattr(ctx.store, "_queue", None)
+    counters = {
+        "commits": ctx.store.commits,
+        "ops": ctx.store.ops,
+        "queue": queue.qsize() if queue is not None else 0,
+    }
+    dropped: dict[str, int] = {}
+    for sub in getattr(ctx.bus, "_subs", []):
+        name = ",".join(t.__name__ for t in sub.types)
+        dropped[name] = dropped.get(name, 0) + sub.dropped
+    text = render_metrics(
+        started_at=ctx.status.started_at,
+        store_facts=store_facts,
+        store_counters=counters,
+        bus_dropped=dropped,
+        status=_public_status(ctx),
+        web=request.app[STATE].metrics,
+        sse_clients=len(request.app[STATE].streams),
+    )
+    return web.Response(
+        text=text,
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Prometheus-Format": "0.0.4"},
+    )
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: ``change`` with a version whenever what the pages show changes."""
+    ctx = request.app[CTX]
+    state = request.app[STATE]
+    if len(state.streams) >= MAX_STREAMS:
+        raise web.HTTPServiceUnavailable(text="too many live pages open; this one will poll")
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+    )
+    await response.prepare(request)
+    task = asyncio.current_task()
+    assert task is not None
+    state.streams.add(task)
+    last: Any = None
+    last_write = time.monotonic()
+    try:
+        while True:
+            fingerprint = (ctx.status.version, await ctx.store.read(data.fingerprint))
+            if fingerprint != last:
+                version = f"{hash(fingerprint) & 0xFFFFFFFF:08x}"
+                await response.write(f"event: change\ndata: {version}\n\n".encode())
+                last, last_write = fingerprint, time.monotonic()
+            elif time.monotonic() - last_write > STREAM_KEEPALIVE_S:
+                await response.write(b": keepalive\n\n")
+                last_write = time.monotonic()
+            await ctx.status.wait_changed(STREAM_CHECK_S)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        state.streams.discard(task)
+    return response
+
+
+async def _close_streams(app: web.Application) -> None:
+    for task in list(app[STATE].streams):
+        task.cancel()
+
+
+async def not_found(request: web.Request) -> web.Response:
+    body = pages.message_page("Page not found", "Use the tabs above to find your way.")
+    return await _page(request, "Not found", "", body, live=False, status=404)
 
 
 def create_app(ctx: AppContext) -> web.Application:
-    app = web.Application()
+    settings = ctx.config.web
+    app = web.Application(middlewares=[timing, csrf_check], client_max_size=64 * 1024)
     app[CTX] = ctx
-    app.router.add_get("/", index)
-    app.router.add_get("/api/v1/status", api_status)
+    app[STATE] = WebState(
+        sessions=auth.Sessions(settings.session_ttl_s),
+        limiter=auth.LoginLimiter(settings.login_attempts_per_min),
+    )
+    app.on_shutdown.append(_close_streams)
+    app.on_response_prepare.append(_security_headers)
+    r = app.router
+    r.add_get("/", overview_page)
+    r.add_get("/devices", devices_page)
+    r.add_get(r"/devices/{id:\d+}", device_page)
+    r.add_get(r"/devices/{id:\d+}/chart/{metric}.svg", device_chart)
+    r.add_get("/alerts", alerts_page)
+    r.add_get("/network", network_page)
+    r.add_get("/login", login_get)
+    r.add_post("/login", login_post)
+    r.add_post("/logout", logout_post)
+    r.add_get("/setup", setup_get)
+    r.add_post("/setup", setup_post)
+    r.add_post(r"/alerts/{id:\d+}/ack", ack_alert)
+    r.add_post("/actions/rediscover", rediscover)
+    r.add_post("/actions/identify", identify)
+    r.add_get("/api/v1/status", api_status)
+    r.add_get("/api/v1/overview", api_overview)
+    r.add_get("/api/v1/devices", api_devices)
+    r.add_get(r"/api/v1/devices/{id:\d+}", api_device)
+    r.add_get(r"/api/v1/devices/{id:\d+}/series", api_series)
+    r.add_get("/api/v1/alerts", api_alerts)
+    r.add_get("/api/v1/events", api_events)
+    r.add_get("/api/v1/network", api_network)
+    r.add_get("/api/v1/stream", stream)
+    r.add_get("/api/v1/openapi.json", api_openapi)
+    r.add_get("/metrics", metrics)
+    r.add_static("/static/", STATIC_DIR, append_version=False)
+    r.add_route("*", "/{tail:.*}", not_found)
     return app
+
+
+__all__ = ["CTX", "create_app", "h"]

@@ -24,7 +24,9 @@ class WebService:
 
     async def setup(self) -> None:
         settings = self.ctx.config.web
-        runner = web.AppRunner(create_app(self.ctx), access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            create_app(self.ctx), access_log=None, handle_signals=False, shutdown_timeout=2.0
+        )
         await runner.setup()
         try:
             await web.TCPSite(runner, settings.listen, settings.port).start()
