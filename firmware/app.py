@@ -14,6 +14,8 @@ from firmware.supervisor import Service, Supervisor
 from firmware.version import __version__
 from services.store import MigrationChain, Store
 from services.store.service import StoreService
+from services.uplink.outbox import UPLINK_CHAIN
+from services.uplink.service import make_forwarder, uplink_factory
 from web.server import WebService
 
 log = get_log("app")
@@ -27,10 +29,10 @@ def _web(ctx: AppContext) -> Service | None:
     return WebService(ctx) if ctx.config.web.enabled else None
 
 
-SERVICE_FACTORIES: list[ServiceFactory] = [_web]
+SERVICE_FACTORIES: list[ServiceFactory] = [_web, uplink_factory]
 
 # Schema chains of components beyond the core tables, applied in this order at open.
-MIGRATION_CHAINS: list[MigrationChain] = []
+MIGRATION_CHAINS: list[MigrationChain] = [UPLINK_CHAIN]
 
 
 def build(config: Config, clock: Clock | None = None) -> tuple[AppContext, Supervisor]:
@@ -40,6 +42,7 @@ def build(config: Config, clock: Clock | None = None) -> tuple[AppContext, Super
         chains=MIGRATION_CHAINS,
         clock=clock,
         batch_max_ops=config.store.batch_max_ops,
+        forward=make_forwarder(config.uplink.url),
     )
     ctx = AppContext(config=config, store=store, clock=clock, version=__version__)
     services: list[Service] = [StoreService(store)]

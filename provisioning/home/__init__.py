@@ -1,0 +1,1 @@
+"""The MSP's home server (reference implementation): ingest, fleet view, CA tools."""

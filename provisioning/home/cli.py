@@ -1,0 +1,162 @@
+"""The ``outpost-home`` command: run the MSP's home server, manage its CA and appliances.
+
+outpost-home init-ca --data-dir D              # once: the MSP's CA (ca.pem goes to boxes)
+outpost-home issue-cert --data-dir D --name home.msp.example --name 198.19.0.2
+outpost-home register --data-dir D --appliance-id op-... --public-key ... --site "Dentist"
+outpost-home run --data-dir D --listen 0.0.0.0:8443
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from firmware.logs import setup_logging
+from provisioning.home.ca import init_ca, issue_cert
+from provisioning.home.db import HomeDB
+from provisioning.home.server import Faults, serve
+from provisioning.identity import IdentityError, appliance_id_for, public_key_from_text, unb64
+
+DEFAULT_DATA_DIR = "/var/lib/outpost-home"
+DEFAULT_LISTEN = "0.0.0.0:8443"
+EXIT_USAGE = 2
+
+
+def _config(path: str | None) -> dict[str, Any]:
+    """Optional TOML file with the same keys as the run options (data_dir, listen, cert, key)."""
+    if not path:
+        return {}
+    with open(path, "rb") as handle:
+        table = tomllib.load(handle)
+    known = {"data_dir", "listen", "cert", "key"}
+    unknown = set(table) - known
+    if unknown:
+        raise SystemExit(f"outpost-home: {path}: unknown keys {sorted(unknown)}; known: {known}")
+    return table
+
+
+def _split_listen(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise SystemExit(
+            f"outpost-home: --listen {text!r}: write it as HOST:PORT, e.g. 0.0.0.0:8443"
+        )
+    return host.strip("[]"), int(port)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    conf = _config(args.config)
+    data_dir = Path(args.data_dir or conf.get("data_dir") or DEFAULT_DATA_DIR)
+    host, port = _split_listen(args.listen or conf.get("listen") or DEFAULT_LISTEN)
+    cert = args.cert or conf.get("cert") or str(data_dir / "server.pem")
+    key = args.key or conf.get("key") or str(data_dir / "server.key")
+    for path in (cert, key):
+        if not Path(path).exists():
+            print(
+                f"outpost-home: {path} not found; make one with 'outpost-home issue-cert "
+                f"--data-dir {data_dir} --name HOSTNAME'",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    faults = Faults.parse(args.faults) if args.faults else None
+    setup_logging("info")
+
+    async def main() -> None:
+        task = asyncio.create_task(
+            serve(
+                str(data_dir / "home.db"), host=host, port=port, cert=cert, key=key, faults=faults
+            )
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_init_ca(args: argparse.Namespace) -> int:
+    try:
+        cert, _key = init_ca(args.data_dir)
+    except FileExistsError as exc:
+        print(f"outpost-home: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"CA certificate: {cert} (install it on appliances as uplink.ca_file)")
+    return 0
+
+
+def cmd_issue_cert(args: argparse.Namespace) -> int:
+    cert, key = issue_cert(args.data_dir, args.out_dir or args.data_dir, args.name)
+    print(f"server certificate: {cert}\nserver key: {key}")
+    return 0
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    try:
+        public_key_from_text(args.public_key)
+    except IdentityError as exc:
+        print(f"outpost-home: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    expected = appliance_id_for(unb64(args.public_key.strip()))
+    if args.appliance_id != expected:
+        print(
+            f"outpost-home: appliance id {args.appliance_id} does not belong to that public key "
+            f"(it belongs to {expected}); copy both lines from the same appliance",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    db = HomeDB(Path(args.data_dir) / "home.db")
+    db.open_sync()
+    try:
+        db.register_sync(args.appliance_id, args.public_key.strip(), args.site)
+    finally:
+        db.close_sync()
+    print(json.dumps({"registered": args.appliance_id, "site": args.site}))
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="outpost-home", description="Outpost MSP home server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the home server")
+    run.add_argument("--config", help="TOML file with data_dir, listen, cert, key")
+    run.add_argument("--data-dir", help=f"database and certificates (default {DEFAULT_DATA_DIR})")
+    run.add_argument("--listen", help=f"HOST:PORT (default {DEFAULT_LISTEN})")
+    run.add_argument("--cert", help="server certificate PEM (default DATA_DIR/server.pem)")
+    run.add_argument("--key", help="server key PEM (default DATA_DIR/server.key)")
+    run.add_argument("--faults", help=argparse.SUPPRESS)  # fault injection, tests only
+    run.set_defaults(func=cmd_run)
+    ca = sub.add_parser("init-ca", help="make the MSP's CA in DATA_DIR")
+    ca.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    ca.set_defaults(func=cmd_init_ca)
+    cert = sub.add_parser("issue-cert", help="issue home's server certificate from the CA")
+    cert.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    cert.add_argument("--out-dir", help="where server.pem/server.key go (default DATA_DIR)")
+    cert.add_argument("--name", action="append", required=True, help="DNS name or IP (repeat)")
+    cert.set_defaults(func=cmd_issue_cert)
+    reg = sub.add_parser("register", help="register an appliance's public key for a site")
+    reg.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    reg.add_argument("--appliance-id", required=True)
+    reg.add_argument("--public-key", required=True)
+    reg.add_argument("--site", required=True)
+    reg.set_defaults(func=cmd_register)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

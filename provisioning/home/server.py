@@ -1,0 +1,290 @@
+"""Home's HTTPS server: signed ingest and heartbeats from appliances, and the fleet view."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import math
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from firmware.logs import get_log
+from provisioning.home.db import HomeDB, Refused
+from provisioning.identity import (
+    H_APPLIANCE,
+    H_CLOCK_SYNCED,
+    H_NONCE,
+    H_SIGNATURE,
+    H_TIME,
+    IdentityError,
+    public_key_from_text,
+    signed_text,
+    verify,
+)
+from services.uplink.protocol import (
+    FLEET_PATH,
+    HEARTBEAT_PATH,
+    INGEST_PATH,
+    MAX_WIRE_BYTES,
+    ProtocolError,
+    decode,
+)
+
+log = get_log("home")
+
+# A request signed by an appliance whose clock is synchronised must be this fresh.
+TIME_WINDOW_S = 600.0
+# Above this many operations waiting for the database, answers ask appliances to pause.
+SLOW_DOWN_QUEUE = 32
+SLOW_DOWN_S = 5.0
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+DB_KEY = web.AppKey("db", HomeDB)
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Fault injection for tests (``outpost-home run --faults``); never set in production.
+
+    Each rate is a probability per ingest/heartbeat request. ``reset`` and ``garbage`` strike
+    after the batch was committed, the hardest case for exactly-once delivery.
+    """
+
+    seed: int = 0
+    error500: float = 0.0  # answer 500 before doing anything
+    unavailable: float = 0.0  # answer 503 with Retry-After
+    slow: float = 0.0  # wait ``slow_s`` before answering (after committing)
+    slow_s: float = 3.0
+    reset: float = 0.0  # commit, then abort the connection without an answer
+    garbage: float = 0.0  # commit, then answer 200 with bytes that are not the protocol
+
+    @classmethod
+    def parse(cls, text: str) -> Faults:
+        values: dict[str, Any] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            key, _, value = part.partition("=")
+            if key not in cls.__dataclass_fields__:
+                raise ValueError(
+                    f"unknown fault {key!r}; known: {sorted(cls.__dataclass_fields__)}"
+                )
+            values[key] = int(value) if key == "seed" else float(value)
+        return cls(**values)
+
+
+def _fault_middleware(faults: Faults) -> Any:
+    rng = random.Random(faults.seed)
+
+    @web.middleware
+    async def inject(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in (INGEST_PATH, HEARTBEAT_PATH):
+            return await handler(request)
+        draw = rng.random()
+        edge = faults.error500
+        if draw < edge:
+            return web.json_response({"ok": False, "error": "injected fault"}, status=500)
+        edge += faults.unavailable
+        if draw < edge:
+            return web.json_response(
+                {"ok": False, "error": "injected: busy"}, status=503, headers={"Retry-After": "1"}
+            )
+        response = await handler(request)
+        edge += faults.slow
+        if draw < edge:
+            await asyncio.sleep(faults.slow_s)
+            return response
+        edge += faults.reset
+        if draw < edge:
+            if request.transport is not None:
+                request.transport.abort()  # the answer is never written
+            return response
+        edge += faults.garbage
+        if draw < edge:
+            return web.Response(body=b"\x00\xffnot json{", content_type="application/json")
+        return response
+
+    return inject
+
+
+async def _authenticate(request: web.Request) -> tuple[str, str, bytes]:
+    """Check the signature headers; return (appliance id, nonce, body bytes)."""
+    db = request.app[DB_KEY]
+    appliance_id = request.headers.get(H_APPLIANCE, "")
+    when = request.headers.get(H_TIME, "")
+    nonce = request.headers.get(H_NONCE, "")
+    signature = request.headers.get(H_SIGNATURE, "")
+    synced = request.headers.get(H_CLOCK_SYNCED, "1")
+    if not (appliance_id and when and nonce and signature) or len(nonce) > 64:
+        raise Refused(401, "request is not signed; it needs the X-Outpost-* signature headers")
+    row = await db.call(db.appliance_sync, appliance_id)
+    if row is None:
+        raise Refused(403, f"unknown appliance {appliance_id}; register it with the MSP first")
+    if row.state != "registered":
+        raise Refused(403, f"appliance {appliance_id} is {row.state}")
+    body = await request.read()
+    message = signed_text(
+        method=request.method,
+        path=request.path,
+        appliance_id=appliance_id,
+        when=when,
+        nonce=nonce,
+        body=body,
+    )
+    message += b"\n" + (b"1" if synced == "1" else b"0")
+    try:
+        public = public_key_from_text(row.public_key)
+    except IdentityError:
+        raise Refused(500, "the registered public key of this appliance is damaged") from None
+    if not verify(public, signature, message):
+        raise Refused(401, "bad signature")
+    try:
+        sent_at = float(when)
+    except ValueError:
+        raise Refused(401, "bad X-Outpost-Time") from None
+    if not math.isfinite(sent_at) or (synced == "1" and abs(time.time() - sent_at) > TIME_WINDOW_S):
+        raise Refused(401, "request time is outside the accepted window; check the clock (NTP)")
+    return appliance_id, nonce, body
+
+
+def _answer(doc: dict[str, Any], db: HomeDB, status: int = 200) -> web.Response:
+    if db.queued > SLOW_DOWN_QUEUE and doc.get("ok"):
+        doc["slow_down_s"] = SLOW_DOWN_S
+    return web.json_response(doc, status=status)
+
+
+async def ingest(request: web.Request) -> web.Response:
+    db = request.app[DB_KEY]
+    try:
+        appliance_id, nonce, body = await _authenticate(request)
+        doc = decode(body, request.headers.get("Content-Encoding", ""))
+        answer = await db.call(db.ingest_sync, appliance_id, nonce, doc)
+    except Refused as exc:
+        log.warning("home.refused", path=request.path, status=exc.status, reason=str(exc))
+        return web.json_response(exc.doc, status=exc.status)
+    except ProtocolError as exc:
+        return web.json_response({"ok": False, "error": str(exc)}, status=400)
+    return _answer(answer, db)
+
+
+async def heartbeat(request: web.Request) -> web.Response:
+    db = request.app[DB_KEY]
+    try:
+        appliance_id, nonce, body = await _authenticate(request)
+        doc = decode(body, request.headers.get("Content-Encoding", ""))
+        answer = await db.call(db.heartbeat_sync, appliance_id, nonce, doc)
+    except Refused as exc:
+        log.warning("home.refused", path=request.path, status=exc.status, reason=str(exc))
+        return web.json_response(exc.doc, status=exc.status)
+    except ProtocolError as exc:
+        return web.json_response({"ok": False, "error": str(exc)}, status=400)
+    return _answer(answer, db)
+
+
+async def fleet_json(request: web.Request) -> web.Response:
+    db = request.app[DB_KEY]
+    return web.json_response({"appliances": await db.call(db.fleet_sync)})
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
+SILENT_AFTER_S = 180.0  # three missed heartbeats: the site is silent
+
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="30"><title>Outpost fleet</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}.silent{{color:#b00}}</style>
+</head><body><h1>Outpost fleet</h1><p>{count} appliance(s). Updated every 30 s.</p>
+<table><tr><th>Site</th><th>Appliance</th><th>Last heartbeat</th><th>Backlog</th>
+<th>Oldest unsent</th><th>Records</th><th>Drops</th><th>Open alerts</th></tr>
+{rows}</table></body></html>"""
+
+
+async def fleet_html(request: web.Request) -> web.Response:
+    db = request.app[DB_KEY]
+    rows = []
+    for a in await db.call(db.fleet_sync):
+        age = a["last_heartbeat_age_s"]
+        silent = age is None or age > SILENT_AFTER_S
+        queue = a["queue"] or {}
+        backlog = sum(v for v in queue.values() if isinstance(v, int))
+        drops = sum(
+            n
+            for per_kind in a["drops"].values()
+            if isinstance(per_kind, dict)
+            for n in per_kind.values()
+            if isinstance(n, int)
+        )
+        alerts = "; ".join(f"{x['severity']}: {x['message'] or x['key']}" for x in a["open_alerts"])
+        oldest = a["oldest_unsent_age_s"]
+        cells = [
+            a["site"],
+            a["appliance"],
+            _age(age) + (" (silent)" if silent else ""),
+            str(backlog),
+            "-" if oldest is None else _age(oldest).replace(" ago", ""),
+            str(a["records"]),
+            str(drops),
+            alerts or "none",
+        ]
+        css = ' class="silent"' if silent else ""
+        rows.append(
+            f"<tr{css}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+        )
+    page = _PAGE.format(count=len(rows), rows="\n".join(rows))
+    return web.Response(text=page, content_type="text/html")
+
+
+def create_app(db: HomeDB, faults: Faults | None = None) -> web.Application:
+    middlewares = [_fault_middleware(faults)] if faults else []
+    app = web.Application(client_max_size=MAX_WIRE_BYTES, middlewares=middlewares)
+    app[DB_KEY] = db
+    app.router.add_post(INGEST_PATH, ingest)
+    app.router.add_post(HEARTBEAT_PATH, heartbeat)
+    app.router.add_get(FLEET_PATH, fleet_json)
+    app.router.add_get("/fleet", fleet_html)
+    app.router.add_get("/", _redirect)
+    return app
+
+
+async def _redirect(_request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/fleet")
+
+
+def server_ssl(cert: str, key: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
+
+
+async def serve(
+    db_path: str, *, host: str, port: int, cert: str, key: str, faults: Faults | None = None
+) -> None:
+    """Run home until cancelled (or SIGTERM/SIGINT via the CLI)."""
+    db = HomeDB(db_path)
+    await db.open()
+    runner = web.AppRunner(create_app(db, faults), access_log=None, auto_decompress=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, ssl_context=server_ssl(cert, key))
+        await site.start()
+        log.info("home.listening", address=f"https://{host}:{port}", db=db_path)
+        print(json.dumps({"listening": f"https://{host}:{port}"}), flush=True)
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+        await db.close()

@@ -1,0 +1,139 @@
+"""HTTPS client to home: pinned CA, signed requests, every outcome classified (never raised)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiohttp
+
+from firmware.clock import Clock
+from provisioning.identity import Identity
+from services.uplink.protocol import (
+    Answer,
+    ProtocolError,
+    decode,
+    encode,
+    parse_answer,
+    parse_retry_after,
+)
+
+Outcome = Literal["ok", "network", "server", "busy", "refused", "rejected", "garbage", "tls"]
+MAX_ANSWER_BYTES = 1024 * 1024
+
+
+class UplinkConfigError(Exception):
+    """The uplink cannot start as configured (e.g. the CA file is missing)."""
+
+
+def pinned_ssl_context(ca_file: str) -> ssl.SSLContext:
+    """Trust only the MSP's CA: with a cafile, Python loads no system certificates."""
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
+    except (FileNotFoundError, ssl.SSLError, OSError) as exc:
+        raise UplinkConfigError(
+            f"cannot load the MSP's CA certificate {ca_file} ({exc}); copy the MSP's ca.pem "
+            "there or set uplink.ca_file"
+        ) from exc
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """How one request to home went."""
+
+    outcome: Outcome
+    status: int = 0  # HTTP status, 0 when no answer arrived
+    answer: Answer | None = None
+    doc: dict[str, Any] | None = None  # the decoded answer body, when it was JSON
+    retry_after_s: float | None = None
+    error: str = ""
+
+
+class HomeClient:
+    def __init__(
+        self, base_url: str, identity: Identity, ca_file: str, timeout_s: float, clock: Clock
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.identity = identity
+        self.clock = clock
+        self._ssl = pinned_ssl_context(ca_file)
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        # One connection kept alive: a batch every few seconds should not pay a TLS handshake.
+        connector = aiohttp.TCPConnector(ssl=self._ssl, limit=2, ttl_dns_cache=300)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=self._timeout, auto_decompress=True
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def post(self, path: str, doc: dict[str, Any]) -> Exchange:
+        assert self._session is not None, "HomeClient.open() first"
+        body = encode(doc)
+        headers = {
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            **self.identity.sign_headers(
+                "POST", path, body, clock_synced=self.clock.clock_synced()
+            ),
+        }
+        try:
+            async with self._session.post(
+                self.base_url + path, data=body, headers=headers
+            ) as response:
+                raw = await response.content.read(MAX_ANSWER_BYTES + 1)
+                status = response.status
+                retry_after = response.headers.get("Retry-After")
+        except aiohttp.ClientConnectorCertificateError as exc:
+            return Exchange("tls", error=f"home's certificate is not from the pinned CA: {exc}")
+        except aiohttp.ClientSSLError as exc:
+            return Exchange("tls", error=f"TLS failed: {exc}")
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return Exchange("network", error=f"{type(exc).__name__}: {exc}")
+        answer_doc: dict[str, Any] | None = None
+        try:
+            answer_doc = decode(raw, "identity", limit=MAX_ANSWER_BYTES)
+        except ProtocolError:
+            answer_doc = None
+        if status in (429, 503):
+            return Exchange(
+                "busy",
+                status,
+                doc=answer_doc,
+                retry_after_s=parse_retry_after(retry_after, 0.0),
+                error=f"HTTP {status}",
+            )
+        if status >= 500:
+            return Exchange("server", status, doc=answer_doc, error=f"HTTP {status}")
+        if status in (401, 403):
+            reason = (answer_doc or {}).get("error", "")
+            return Exchange("refused", status, doc=answer_doc, error=f"HTTP {status}: {reason}")
+        if status >= 400:
+            reason = (answer_doc or {}).get("error", "")
+            return Exchange("rejected", status, doc=answer_doc, error=f"HTTP {status}: {reason}")
+        if answer_doc is None:
+            return Exchange("garbage", status, error="home's answer is not JSON")
+        try:
+            answer = parse_answer(answer_doc)
+        except ProtocolError as exc:
+            return Exchange("garbage", status, doc=answer_doc, error=str(exc))
+        return Exchange("ok", status, answer=answer, doc=answer_doc)
+
+
+async def sleep_or_wake(event: asyncio.Event, seconds: float) -> bool:
+    """Sleep up to ``seconds``; return True early when ``event`` is set (and clear it)."""
+    try:
+        await asyncio.wait_for(event.wait(), max(0.0, seconds))
+    except TimeoutError:
+        return False
+    event.clear()
+    return True

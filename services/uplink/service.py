@@ -1,0 +1,296 @@
+"""The uplink service: drain the outbox to home, in order, exactly once; heartbeat every minute.
+
+Sending loop: read the next batch above the ack pointers (priority lane first), post it signed
+and compressed, and only when home's answer names what it committed, advance the pointers and
+delete those rows in one transaction. Everything else (no network, 5xx, timeouts, garbage,
+a reset after home committed) leaves the pointers where they were, and the same records go again
+after a capped, fully jittered exponential back-off; home recognises the ones it already has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from firmware.context import AppContext
+from firmware.logs import get_log
+from provisioning.identity import load_or_create
+from services.store import StoreError, Tx
+from services.uplink import outbox
+from services.uplink.client import Exchange, HomeClient, sleep_or_wake
+from services.uplink.protocol import HEARTBEAT_PATH, INGEST_PATH, PROTOCOL_VERSION
+
+log = get_log("uplink")
+
+IDLE_CHECK_S = 5.0  # even without a wake-up, look at the outbox this often
+FAILING_AFTER = 5  # consecutive failed exchanges before "buffering" becomes "failing"
+
+
+class OutboxForwarder:
+    """The store's ``forward`` callback; also wakes the sender when a record is queued.
+
+    It runs in the store's writer thread, inside the caller's transaction; the wake-up may come
+    before the commit (or for a rolled-back write): the sender then just finds less to send.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wake: Callable[[], None] | None = None
+        self.priority_waiting = False
+
+    def attach(self, wake: Callable[[], None]) -> None:
+        with self._lock:
+            self._wake = wake
+
+    def __call__(self, tx: Tx, kind: str, body: dict[str, Any], lane: int) -> None:
+        outbox.forward(tx, kind, body, lane)
+        if lane == outbox.LANE_PRIORITY:
+            self.priority_waiting = True
+        with self._lock:
+            wake = self._wake
+        if wake is not None:
+            wake()
+
+
+def full_jitter(failures: int, first_s: float, cap_s: float, rng: random.Random) -> float:
+    """Capped exponential back-off with full jitter (uniform between 0 and the cap)."""
+    return rng.uniform(0.0, min(cap_s, first_s * 2.0 ** max(0, failures - 1)))
+
+
+class UplinkService:
+    name = "uplink"
+
+    def __init__(self, ctx: AppContext, forwarder: OutboxForwarder) -> None:
+        self.ctx = ctx
+        self.settings = ctx.config.uplink
+        self.forwarder = forwarder
+        self.client: HomeClient | None = None
+        self.stream = ""
+        self.failures = 0
+        self.batch_limit = self.settings.batch_max_records
+        self._wake = asyncio.Event()
+        self._rng = random.Random()
+        self._expander = outbox.Expander()
+        self._started = time.monotonic()
+        self.sent_batches = 0
+
+    async def setup(self) -> None:
+        identity = await asyncio.to_thread(
+            load_or_create, self.ctx.config.provisioning.identity_dir
+        )
+        client = HomeClient(
+            self.settings.url,
+            identity,
+            self.settings.ca_file,
+            self.settings.request_timeout_s,
+            self.ctx.clock,
+        )
+        await client.open()
+        self.client = client
+        self.stream = await self.ctx.store.read(outbox.read_stream)
+        loop = asyncio.get_running_loop()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(self._wake.set)
+
+        self.forwarder.attach(wake)
+        self.ctx.status.publish("uplink.state", "buffering")
+        log.info("uplink.ready", appliance=identity.appliance_id, home=self.settings.url)
+
+    async def teardown(self) -> None:
+        self.forwarder.attach(lambda: None)
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._send_loop())
+            group.create_task(self._heartbeat_loop())
+
+    # ---- sending ----
+
+    async def _send_loop(self) -> None:
+        bulk_since: float | None = None
+        while True:
+            backlog = await self.ctx.store.read(outbox.read_backlog)
+            total = sum(backlog.pending.values())
+            self.ctx.status.publish("uplink.backlog", total)
+            if total == 0:
+                bulk_since = None
+                if self.failures == 0:
+                    self.ctx.status.publish("uplink.state", "connected")
+                await sleep_or_wake(self._wake, IDLE_CHECK_S)
+                continue
+            # Bulk waits to fill a batch (count or age); anything in the priority lane goes now.
+            if backlog.pending[outbox.LANE_PRIORITY] == 0:
+                now = time.monotonic()
+                bulk_since = bulk_since if bulk_since is not None else now
+                due = bulk_since + self.settings.batch_max_age_s
+                if (
+                    backlog.pending[outbox.LANE_BULK] < self.settings.batch_max_records
+                    and now < due
+                ):
+                    await sleep_or_wake(self._wake, due - now)
+                    continue
+            pause = await self.send_once()
+            if pause is None:
+                bulk_since = None
+            else:
+                await asyncio.sleep(pause)
+
+    async def send_once(self) -> float | None:
+        """Send one batch; None when it was acknowledged, else seconds to wait before retrying."""
+        assert self.client is not None
+        limit = self.batch_limit
+
+        def build(conn: Any) -> tuple[list[outbox.OutboxRow], list[dict[str, Any]], dict[str, Any]]:
+            rows = outbox.read_pending(conn, limit, self.settings.batch_max_bytes)
+            return rows, self._expander.records(conn, rows), outbox.read_drops(conn)
+
+        rows, records, drops = await self.ctx.store.read(build)
+        if not rows:
+            return None
+        doc = {
+            "v": PROTOCOL_VERSION,
+            "appliance": self.client.identity.appliance_id,
+            "stream": self.stream,
+            "records": records,
+            "drops": drops,
+        }
+        exchange = await self.client.post(INGEST_PATH, doc)
+        return await self._settle(rows, exchange)
+
+    async def _settle(self, rows: list[outbox.OutboxRow], ex: Exchange) -> float | None:
+        sent: dict[int, int] = {}
+        for row in rows:
+            sent[row.lane] = max(sent.get(row.lane, 0), row.seq)
+        if ex.outcome == "ok" and ex.answer is not None:
+            if ex.answer.stream and ex.answer.stream != self.stream:
+                return self._failed(ex, "home acknowledged another stream")
+            try:
+                acked = ex.answer.acked
+                await self.ctx.store.write(lambda tx: outbox.apply_ack(tx, acked, sent))
+            except StoreError as exc:
+                # Home has the records; they go again and home skips them as duplicates.
+                log.warning("uplink.ack_not_stored", error=str(exc))
+                return self._backoff()
+            self.failures = 0
+            self.sent_batches += 1
+            self.batch_limit = min(self.settings.batch_max_records, self.batch_limit * 2)
+            self.ctx.status.publish("uplink.state", "connected")
+            if ex.answer.slow_down_s > 0:
+                log.info("uplink.slow_down", seconds=ex.answer.slow_down_s)
+                return ex.answer.slow_down_s
+            return None
+        if ex.outcome == "busy":
+            self._failed(ex, "home is busy")
+            return max(ex.retry_after_s or 0.0, self._backoff())
+        if ex.outcome == "rejected":
+            return await self._rejected(rows, ex)
+        return self._failed(ex, ex.error)
+
+    async def _rejected(self, rows: list[outbox.OutboxRow], ex: Exchange) -> float | None:
+        """Home refused the batch (4xx): quarantine the record it names, or narrow down to it."""
+        doc = ex.doc or {}
+        bad = doc.get("bad_seq")
+        seqs = {row.seq for row in rows}
+        target: int | None = None
+        if type(bad) is int and bad in seqs:
+            target = bad
+        elif len(rows) == 1:
+            target = rows[0].seq
+        if target is None:
+            # Which record is bad is not said: halve the batch until it is alone.
+            self.batch_limit = max(1, len(rows) // 2)
+            log.warning(
+                "uplink.batch_rejected",
+                status=ex.status,
+                records=len(rows),
+                next_batch=self.batch_limit,
+                error=ex.error,
+            )
+            return 0.0
+        reason = str(doc.get("reason") or doc.get("error") or ex.error)
+        seq = target
+        await self.ctx.store.write(
+            lambda tx: outbox.quarantine(tx, seq, f"HTTP {ex.status}: {reason}")
+        )
+        log.error("uplink.record_quarantined", seq=seq, status=ex.status, reason=reason)
+        return 0.0
+
+    def _backoff(self) -> float:
+        return full_jitter(
+            self.failures, self.settings.backoff_first_s, self.settings.backoff_cap_s, self._rng
+        )
+
+    def _failed(self, ex: Exchange, why: str) -> float:
+        self.failures += 1
+        needs_technician = ex.outcome in ("refused", "tls")
+        state = "failing" if needs_technician or self.failures >= FAILING_AFTER else "buffering"
+        self.ctx.status.publish("uplink.state", state)
+        log.warning(
+            "uplink.send_failed",
+            outcome=ex.outcome,
+            status=ex.status,
+            error=why,
+            failures=self.failures,
+        )
+        return self._backoff()
+
+    # ---- heartbeat ----
+
+    async def heartbeat_doc(self) -> dict[str, Any]:
+        def read(conn: Any) -> tuple[outbox.Backlog, dict[str, Any]]:
+            return outbox.read_backlog(conn), outbox.read_drops(conn)
+
+        backlog, drops = await self.ctx.store.read(read)
+        stamp = self.ctx.clock.now()
+        oldest = None if backlog.oldest_ts is None else max(0.0, stamp.wall - backlog.oldest_ts)
+        assert self.client is not None
+        return {
+            "v": PROTOCOL_VERSION,
+            "appliance": self.client.identity.appliance_id,
+            "stream": self.stream,
+            "version": self.ctx.version,
+            "site": self.ctx.config.site.name,
+            "uptime_s": round(time.monotonic() - self._started, 1),
+            "boot_id": stamp.boot_id,
+            "clock_synced": stamp.synced,
+            "queue": {str(k): v for k, v in backlog.pending.items()},
+            "acked": {str(k): v for k, v in backlog.acked.items()},
+            "oldest_unsent_age_s": None if oldest is None else round(oldest, 1),
+            "drops": drops,
+            "state": self.ctx.status.snapshot().get("uplink.state"),
+        }
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            assert self.client is not None
+            try:
+                exchange = await self.client.post(HEARTBEAT_PATH, await self.heartbeat_doc())
+            except StoreError as exc:
+                log.warning("uplink.heartbeat_skipped", error=str(exc))
+            else:
+                if exchange.outcome != "ok":
+                    log.info(
+                        "uplink.heartbeat_failed", outcome=exchange.outcome, error=exchange.error
+                    )
+            await asyncio.sleep(self.settings.heartbeat_s)
+
+
+def make_forwarder(ctx_config_url: str) -> OutboxForwarder | None:
+    """The store's forwarder when an uplink is configured, else None (records stay local)."""
+    return OutboxForwarder() if ctx_config_url else None
+
+
+def uplink_factory(ctx: AppContext) -> UplinkService | None:
+    forwarder = ctx.store.forward
+    if not ctx.config.uplink.url or not isinstance(forwarder, OutboxForwarder):
+        ctx.status.publish("uplink.state", "unconfigured")
+        return None
+    return UplinkService(ctx, forwarder)
