@@ -12,6 +12,9 @@ from firmware.context import AppContext
 from firmware.logs import get_log
 from firmware.supervisor import Service, Supervisor
 from firmware.version import __version__
+from services.alerting.service import make_alerting
+from services.polling.schema import POLLING
+from services.polling.service import make_polling
 from services.store import MigrationChain, Store
 from services.store.service import StoreService
 from services.uplink.outbox import UPLINK_CHAIN
@@ -29,10 +32,10 @@ def _web(ctx: AppContext) -> Service | None:
     return WebService(ctx) if ctx.config.web.enabled else None
 
 
-SERVICE_FACTORIES: list[ServiceFactory] = [_web, uplink_factory]
+SERVICE_FACTORIES: list[ServiceFactory] = [_web, uplink_factory, make_alerting, make_polling]
 
 # Schema chains of components beyond the core tables, applied in this order at open.
-MIGRATION_CHAINS: list[MigrationChain] = [UPLINK_CHAIN]
+MIGRATION_CHAINS: list[MigrationChain] = [UPLINK_CHAIN, POLLING]
 
 
 def build(config: Config, clock: Clock | None = None) -> tuple[AppContext, Supervisor]:

@@ -1,12 +1,72 @@
-"""Settings of alerting ([alerting] in the configuration)."""
+"""Settings of alerting ([alerting] in the configuration): thresholds, hysteresis, windows.
+
+Maintenance windows are written "DAY HH:MM-HH:MM" in the appliance's local time, DAY one of
+mon..sun or "daily"; a window may cross midnight ("sat 22:00-02:00"). No alert opens during
+a window; conditions still active when it ends open then. Resolutions are never held back.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from firmware.schema import setting
+from firmware.schema import between, each, ip_address, positive, setting
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WINDOW_RE = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun|daily) (\d\d):(\d\d)-(\d\d):(\d\d)$")
+
+
+def _window(value: str) -> str | None:
+    m = WINDOW_RE.match(value.strip().lower())
+    if m is None or int(m[2]) > 23 or int(m[4]) > 23 or int(m[3]) > 59 or int(m[5]) > 59:
+        return f"{value!r}: write a window like 'sat 22:00-02:00' or 'daily 03:00-03:30'"
+    return None
+
+
+def _optional_ip(value: str) -> str | None:
+    return ip_address(value) if value else None
 
 
 @dataclass(frozen=True)
 class AlertingSettings:
     enabled: bool = setting(True, help="turn measurements and events into alerts")
+    down_after_missed: int = setting(
+        2, check=between(1, 20), help="consecutive missed polls before 'device down'"
+    )
+    volume_minor_pct: float = setting(80.0, check=between(1, 100), help="volume use, minor")
+    volume_major_pct: float = setting(95.0, check=between(1, 100), help="volume use, major")
+    supply_minor_pct: float = setting(
+        10.0, check=between(0, 100), help="printer supply at or below this percent: minor"
+    )
+    hysteresis_pct: float = setting(
+        2.0, check=between(0, 20), help="a level alert resolves this far back past its threshold"
+    )
+    rtt_warning_ms: float = setting(100.0, check=positive, help="average ping round trip")
+    loss_warning_pct: float = setting(20.0, check=between(1, 100), help="ping loss")
+    if_error_rate_ps: float = setting(
+        1.0, check=positive, help="interface errors per second that raise a warning"
+    )
+    interface_down_kinds: tuple[str, ...] = setting(
+        ("router", "nas", "server"),
+        help="device kinds whose interfaces alert when they go down (switch ports of PCs that "
+        "are switched off at night would not be news)",
+    )
+    reboot_hold_s: float = setting(
+        3600.0, check=positive, help="seconds a 'device rebooted' alert stays open"
+    )
+    new_device_hold_s: float = setting(
+        86400.0, check=positive, help="seconds a 'new device' alert stays open"
+    )
+    ip_conflict_hold_s: float = setting(
+        3600.0, check=positive, help="seconds an 'IP conflict' alert stays open after the last"
+    )
+    gateway_ip: str = setting(
+        "", check=_optional_ip, help="upstream of every device; empty: the default route's"
+    )
+    maintenance: tuple[str, ...] = setting(
+        (), check=each(_window), help="windows with no new alerts, e.g. ['sat 22:00-02:00']"
+    )
+
+    def __post_init__(self) -> None:
+        if self.volume_major_pct < self.volume_minor_pct:
+            raise ValueError("volume_major_pct must be at least volume_minor_pct")

@@ -18,6 +18,7 @@ from typing import Any
 
 from firmware.context import AppContext
 from firmware.logs import get_log
+from services.polling.gateway import default_gateway
 from services.polling.icmp import IcmpUnavailable, Pinger
 from services.polling.inventory import PollTarget, load_targets, upsert_configured
 from services.polling.poller import DevicePoller, DeviceState
@@ -60,6 +61,7 @@ class PollingService:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(self.settings.concurrency)
         self.cycles = 0
+        self.gateway_ip = ctx.config.alerting.gateway_ip or default_gateway()
 
     def _snmp_settings(self) -> Any:
         return getattr(self.ctx.config, "snmp", None)
@@ -135,6 +137,15 @@ class PollingService:
                     task.add_done_callback(self._finished(device_id))
             await asyncio.sleep(TICK_S)
 
+    def _check_gateway_soon(self) -> None:
+        """A device stopped answering: poll the gateway now, so alerting learns at once
+        whether the gateway is the cause (and suppresses the device's alert) or not."""
+        for device_id, target in self.targets.items():
+            if target.ip == self.gateway_ip:
+                state = self.states.get(device_id)
+                if state is not None:
+                    state.next_due = min(state.next_due, time.monotonic())
+
     def _finished(self, device_id: int) -> Any:
         def done(_task: asyncio.Task[None]) -> None:
             self._running.pop(device_id, None)
@@ -153,6 +164,8 @@ class PollingService:
                 state.next_due = time.monotonic() + s.interval_s
                 return
         state.missed = state.missed + 1 if result.reachable is False else 0
+        if state.missed == 1 and target.ip != self.gateway_ip:
+            self._check_gateway_soon()
         state.next_due = result.mono_s + next_delay(
             s.interval_s, s.jitter_frac, state.missed, s.backoff_max_s
         )

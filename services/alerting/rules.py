@@ -1,0 +1,286 @@
+"""Alert rules: from one device's poll result (and what was seen before) to conditions.
+
+A rule never writes anything: it says, per alert key, which severity the condition has now
+(None when clear). The engine turns changes into alert transitions. Level rules apply
+hysteresis here: an alert at a threshold stays until the value is ``hysteresis_pct`` back
+past it, so a disk at 79.9/80.1 % does not flap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.alerting.settings import AlertingSettings
+from services.polling.results import PollResult
+from services.store.records import Severity
+
+SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "minor": 2, "major": 3, "critical": 4}
+
+
+@dataclass(frozen=True)
+class Condition:
+    key: str  # what the alert is about: rule, device, instance
+    rule: str
+    device_id: int | None
+    severity: Severity | None  # None: clear
+    message: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+    hold: bool = False  # suppressed for now (dependency): neither open nor resolve
+
+
+@dataclass
+class DeviceMemory:
+    """What the rules remember of a device between its polls."""
+
+    missed: int = 0
+    first_miss_mono: float | None = None
+    uptime_s: float | None = None
+    ever_up: set[str] = field(default_factory=set)  # interfaces seen up since start
+
+
+def level_severity(
+    value: float | None,
+    current: str | None,
+    steps: tuple[tuple[float, Severity], ...],
+    hysteresis: float,
+    higher_is_worse: bool = True,
+) -> Severity | None:
+    """Severity of a level against thresholds (worst first), with hysteresis on the way back."""
+    if value is None:
+        return current if current is None else _as_severity(current)  # unknown: no change
+    for threshold, severity in steps:
+        held = current is not None and SEVERITY_RANK[current] >= SEVERITY_RANK[severity]
+        margin = hysteresis if held else 0.0
+        if higher_is_worse and value >= threshold - margin:
+            return severity
+        if not higher_is_worse and value <= threshold + margin:
+            return severity
+    return None
+
+
+def _as_severity(text: str) -> Severity:
+    for s in ("info", "warning", "minor", "major", "critical"):
+        if s == text:
+            return s
+    return "warning"
+
+
+def evaluate(
+    result: PollResult,
+    memory: DeviceMemory,
+    settings: AlertingSettings,
+    open_severity: Mapping[str, str],
+    is_gateway: bool,
+) -> list[Condition]:
+    """Conditions of every rule for one poll result. ``open_severity``: key -> open severity."""
+    out: list[Condition] = []
+    dev = result.device_id
+    label = f"{result.name} ({result.ip})" if result.name != result.ip else result.ip
+
+    # ---- reachability
+    if result.reachable is False:
+        memory.missed += 1
+        if memory.first_miss_mono is None:
+            memory.first_miss_mono = result.mono_s
+    elif result.reachable:
+        memory.missed, memory.first_miss_mono = 0, None
+    if result.reachable is not None:
+        down = memory.missed >= settings.down_after_missed
+        why = "; ".join(f"{c.check}: {c.error}" for c in result.checks if not c.ok and c.error)
+        severity: Severity = "critical" if is_gateway else "major"
+        what = "the gateway (internet access of the site)" if is_gateway else label
+        out.append(
+            Condition(
+                f"device.down:{dev}",
+                "device.down",
+                dev,
+                severity if down else None,
+                f"{what} is down: no answer to {memory.missed} polls ({why})"
+                if down
+                else f"{label} answers again",
+                {"ip": result.ip, "missed": memory.missed},
+            )
+        )
+    if not result.reachable:
+        return out  # a down device's other rules keep their state until it answers
+
+    # ---- ICMP quality
+    loss, rtt = result.value("icmp.loss_pct"), result.value("icmp.rtt_ms")
+    key = f"icmp.loss:{dev}"
+    sev = level_severity(
+        loss, open_severity.get(key), ((settings.loss_warning_pct, "warning"),), 5.0
+    )
+    if loss is not None and loss < 100:
+        out.append(Condition(key, "icmp.loss", dev, sev, f"{label} loses {loss:.0f} % of pings"))
+    key = f"icmp.latency:{dev}"
+    sev = level_severity(rtt, open_severity.get(key), ((settings.rtt_warning_ms, "warning"),), 10.0)
+    if rtt is not None:
+        out.append(
+            Condition(key, "icmp.latency", dev, sev, f"{label} answers pings in {rtt:.0f} ms")
+        )
+
+    # ---- reboot (sysUpTime went backwards)
+    uptime = result.value("system.uptime_s")
+    if uptime is not None:
+        if memory.uptime_s is not None and uptime < memory.uptime_s:
+            out.append(
+                Condition(
+                    f"device.rebooted:{dev}",
+                    "device.rebooted",
+                    dev,
+                    "warning",
+                    f"{label} restarted (up for {uptime:.0f} s)",
+                    {"uptime_s": uptime},
+                )
+            )
+        memory.uptime_s = uptime
+
+    for r in result.readings:
+        inst = r.instance
+        # ---- volumes
+        if r.metric == "storage.used_pct":
+            key = f"volume:{dev}:{inst}"
+            sev = level_severity(
+                r.value,
+                open_severity.get(key),
+                ((settings.volume_major_pct, "major"), (settings.volume_minor_pct, "minor")),
+                settings.hysteresis_pct,
+            )
+            pct = "?" if r.value is None else f"{r.value:.0f}"
+            out.append(Condition(key, "volume.full", dev, sev, f"{label}: {inst} is {pct} % full"))
+        # ---- printer supplies: a level at/below the threshold is minor, empty is major
+        elif r.metric == "supply.level_pct":
+            key = f"supply.low:{dev}:{inst}"
+            sev = level_severity(
+                r.value,
+                open_severity.get(key),
+                ((settings.supply_minor_pct, "minor"),),
+                settings.hysteresis_pct,
+                higher_is_worse=False,
+            )
+            if r.value is not None:
+                out.append(
+                    Condition(
+                        key,
+                        "supply.low",
+                        dev,
+                        sev,
+                        f"{label}: {inst} at {r.value:.0f} %",
+                        {"level_pct": r.value},
+                    )
+                )
+        elif r.metric == "supply.empty" and r.value is not None:
+            out.append(
+                Condition(
+                    f"supply.empty:{dev}:{inst}",
+                    "supply.empty",
+                    dev,
+                    "major" if r.value == 1 else None,
+                    f"{label}: {inst} is empty",
+                )
+            )
+        elif r.metric in ("printer.jammed", "printer.door_open") and r.value is not None:
+            what = "paper jam" if r.metric == "printer.jammed" else "a door is open"
+            out.append(
+                Condition(
+                    f"{r.metric}:{dev}",
+                    r.metric,
+                    dev,
+                    "minor" if r.value == 1 else None,
+                    f"{label}: {what}",
+                )
+            )
+        # ---- UPS
+        elif r.metric == "ups.on_battery" and r.value is not None:
+            charge = result.value("ups.charge_pct")
+            runtime = result.value("ups.runtime_s")
+            detail = ""
+            if charge is not None:
+                detail += f", battery {charge:.0f} %"
+            if runtime is not None:
+                detail += f", {runtime / 60:.0f} min left"
+            out.append(
+                Condition(
+                    f"ups.on_battery:{dev}",
+                    "ups.on_battery",
+                    dev,
+                    "major" if r.value == 1 else None,
+                    f"{label} runs on battery (mains power lost){detail}",
+                )
+            )
+        elif r.metric == "ups.battery_replace" and r.value is not None:
+            out.append(
+                Condition(
+                    f"ups.battery_replace:{dev}",
+                    "ups.battery_replace",
+                    dev,
+                    "minor" if r.value == 1 else None,
+                    f"{label}: the battery needs replacing",
+                )
+            )
+        elif r.metric == "ups.selftest_ok" and r.value is not None:
+            out.append(
+                Condition(
+                    f"ups.selftest:{dev}",
+                    "ups.selftest",
+                    dev,
+                    "minor" if r.value == 0 else None,
+                    f"{label}: the last battery self-test failed",
+                )
+            )
+        # ---- disks and RAID of a NAS
+        elif r.metric == "disk.health_ok" and r.value is not None:
+            out.append(
+                Condition(
+                    f"disk.failed:{dev}:{inst}",
+                    "disk.failed",
+                    dev,
+                    "major" if r.value == 0 else None,
+                    f"{label}: {inst} reports a failure",
+                )
+            )
+        elif r.metric == "raid.ok" and r.value is not None:
+            out.append(
+                Condition(
+                    f"raid.degraded:{dev}:{inst}",
+                    "raid.degraded",
+                    dev,
+                    "major" if r.value == 0 else None,
+                    f"{label}: {inst} is degraded or crashed",
+                )
+            )
+        # ---- interfaces
+        elif r.metric == "if.oper_up" and r.value is not None:
+            if r.value == 1:
+                memory.ever_up.add(inst)
+            if result.kind in settings.interface_down_kinds and inst in memory.ever_up:
+                admin = result.value("if.admin_up", inst)
+                down = r.value == 0 and admin != 0
+                out.append(
+                    Condition(
+                        f"if.down:{dev}:{inst}",
+                        "if.down",
+                        dev,
+                        "minor" if down else None,
+                        f"{label}: interface {inst} is down",
+                    )
+                )
+        elif r.metric == "if.in_errors_ps" and r.value is not None:
+            out_errors = result.value("if.out_errors_ps", inst) or 0.0
+            rate = r.value + out_errors
+            key = f"if.errors:{dev}:{inst}"
+            sev = level_severity(
+                rate, open_severity.get(key), ((settings.if_error_rate_ps, "warning"),), 0.0
+            )
+            out.append(
+                Condition(
+                    key,
+                    "if.errors",
+                    dev,
+                    sev,
+                    f"{label}: interface {inst} has {rate:.1f} errors/s",
+                )
+            )
+    return out

@@ -1,0 +1,202 @@
+"""The alerting service: poll results and discovery events in, alert transitions out.
+
+Dependency: the site's gateway is the upstream of every other device. When a device stops
+answering, its "down" alert waits until the gateway has been polled after the device's first
+miss; if the gateway is down too, the device's alert is suppressed (the gateway's own alert
+says it all). Without this, a dead router would page the MSP once per device behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from firmware.context import AppContext
+from firmware.logs import get_log
+from services.alerting.engine import AlertEngine, Transition, in_window
+from services.alerting.rules import Condition, DeviceMemory, evaluate
+from services.polling.gateway import default_gateway
+from services.polling.results import PollResult
+from services.store.db import Tx
+from services.store.records import Event
+
+log = get_log("alerting")
+
+SWEEP_S = 5.0  # how often timed alerts (reboot, new device) are checked for expiry
+
+
+@dataclass
+class GatewayState:
+    device_id: int | None = None
+    down: bool = False
+    last_poll_mono: float = -1.0
+
+
+class AlertingService:
+    name = "alerting"
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.config.alerting
+        self.engine = AlertEngine()
+        self.memory: dict[int, DeviceMemory] = {}
+        self.gateway_ip = self.settings.gateway_ip or default_gateway()
+        self.gateway = GatewayState()
+        self.pending: dict[int, Condition] = {}  # held "device down" conditions by device
+        self.expiry: dict[str, float] = {}  # key -> monotonic time a timed alert resolves
+        self._sub = ctx.bus.subscribe(PollResult, Event)
+
+    async def setup(self) -> None:
+        await self.ctx.store.read(self.engine.load)
+        self._publish_counts()
+        log.info("alerting.ready", gateway=self.gateway_ip or "none", open=len(self.engine.open))
+
+    async def teardown(self) -> None:
+        self.ctx.bus.unsubscribe(self._sub)
+
+    async def run(self) -> None:
+        next_sweep = time.monotonic() + SWEEP_S
+        while True:
+            timeout = max(0.0, next_sweep - time.monotonic())
+            item: object | None = None
+            with contextlib.suppress(TimeoutError):
+                item = await asyncio.wait_for(self._sub.get(), timeout)
+            if isinstance(item, PollResult):
+                await self.handle_result(item)
+            elif isinstance(item, Event):
+                await self.handle_event(item)
+            if time.monotonic() >= next_sweep:
+                await self.sweep()
+                next_sweep = time.monotonic() + SWEEP_S
+
+    # ---- inputs
+
+    async def handle_result(self, result: PollResult) -> None:
+        memory = self.memory.setdefault(result.device_id, DeviceMemory())
+        is_gateway = bool(self.gateway_ip) and result.ip == self.gateway_ip
+        conditions = evaluate(
+            result, memory, self.settings, self.engine.open_severity(), is_gateway
+        )
+        if is_gateway:
+            self.gateway.device_id = result.device_id
+            self.gateway.last_poll_mono = result.mono_s
+            if result.reachable is not None:
+                self.gateway.down = memory.missed > 0
+        else:
+            conditions = [self._dependency(c, memory) for c in conditions]
+        for c in conditions:
+            if c.rule == "device.rebooted" and c.severity is not None:
+                self.expiry[c.key] = time.monotonic() + self.settings.reboot_hold_s
+        if is_gateway and not self.gateway.down:
+            conditions.extend(self._release_pending())
+        await self._commit(conditions)
+
+    def _dependency(self, c: Condition, memory: DeviceMemory) -> Condition:
+        if c.rule != "device.down" or c.device_id is None:
+            return c
+        if c.severity is None:
+            self.pending.pop(c.device_id, None)
+            return c
+        if self.gateway.device_id is None:
+            return c  # no gateway in the inventory: nothing to depend on
+        first_miss = memory.first_miss_mono or 0.0
+        if self.gateway.down or self.gateway.last_poll_mono < first_miss:
+            # Not yet known whether the gateway is the cause: hold until it has been polled.
+            self.pending[c.device_id] = c
+            return Condition(c.key, c.rule, c.device_id, c.severity, c.message, c.data, hold=True)
+        return c
+
+    def _release_pending(self) -> list[Condition]:
+        released = []
+        for device_id, c in list(self.pending.items()):
+            memory = self.memory.get(device_id)
+            if memory is not None and memory.missed >= self.settings.down_after_missed:
+                released.append(c)
+            del self.pending[device_id]
+        return released
+
+    async def handle_event(self, event: Event) -> None:
+        conditions: list[Condition] = []
+        now = time.monotonic()
+        if event.kind == "device.joined":
+            key = f"device.new:{event.device_id}"
+            conditions.append(
+                Condition(
+                    key,
+                    "device.new",
+                    event.device_id,
+                    "info",
+                    event.message or "a new device joined the network",
+                    dict(event.data),
+                )
+            )
+            self.expiry[key] = now + self.settings.new_device_hold_s
+        elif event.kind == "device.ip_conflict":
+            ip = str(event.data.get("ip", event.device_id))
+            key = f"ip.conflict:{ip}"
+            conditions.append(
+                Condition(
+                    key,
+                    "ip.conflict",
+                    event.device_id,
+                    "minor",
+                    event.message or f"two devices claim {ip}",
+                    dict(event.data),
+                )
+            )
+            self.expiry[key] = now + self.settings.ip_conflict_hold_s
+        if conditions:
+            await self._commit(conditions)
+
+    async def sweep(self) -> None:
+        now = time.monotonic()
+        due = [key for key, at in self.expiry.items() if at <= now]
+        conditions = []
+        for key in due:
+            del self.expiry[key]
+            alert = self.engine.open.get(key)
+            if alert is not None:
+                conditions.append(Condition(key, alert.rule, alert.device_id, None, alert.message))
+        if conditions:
+            await self._commit(conditions)
+
+    # ---- output
+
+    async def _commit(self, conditions: list[Condition]) -> None:
+        quiet = in_window(self.settings.maintenance, datetime.now())
+        transitions = self.engine.decide(conditions, quiet)
+        if not transitions:
+            return
+        engine = self.engine
+
+        def write(tx: Tx) -> None:
+            engine.apply(tx, transitions)
+
+        try:
+            await self.ctx.store.write(write)
+        except Exception:
+            # The store rolled back: reload what is really open so memory matches the disk.
+            log.exception("alerting.store_failed")
+            await self.ctx.store.read(self.engine.load)
+            return
+        for t in transitions:
+            self._log(t)
+        self._publish_counts()
+
+    def _log(self, t: Transition) -> None:
+        log.info(
+            f"alert.{'opened' if t.action == 'open' else 'resolved'}",
+            key=t.key,
+            severity=t.severity,
+            message=t.message,
+        )
+
+    def _publish_counts(self) -> None:
+        self.ctx.status.publish("alerts.open", self.engine.counts())
+
+
+def make_alerting(ctx: AppContext) -> AlertingService | None:
+    return AlertingService(ctx) if ctx.config.alerting.enabled else None
