@@ -13,6 +13,8 @@ from firmware.logs import get_log
 from firmware.supervisor import Service, Supervisor
 from firmware.version import __version__
 from services.alerting.service import make_alerting
+from services.discovery.migrations import DISCOVERY
+from services.discovery.service import discovery_factory
 from services.polling.schema import POLLING
 from services.polling.service import make_polling
 from services.store import MigrationChain, Store
@@ -32,10 +34,16 @@ def _web(ctx: AppContext) -> Service | None:
     return WebService(ctx) if ctx.config.web.enabled else None
 
 
-SERVICE_FACTORIES: list[ServiceFactory] = [_web, uplink_factory, make_alerting, make_polling]
+SERVICE_FACTORIES: list[ServiceFactory] = [
+    _web,
+    uplink_factory,
+    make_alerting,
+    discovery_factory,
+    make_polling,
+]
 
 # Schema chains of components beyond the core tables, applied in this order at open.
-MIGRATION_CHAINS: list[MigrationChain] = [UPLINK_CHAIN, POLLING]
+MIGRATION_CHAINS: list[MigrationChain] = [UPLINK_CHAIN, DISCOVERY, POLLING]
 
 
 def build(config: Config, clock: Clock | None = None) -> tuple[AppContext, Supervisor]:

@@ -104,6 +104,8 @@ class SnmpIdentity:
             "model": self.model,
             "serial": self.serial,
             "version": self.version,
+            "kind": self.kind,
+            "why": self.why,
         }
 
 

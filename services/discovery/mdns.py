@@ -1,0 +1,178 @@
+"""mDNS / DNS-SD: every announced service on the LAN, resolved, with its TXT record.
+
+python-zeroconf does the protocol. We browse the DNS-SD meta-query
+(``_services._dns-sd._udp.local.``, RFC 6763 section 9) to learn every service type, start a
+browser per type, and resolve each instance (SRV, TXT, A) when it appears or changes.
+Instances are keyed by (type, full name); a goodbye (TTL 0) removes them.
+
+Everything a device announces is hostile input: names and TXT values are sanitised and
+bounded, and the number of types and instances kept is capped so that a device announcing
+thousands of services cannot exhaust the appliance's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Final
+
+from zeroconf import BadTypeInNameException, IPVersion, ServiceStateChange, Zeroconf
+from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+
+from firmware.logs import get_log
+from services.discovery.sanitize import clean_mapping, clean_name
+
+log = get_log("discovery")
+
+META_QUERY: Final = "_services._dns-sd._udp.local."
+RESOLVE_TIMEOUT_MS: Final = 3000
+MAX_TYPES: Final = 256
+MAX_INSTANCES: Final = 4096
+MAX_CONCURRENT_RESOLVES: Final = 16
+MAX_TXT_ITEMS: Final = 32
+
+
+@dataclass(frozen=True)
+class MdnsService:
+    """One resolved DNS-SD service instance; all text sanitised."""
+
+    type: str  # "_ipp._tcp.local."
+    name: str  # the instance label, e.g. "Office Printer"
+    host: str  # SRV target, e.g. "brn3c2af4.local."
+    port: int
+    addresses: tuple[str, ...]
+    txt: dict[str, str] = field(hash=False)
+    resolved_at: float = 0.0  # time.monotonic()
+
+    @property
+    def short_host(self) -> str:
+        host = self.host.rstrip(".")
+        return host[: -len(".local")] if host.endswith(".local") else host
+
+    def as_attrs(self) -> dict[str, object]:
+        return {
+            "type": self.type,
+            "name": self.name,
+            "host": self.host,
+            "port": self.port,
+            "txt": self.txt,
+        }
+
+
+def _instance_label(full_name: str, service_type: str) -> str:
+    suffix = "." + service_type
+    label = full_name[: -len(suffix)] if full_name.endswith(suffix) else full_name
+    return clean_name(label)
+
+
+class MdnsWatcher:
+    """Browses every service type until stopped; ``snapshot()`` is the current set."""
+
+    def __init__(self) -> None:
+        self._azc: AsyncZeroconf | None = None
+        self._browsers: dict[str, AsyncServiceBrowser] = {}
+        self._services: dict[tuple[str, str], MdnsService] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._limit = asyncio.Semaphore(MAX_CONCURRENT_RESOLVES)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.dropped = 0  # types or instances refused by the caps
+        self.version = 0  # bumped on every change of the service set
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._azc = AsyncZeroconf(ip_version=IPVersion.V4Only)
+        self._browse(META_QUERY)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for browser in self._browsers.values():
+            with contextlib.suppress(Exception):
+                await browser.async_cancel()
+        self._browsers.clear()
+        if self._azc is not None:
+            await self._azc.async_close()
+            self._azc = None
+
+    def snapshot(self) -> list[MdnsService]:
+        return sorted(self._services.values(), key=lambda s: (s.type, s.name))
+
+    def _browse(self, service_type: str) -> None:
+        if self._azc is None or service_type in self._browsers:
+            return
+        if len(self._browsers) >= MAX_TYPES:
+            self.dropped += 1
+            return
+        try:
+            browser = AsyncServiceBrowser(
+                self._azc.zeroconf, [service_type], handlers=[self._on_change]
+            )
+        except BadTypeInNameException:
+            log.debug("mdns.bad_type", type=service_type)
+            return
+        self._browsers[service_type] = browser
+
+    def _on_change(
+        self,
+        zeroconf: Zeroconf,
+        service_type: str,
+        name: str,
+        state_change: ServiceStateChange,
+    ) -> None:
+        # Called by zeroconf on its loop; hop onto ours explicitly to be safe either way.
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._handle, service_type, name, state_change)
+
+    def _handle(self, service_type: str, name: str, state_change: ServiceStateChange) -> None:
+        if service_type == META_QUERY:
+            if state_change is not ServiceStateChange.Removed:
+                self._browse(name)
+            return
+        key = (service_type, name)
+        if state_change is ServiceStateChange.Removed:
+            if self._services.pop(key, None) is not None:
+                self.version += 1
+            return
+        if key not in self._services and len(self._services) >= MAX_INSTANCES:
+            self.dropped += 1
+            return
+        task = asyncio.create_task(self._resolve(service_type, name))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resolve(self, service_type: str, name: str) -> None:
+        azc = self._azc
+        if azc is None:
+            return
+        async with self._limit:
+            # The constructor validates the name and would refuse hostile ones; a browser has
+            # to resolve whatever the LAN announces, so the name is set after construction.
+            info = AsyncServiceInfo(service_type, f"placeholder.{service_type}")
+            info.name = name
+            try:
+                ok = await info.async_request(azc.zeroconf, RESOLVE_TIMEOUT_MS)
+            except Exception as exc:  # a malformed record must never stop the browse
+                log.debug("mdns.resolve_failed", type=service_type, error=str(exc))
+                return
+        if not ok:
+            return
+        txt: dict[str | bytes, str | bytes | None] = {}
+        try:
+            txt.update(dict(info.properties.items()))
+        except Exception:  # undecodable TXT: keep the service without it
+            txt = {}
+        self._services[(service_type, name)] = MdnsService(
+            type=clean_name(service_type),
+            name=_instance_label(name, service_type),
+            host=clean_name(info.server or ""),
+            port=int(info.port or 0),
+            addresses=tuple(info.parsed_addresses(IPVersion.V4Only)),
+            txt=clean_mapping(txt, max_items=MAX_TXT_ITEMS),
+            resolved_at=time.monotonic(),
+        )
+        self.version += 1

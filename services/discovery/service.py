@@ -1,0 +1,360 @@
+"""The discovery service: sweeps, listens, fingerprints, classifies, and reports changes.
+
+One task, one cycle every ``sweep_interval_s``:
+  1. ARP-sweep every planned subnet (who answers, and which IPs have two answers);
+  2. store sightings and conflicts -> device.joined / ip_changed / returned / ip_conflict;
+  3. read the SNMP identity of devices that have none yet (or an old one);
+  4. merge SNMP and mDNS identity into each device and classify it again;
+  5. device.left for devices unseen for ``leave_after_s``.
+Between sweeps, every ``FLUSH_INTERVAL_S``, passive ARP sightings are stored and new mDNS
+answers merged, so a device that appears between sweeps is known within seconds.
+
+Safety (docs/discovery.md): with no ``subnets`` and no ``auto_subnets`` the service logs one
+``discovery.idle`` line and does nothing. Without CAP_NET_RAW it logs the missing capability
+and keeps mDNS and SNMP going, learning MACs from the kernel's neighbour table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Final
+
+from firmware.context import AppContext
+from firmware.logs import get_log
+from services.discovery import inventory
+from services.discovery.arp import ArpNotPermitted, ArpSighting, ArpSocket, SweepResult
+from services.discovery.fingerprint import Fingerprint, Fingerprinter
+from services.discovery.interfaces import (
+    InterfaceError,
+    SweepPlan,
+    default_gateways,
+    ipv4_interfaces,
+    plan_sweeps,
+)
+from services.discovery.mdns import MdnsService, MdnsWatcher
+from services.discovery.oui import normalize_mac
+from services.store import Event, Tx
+
+log = get_log("discovery")
+
+FLUSH_INTERVAL_S: Final = 5.0
+#: A device that answered no SNMP credential is asked again after this long.
+NO_ANSWER_RETRY_S: Final = 3600.0
+#: Passive sightings buffered between flushes (a flood of spoofed ARP cannot grow memory).
+MAX_BUFFERED: Final = 4096
+PROC_NET_ARP: Final = Path("/proc/net/arp")
+ATF_COM: Final = 0x2  # /proc/net/arp flag: entry complete (the MAC is known)
+
+
+class DiscoveryService:
+    name = "discovery"
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.config.discovery
+        self.plans: list[SweepPlan] = []
+        self.sockets: dict[str, ArpSocket] = {}
+        self.mdns: MdnsWatcher | None = None
+        self.fingerprinter: Fingerprinter | None = None
+        self._passive: dict[str, set[str]] = {}
+        self._snmp_next_try: dict[str, float] = {}
+        self._mdns_version = -1
+        self._idle = False
+        self.last_sweeps: list[SweepResult] = []
+
+    # ---- lifecycle ----
+
+    async def setup(self) -> None:
+        s = self.settings
+        if not s.subnets and not s.auto_subnets:
+            self._idle = True
+            log.info(
+                "discovery.idle",
+                reason="no subnets configured and auto_subnets is false; set "
+                'discovery.subnets = ["192.168.1.0/24"] or discovery.auto_subnets = true',
+            )
+            self.ctx.status.publish("discovery.state", "idle")
+            return
+        try:
+            interfaces = await ipv4_interfaces()
+        except InterfaceError as exc:
+            log.error("discovery.interfaces_unreadable", error=str(exc))
+            interfaces = []
+        self.plans, problems = plan_sweeps(s, interfaces)
+        for problem in problems:
+            log.warning("discovery.subnet_skipped", problem=problem)
+        for plan in self.plans:
+            iface = plan.interface
+            if iface.name in self.sockets:
+                continue
+            sock = ArpSocket(iface.name, iface.ip, self._on_sighting)
+            try:
+                sock.open()
+            except ArpNotPermitted as exc:
+                log.error("discovery.arp_not_permitted", error=str(exc))
+                break
+            except OSError as exc:
+                log.error("discovery.arp_open_failed", interface=iface.name, error=str(exc))
+                continue
+            self.sockets[iface.name] = sock
+        if s.mdns:
+            self.mdns = MdnsWatcher()
+            try:
+                await self.mdns.start()
+            except OSError as exc:
+                log.error("discovery.mdns_failed", error=str(exc))
+                self.mdns = None
+        if s.snmp:
+            self.fingerprinter = Fingerprinter.from_config(self.ctx.config, s.snmp_timeout_s)
+            await self.fingerprinter.__aenter__()
+        log.info(
+            "discovery.started",
+            subnets=",".join(str(p.subnet) for p in self.plans),
+            arp="on" if self.sockets else "off",
+            mdns="on" if self.mdns else "off",
+            snmp="on" if self.fingerprinter else "off",
+        )
+        self.ctx.status.publish("discovery.state", "running")
+
+    async def teardown(self) -> None:
+        for sock in self.sockets.values():
+            sock.close()
+        self.sockets.clear()
+        if self.mdns is not None:
+            await self.mdns.stop()
+            self.mdns = None
+        if self.fingerprinter is not None:
+            await self.fingerprinter.__aexit__(None, None, None)
+            self.fingerprinter = None
+
+    async def run(self) -> None:
+        if self._idle:
+            await asyncio.Event().wait()  # nothing to do, ever, with this configuration
+        while True:
+            started = time.monotonic()
+            await self.cycle()
+            next_cycle = started + self.settings.sweep_interval_s
+            while (left := next_cycle - time.monotonic()) > 0:
+                await asyncio.sleep(min(FLUSH_INTERVAL_S, left))
+                await self.flush()
+
+    # ---- one cycle ----
+
+    async def cycle(self) -> None:
+        results = await self._sweep_all()
+        self.last_sweeps = results
+        seen: dict[str, set[str]] = {}
+        conflicts: dict[str, frozenset[str]] = {}
+        for result in results:
+            for ip, macs in result.answers.items():
+                for mac in macs:
+                    seen.setdefault(mac, set()).add(ip)
+                if len(macs) > 1:
+                    conflicts[ip] = macs
+        now = self.ctx.clock.now().wall
+        items = [inventory.Seen(mac, tuple(ips)) for mac, ips in sorted(seen.items())]
+        complete = bool(self.sockets) and len(results) == len(self.plans)
+
+        def store_sweep(tx: Tx) -> list[Event]:
+            events = inventory.record_seen(tx, items, now, active=True, source="arp")
+            return events + inventory.record_conflicts(tx, conflicts, now, complete=complete)
+
+        await self._write(store_sweep)
+        if not self.sockets:
+            await self._learn_from_neighbours()
+        await self.flush(force_identity=True)
+        await self._expire()
+
+    async def flush(self, *, force_identity: bool = False) -> None:
+        """Store buffered passive sightings; merge identity when mDNS news arrived."""
+        if self._passive:
+            buffered, self._passive = self._passive, {}
+            now = self.ctx.clock.now().wall
+            items = [inventory.Seen(mac, tuple(ips)) for mac, ips in sorted(buffered.items())]
+            await self._write(
+                lambda tx: inventory.record_seen(tx, items, now, active=False, source="arp")
+            )
+        mdns_changed = self.mdns is not None and self.mdns.version != self._mdns_version
+        if force_identity or mdns_changed:
+            await self._merge_identity()
+
+    async def _sweep_all(self) -> list[SweepResult]:
+        results = []
+        s = self.settings
+        for plan in self.plans:
+            sock = self.sockets.get(plan.interface.name)
+            if sock is None:
+                continue
+            try:
+                result = await sock.sweep(
+                    str(plan.subnet),
+                    plan.targets,
+                    rate_pps=s.arp_rate_pps,
+                    timeout_s=s.arp_timeout_s,
+                    attempts=s.arp_attempts,
+                )
+            except OSError as exc:
+                log.error("discovery.sweep_failed", subnet=str(plan.subnet), error=str(exc))
+                continue
+            log.info(
+                "discovery.swept",
+                subnet=result.subnet,
+                hosts=result.hosts,
+                sent=result.sent,
+                duration_s=round(result.duration_s, 3),
+            )
+            results.append(result)
+        return results
+
+    async def _merge_identity(self) -> None:
+        mdns_services = self.mdns.snapshot() if self.mdns else []
+        if self.mdns is not None:
+            self._mdns_version = self.mdns.version
+        devices = await self.ctx.store.read(inventory.all_devices)
+        present = await self.ctx.store.query(
+            "SELECT device_id FROM device_presence WHERE present = 0"
+        )
+        gone = {row["device_id"] for row in present}
+        fingerprints = await self._fingerprint([d for d in devices if d.id not in gone])
+        try:
+            gateways = await default_gateways()
+        except InterfaceError:
+            gateways = set()
+        by_ip: dict[str, list[MdnsService]] = {}
+        for svc in mdns_services:
+            for address in svc.addresses:
+                by_ip.setdefault(address, []).append(svc)
+        now = self.ctx.clock.now().wall
+
+        def merge(tx: Tx) -> None:
+            for device in devices:
+                ips = {device.ip, *[i for i in device.attrs.get("ips", []) if isinstance(i, str)]}
+                services = [svc for ip in sorted(ips) for svc in by_ip.get(ip, [])]
+                found = fingerprints.get(device.mac)
+                if (
+                    found is None
+                    and not services
+                    and "evidence" in device.attrs
+                    and not (ips & gateways)
+                ):
+                    continue  # nothing new to merge
+                inventory.update_identity(
+                    tx,
+                    device.mac,
+                    snmp=found.identity if found else None,
+                    credential=found.credential if found else "",
+                    mdns=_unique(services),
+                    is_gateway=bool(ips & gateways),
+                    now=now,
+                )
+
+        await self.ctx.store.write(merge)
+
+    async def _fingerprint(self, devices: Sequence[inventory.DeviceRow]) -> dict[str, Fingerprint]:
+        fp = self.fingerprinter
+        if fp is None:
+            return {}
+        rows = await self.ctx.store.query("SELECT device_id, credential, updated FROM device_snmp")
+        known = {r["device_id"]: r for r in rows}
+        wall = self.ctx.clock.now().wall
+        mono = time.monotonic()
+        due: list[tuple[inventory.DeviceRow, str]] = []
+        for device in devices:
+            if not device.ip:
+                continue
+            row = known.get(device.id)
+            if row is not None:
+                if wall - float(row["updated"]) < self.settings.snmp_refresh_s:
+                    continue
+                due.append((device, str(row["credential"])))
+            elif self._snmp_next_try.get(device.mac, 0.0) <= mono:
+                due.append((device, ""))
+        if not due:
+            return {}
+        answers = await asyncio.gather(
+            *(fp.identify(device.ip, preferred) for device, preferred in due),
+            return_exceptions=True,
+        )
+        found: dict[str, Fingerprint] = {}
+        for (device, _), answer in zip(due, answers, strict=True):
+            if isinstance(answer, Fingerprint):
+                found[device.mac] = answer
+                log.info("discovery.snmp_identified", device=device.ip, platform=
+                         answer.identity.platform, model=answer.identity.model)  # fmt: skip
+            else:
+                if isinstance(answer, BaseException):
+                    log.warning("discovery.snmp_failed", device=device.ip, error=str(answer))
+                self._snmp_next_try[device.mac] = mono + NO_ANSWER_RETRY_S
+        return found
+
+    async def _expire(self) -> None:
+        now = self.ctx.clock.now().wall
+        await self._write(lambda tx: inventory.expire(tx, now, self.settings.leave_after_s))
+
+    async def _write(self, fn: Callable[[Tx], list[Event]]) -> None:
+        events = await self.ctx.store.write(fn)
+        for event in events:
+            log.info(event.kind, device_id=event.device_id, message=event.message)
+            self.ctx.bus.publish(event)
+
+    # ---- passive sources ----
+
+    def _wanted(self, ip: str) -> bool:
+        try:
+            address = ipaddress.IPv4Address(ip)
+        except ValueError:
+            return False
+        for plan in self.plans:
+            if address in plan.subnet and address in plan.interface.network:
+                return ip != plan.interface.ip and not any(
+                    address in ipaddress.ip_network(ex, strict=False)
+                    for ex in self.settings.exclude
+                )
+        return False
+
+    def _on_sighting(self, sighting: ArpSighting) -> None:
+        if sighting.active or not self.settings.passive_arp or not self._wanted(sighting.ip):
+            return
+        if sighting.mac not in self._passive and len(self._passive) >= MAX_BUFFERED:
+            return
+        ips = self._passive.setdefault(sighting.mac, set())
+        if len(ips) < inventory.MAX_IPS:
+            ips.add(sighting.ip)
+
+    async def _learn_from_neighbours(self) -> None:
+        """Without raw sockets: the kernel's ARP cache names the hosts we talked to."""
+        for ip, mac in _read_proc_arp(PROC_NET_ARP):
+            if self._wanted(ip):
+                self._passive.setdefault(mac, set()).add(ip)
+
+
+def _unique(services: Iterable[MdnsService]) -> list[MdnsService]:
+    seen: dict[tuple[str, str], MdnsService] = {}
+    for svc in services:
+        seen.setdefault((svc.type, svc.name), svc)
+    return list(seen.values())
+
+
+def _read_proc_arp(path: Path) -> list[tuple[str, str]]:
+    try:
+        lines = path.read_text().splitlines()[1:]
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 4:
+            continue
+        with contextlib.suppress(ValueError):
+            if int(parts[2], 16) & ATF_COM:
+                out.append((parts[0], normalize_mac(parts[3])))
+    return out
+
+
+def discovery_factory(ctx: AppContext) -> DiscoveryService | None:
+    return DiscoveryService(ctx) if ctx.config.discovery.enabled else None
