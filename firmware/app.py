@@ -12,6 +12,8 @@ from firmware.context import AppContext
 from firmware.logs import get_log
 from firmware.supervisor import Service, Supervisor
 from firmware.version import __version__
+from hardware.service import make_hardware
+from hardware.watchdog import make_watchdog
 from services.alerting.service import make_alerting
 from services.discovery.migrations import DISCOVERY
 from services.discovery.service import discovery_factory
@@ -40,6 +42,8 @@ SERVICE_FACTORIES: list[ServiceFactory] = [
     make_alerting,
     discovery_factory,
     make_polling,
+    make_hardware,
+    make_watchdog,
 ]
 
 # Schema chains of components beyond the core tables, applied in this order at open.
