@@ -212,13 +212,17 @@ def compare(name: str, readings: list[Reading], tallies: dict[str, Tally]) -> No
         raw_cap = s["supply_capacity"]
         fam = "tray" if tray else "supply"
         if (f"{prefix}.level_pct", descr) in got and level is None:
-            # The device reports a special value (-1/-2/-3): LibreNMS invents a percentage
+            # The device reports a special level (-1/-2/-3): LibreNMS invents a percentage
             # (50 %, 100 %), we refuse to. Not comparable; counted separately.
-            tally(f"{fam} special values (not compared)").add(True, "")
+            tally(f"{fam} special level (skipped)").add(True, "")
         else:
-            tally(f"{fam} level").add(_close(level, s["supply_current"], abs_=1.0), f"{name} {descr}")
-        if cap is not None or raw_cap not in (100,):
-            tally(f"{fam} capacity").add(_close(cap, raw_cap), f"{name} {descr} capacity")
+            ok = _close(level, s["supply_current"], abs_=1.0)
+            tally(f"{fam} level").add(ok, f"{name} {descr} level={level}")
+        if (f"{prefix}.capacity", descr) in got and cap is None:
+            # Capacity -1/-2 (other/unknown): LibreNMS shows 100, we report "unknown".
+            tally(f"{fam} special capacity (skipped)").add(True, "")
+        else:
+            tally(f"{fam} capacity").add(_close(cap, raw_cap), f"{name} {descr} capacity={cap}")
 
     ports = oracle.get("ports", {}).get("poller", {}).get("ports", [])
     names = set(by_metric.get("if.speed_bps", {}))

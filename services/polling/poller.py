@@ -46,8 +46,10 @@ class DevicePoller:
         pinger: Pinger | None,
         client: Any | None,
         credentials: dict[str, SnmpCredential],
+        snmp_port: int = 161,
     ) -> None:
         self.settings = settings
+        self.snmp_port = snmp_port  # other than 161 only for tests and benchmarks
         self.pinger = pinger
         self.client = client
         self.credentials = credentials
@@ -125,7 +127,7 @@ class DevicePoller:
             return None
         return Target(
             target.ip,
-            161,
+            self.snmp_port,
             credential,
             timeout_s=self.settings.snmp_timeout_s,
             retries=self.settings.snmp_retries,
