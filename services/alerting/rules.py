@@ -86,8 +86,10 @@ def evaluate(
             memory.first_miss_mono = result.mono_s
     elif result.reachable:
         memory.missed, memory.first_miss_mono = 0, None
-    if result.reachable is not None:
-        down = memory.missed >= settings.down_after_missed
+    down = memory.missed >= settings.down_after_missed
+    if result.reachable or down:
+        # Fewer misses than the threshold change nothing: an open "down" alert (from before a
+        # restart, say) resolves only when the device answers again.
         why = "; ".join(f"{c.check}: {c.error}" for c in result.checks if not c.ok and c.error)
         severity: Severity = "critical" if is_gateway else "major"
         what = "the gateway (internet access of the site)" if is_gateway else label

@@ -1,0 +1,264 @@
+"""Alert rules and lifecycle on a real store: thresholds, hysteresis, dependency, windows,
+exactly one event and one outbox record per transition."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from firmware.app import MIGRATION_CHAINS
+from firmware.config import parse_config
+from firmware.context import AppContext
+from services.alerting.engine import in_window
+from services.alerting.service import AlertingService
+from services.polling.profiles import Reading
+from services.polling.results import CheckOutcome, PollResult
+from services.store import Store
+from services.store.records import Event
+from services.uplink.service import OutboxForwarder
+
+GATEWAY = "198.18.0.1"
+CONFIG = f"""
+[alerting]
+gateway_ip = "{GATEWAY}"
+down_after_missed = 2
+"""
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[AlertingService]:
+    store = Store(tmp_path / "a.db", chains=MIGRATION_CHAINS, forward=OutboxForwarder())
+    await store.open()
+    ctx = AppContext(config=parse_config(CONFIG), store=store, clock=store.clock)
+    svc = AlertingService(ctx)
+    await svc.setup()
+    try:
+        yield svc
+    finally:
+        await svc.teardown()
+        await store.close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def tick(self, seconds: float = 10.0) -> float:
+        self.t += seconds
+        return self.t
+
+
+CLOCK = Clock()
+
+
+def result(
+    device_id: int, ip: str, reachable: bool | None = True, *readings: Reading, kind: str = "nas"
+) -> PollResult:
+    checks = (CheckOutcome("icmp", bool(reachable), "" if reachable else "no echo reply"),)
+    now = CLOCK.tick()
+    return PollResult(
+        device_id,
+        ip,
+        f"dev{device_id}",
+        kind,
+        now,
+        now,
+        reachable,
+        tuple(readings),
+        checks if reachable is not None else (),
+        0.1,
+    )
+
+
+def alerts(svc: AlertingService) -> list[dict[str, object]]:
+    conn = sqlite3.connect(svc.ctx.store.path)
+    conn.row_factory = sqlite3.Row
+    rows = [dict(r) for r in conn.execute("SELECT * FROM alerts ORDER BY id")]
+    conn.close()
+    return rows
+
+
+def open_alerts(svc: AlertingService) -> list[tuple[object, object]]:
+    return [(a["key"], a["severity"]) for a in alerts(svc) if a["state"] == "open"]
+
+
+async def test_device_down_opens_once_after_n_misses_and_resolves(service: AlertingService) -> None:
+    await service.handle_result(result(1, GATEWAY))
+    await service.handle_result(result(2, "198.18.0.20"))
+    await service.handle_result(result(2, "198.18.0.20", False))
+    assert open_alerts(service) == []  # one miss is not "down"
+    await service.handle_result(result(1, GATEWAY))  # gateway polled after the miss: fine
+    await service.handle_result(result(2, "198.18.0.20", False))
+    await service.handle_result(result(2, "198.18.0.20", False))
+    assert open_alerts(service) == [("device.down:2", "major")]
+    await service.handle_result(result(2, "198.18.0.20", True))
+    rows = alerts(service)
+    assert [(r["key"], r["state"]) for r in rows] == [("device.down:2", "resolved")]
+    assert "no echo reply" in str(rows[0]["message"])
+    conn = sqlite3.connect(service.ctx.store.path)
+    events = conn.execute("SELECT kind FROM events ORDER BY id").fetchall()
+    outbox = conn.execute("SELECT lane, kind, body FROM outbox WHERE kind = 'alert'").fetchall()
+    conn.close()
+    assert [e[0] for e in events] == ["alert.opened", "alert.resolved"]
+    assert [(lane, json.loads(body)["state"]) for lane, _, body in outbox] == [
+        (0, "open"),
+        (0, "resolved"),
+    ]
+    assert service.ctx.status.snapshot()["alerts.open"] == {
+        "critical": 0,
+        "major": 0,
+        "minor": 0,
+        "warning": 0,
+    }
+
+
+async def test_volume_thresholds_with_hysteresis(service: AlertingService) -> None:
+    def vol(pct: float) -> PollResult:
+        return result(3, "198.18.0.30", True, Reading("storage.used_pct", pct, "/volume1", "%"))
+
+    steps = [
+        (79.0, []),
+        (85.0, [("volume:3:/volume1", "minor")]),
+        (96.0, [("volume:3:/volume1", "major")]),
+        (94.0, [("volume:3:/volume1", "major")]),  # within 2 % of 95: stays major
+        (92.0, [("volume:3:/volume1", "minor")]),
+        (79.0, [("volume:3:/volume1", "minor")]),  # within 2 % of 80: stays minor
+        (77.0, []),
+    ]
+    for pct, expected in steps:
+        await service.handle_result(vol(pct))
+        assert open_alerts(service) == expected, pct
+    # Each severity change is a resolve plus an open: 3 alert rows, every one resolved.
+    assert [(a["severity"], a["state"]) for a in alerts(service)] == [
+        ("minor", "resolved"),
+        ("major", "resolved"),
+        ("minor", "resolved"),
+    ]
+
+
+async def test_printer_supply_low_and_empty_and_special_values(service: AlertingService) -> None:
+    def supply(level: float | None, empty: float | None) -> PollResult:
+        return result(
+            4,
+            "198.18.0.40",
+            True,
+            Reading("supply.level_pct", level, "Black Toner", "%"),
+            Reading("supply.empty", empty, "Black Toner"),
+            kind="printer",
+        )
+
+    await service.handle_result(supply(None, 0.0))  # -3 "some remaining": no alert
+    assert open_alerts(service) == []
+    await service.handle_result(supply(8.0, 0.0))
+    assert open_alerts(service) == [("supply.low:4:Black Toner", "minor")]
+    await service.handle_result(supply(0.0, 1.0))
+    assert ("supply.empty:4:Black Toner", "major") in open_alerts(service)
+    await service.handle_result(supply(100.0, 0.0))  # replaced
+    assert open_alerts(service) == []
+
+
+async def test_gateway_down_suppresses_its_dependents(service: AlertingService) -> None:
+    await service.handle_result(result(1, GATEWAY, kind="router"))
+    await service.handle_result(result(5, "198.18.0.50"))
+    # The gateway and a device behind it stop answering.
+    for _ in range(3):
+        await service.handle_result(result(5, "198.18.0.50", False))
+        await service.handle_result(result(1, GATEWAY, False, kind="router"))
+    assert open_alerts(service) == [("device.down:1", "critical")]
+    # The gateway comes back, the device is still down: now its own alert opens.
+    await service.handle_result(result(1, GATEWAY, kind="router"))
+    await service.handle_result(result(5, "198.18.0.50", False))
+    assert open_alerts(service) == [("device.down:5", "major")]
+
+
+async def test_dependent_waits_for_a_fresh_gateway_poll(service: AlertingService) -> None:
+    await service.handle_result(result(1, GATEWAY, kind="router"))
+    await service.handle_result(result(6, "198.18.0.60", False))
+    await service.handle_result(result(6, "198.18.0.60", False))
+    assert open_alerts(service) == []  # the gateway has not been polled since the first miss
+    await service.handle_result(result(1, GATEWAY, kind="router"))  # up: not the cause
+    assert open_alerts(service) == [("device.down:6", "major")]
+
+
+async def test_ups_on_battery_and_reboot_and_discovery_events(service: AlertingService) -> None:
+    await service.handle_result(
+        result(
+            7,
+            "198.18.0.70",
+            True,
+            Reading("ups.on_battery", 1.0),
+            Reading("ups.charge_pct", 90.0),
+            Reading("system.uptime_s", 5000.0),
+            kind="ups",
+        )
+    )
+    await service.handle_result(
+        result(
+            7,
+            "198.18.0.70",
+            True,
+            Reading("ups.on_battery", 0.0),
+            Reading("system.uptime_s", 20.0),
+            kind="ups",
+        )
+    )
+    await service.handle_event(Event("device.joined", 8, "info", "new device 198.18.0.80"))
+    await service.handle_event(Event("device.ip_conflict", 9, "warning", "", {"ip": "198.18.0.90"}))
+    assert sorted(open_alerts(service)) == [
+        ("device.new:8", "info"),
+        ("device.rebooted:7", "warning"),
+        ("ip.conflict:198.18.0.90", "minor"),
+    ]
+    assert [a["rule"] for a in alerts(service) if a["state"] == "resolved"] == ["ups.on_battery"]
+    # Timed alerts resolve by themselves once their hold time has passed.
+    service.expiry = dict.fromkeys(service.expiry, 0.0)
+    await service.sweep()
+    assert open_alerts(service) == []
+
+
+async def test_open_alerts_survive_a_restart(service: AlertingService) -> None:
+    for _ in range(2):
+        await service.handle_result(result(2, "198.18.0.20", False))
+    await service.handle_result(result(1, GATEWAY))
+    assert open_alerts(service) == [("device.down:2", "major")]
+    again = AlertingService(service.ctx)
+    await again.setup()
+    await again.handle_result(result(2, "198.18.0.20", False))
+    await again.handle_result(result(2, "198.18.0.20", False))
+    assert len(alerts(service)) == 1  # no duplicate after the restart
+    await again.handle_result(result(2, "198.18.0.20", True))
+    assert open_alerts(service) == []
+    await again.teardown()
+
+
+def test_maintenance_windows() -> None:
+    sat_23 = datetime(2026, 11, 21, 23, 0)  # a Saturday
+    sun_01 = datetime(2026, 11, 22, 1, 0)
+    sun_03 = datetime(2026, 11, 22, 3, 0)
+    assert in_window(("sat 22:00-02:00",), sat_23)
+    assert in_window(("sat 22:00-02:00",), sun_01)
+    assert not in_window(("sat 22:00-02:00",), sun_03)
+    assert in_window(("daily 03:00-03:30",), sun_03)
+    assert not in_window(("mon 03:00-03:30",), sun_03)
+
+
+async def test_no_alert_opens_in_a_maintenance_window(tmp_path: Path) -> None:
+    store = Store(tmp_path / "m.db", chains=MIGRATION_CHAINS)
+    await store.open()
+    config = parse_config('[alerting]\nmaintenance = ["daily 00:00-23:59"]\n')
+    ctx = AppContext(config=config, store=store, clock=store.clock)
+    svc = AlertingService(ctx)
+    await svc.setup()
+    try:
+        for _ in range(3):
+            await svc.handle_result(result(2, "198.18.0.20", False))
+        if in_window(config.alerting.maintenance, datetime.now()):
+            assert open_alerts(svc) == []
+    finally:
+        await svc.teardown()
+        await store.close()
