@@ -61,13 +61,13 @@ class SimBackend:
     def on_button(self, handler: ButtonHandler) -> None:
         self._handler = handler
 
-    def press(self, duration_s: float, *, at: float | None = None) -> None:
-        """A press and a release ``duration_s`` later, without waiting (virtual hold time)."""
+    def press(self, duration_s: float) -> None:
+        """A hold of ``duration_s`` that ends now, without waiting for it (virtual hold time)."""
         if self._handler is None:
             raise RuntimeError("the hardware service has not attached to the button yet")
-        start = time.monotonic() if at is None else at
-        self._handler(True, start)
-        self._handler(False, start + duration_s)
+        end = time.monotonic()
+        self._handler(True, end - duration_s)
+        self._handler(False, end)
 
     def hold(self) -> None:
         """Press and keep holding (real time); ``release()`` ends it."""

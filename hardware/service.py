@@ -177,7 +177,7 @@ class HardwareService:
         elif action is Action.REBOOT:
             self._spawn(self._do_reboot())
         elif action is Action.FACTORY_RESET:
-            self._confirm_until = max(now, at) + self.confirm_s
+            self._confirm_until = now + self.confirm_s
             log.warning("hardware.factory_reset_confirm", seconds=self.confirm_s)
 
     def _spawn(self, coro: Awaitable[None]) -> None:

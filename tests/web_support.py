@@ -50,7 +50,11 @@ def insert_device(tx: Any, *, ip: str, name: str, kind: str, mac: str, vendor: s
     return int(cursor.lastrowid)
 
 
-def backfill(tx: Any, device_id: int, metric: str, instance: str, unit: str,
+def _traffic(ts: float) -> float:
+    return 2e6 * (1.2 + math.sin(ts / 7200.0))
+
+
+def backfill(tx: Any, device_id: int, metric: str, instance: str, unit: str, *,
              now: float, days: float, step_s: float, fn: Any) -> None:  # fmt: skip
     """History written straight into series/measurements with past time stamps."""
     tx.conn.execute(
@@ -104,15 +108,17 @@ async def seed_site(store: Store, now: float, devices: int = 14, history_days: f
             )  # fmt: skip
             ids[name or f"dev{i}"] = did
             if i < 40 or history_days:
-                backfill(tx, did, "icmp.rtt_ms", "", "ms", now, history_days, step_s,
-                         lambda ts, i=i: 1.0 + i % 5 + rng.random())  # fmt: skip
+                backfill(tx, did, "icmp.rtt_ms", "", "ms", now=now, days=history_days,
+                         step_s=step_s, fn=lambda ts, i=i: 1.0 + i % 5 + rng.random())  # fmt: skip
             if kind in ("router", "switch", "nas", "server"):
                 for inst in ("eth0", "eth1"):
                     for metric in ("if.in_bps", "if.out_bps"):
-                        backfill(tx, did, metric, inst, "bps", now, history_days, step_s * 3,
-                                 lambda ts: 2e6 * (1.2 + math.sin(ts / 7200.0)))  # fmt: skip
+                        backfill(tx, did, metric, inst, "bps", now=now, days=history_days,
+                                 step_s=step_s * 3, fn=_traffic)  # fmt: skip
             if kind == "nas":
-                insert_measurements(tx, [Measurement(did, "storage.used_pct", 71.5, "volume1", "%")])
+                insert_measurements(
+                    tx, [Measurement(did, "storage.used_pct", 71.5, "volume1", "%")]
+                )
             if kind == "printer":
                 insert_measurements(tx, [Measurement(did, "supply.level_pct", 12.0,
                                                      "Black Toner", "%")])  # fmt: skip
