@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from firmware.schema import ConfigError, load_dataclass, section, setting
+from firmware.updater.settings import UpdateSettings
 from hardware.settings import HardwareSettings
 from provisioning.settings import ProvisioningSettings
 from services.alerting.settings import AlertingSettings
@@ -46,6 +47,7 @@ class Config:
     uplink: UplinkSettings = section(UplinkSettings)
     hardware: HardwareSettings = section(HardwareSettings)
     provisioning: ProvisioningSettings = section(ProvisioningSettings)
+    updates: UpdateSettings = section(UpdateSettings)
 
 
 def parse_config(text: str, source: str = "<config>") -> Config:
