@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from firmware.app import MIGRATION_CHAINS
 from firmware.clock import Clock
 from firmware.config import Config
 from firmware.context import AppContext
@@ -177,7 +178,8 @@ async def appliance(tmp: Path, config: Config | None = None,
     config = config or make_config()
     config = replace(config, store=replace(config.store, path=str(tmp / "outpost.db")))
     clock = clock or Clock()
-    store = Store(config.store.path, clock=clock)
+    # Every component's tables, as in the real appliance (discovery's, polling's ...).
+    store = Store(config.store.path, clock=clock, chains=MIGRATION_CHAINS)
     await store.open()
     ctx = AppContext(config=config, store=store, clock=clock, version="0.1.0-test")
     try:

@@ -93,6 +93,8 @@ open_alerts AS (
 SELECT d.id, d.mac, d.ip, d.name, d.kind, d.vendor, d.source, d.first_seen, d.last_seen,
        rtt.value AS rtt, rtt.ts AS rtt_ts,
        CASE WHEN down.device_id IS NOT NULL THEN 'down'
+            WHEN {{reachable}} = 0 THEN 'down'
+            WHEN {{reachable}} = 1 THEN 'up'
             WHEN rtt.ts IS NOT NULL AND rtt.ts >= :stale AND rtt.value IS NULL THEN 'down'
             WHEN rtt.ts IS NOT NULL AND rtt.ts >= :stale THEN 'up'
             ELSE 'unknown' END AS state,
@@ -102,7 +104,18 @@ FROM devices d
 LEFT JOIN rtt ON rtt.device_id = d.id
 LEFT JOIN down ON down.device_id = d.id
 LEFT JOIN open_alerts ON open_alerts.device_id = d.id
+{{join}}
 """
+
+
+def _device_sql(conn: sqlite3.Connection) -> str:
+    """The device query, using polling's verdict (poll_state.reachable) once polling exists."""
+    if _table_exists(conn, "poll_state"):
+        return _DEVICE_SQL.format(
+            reachable="ps.reachable", join="LEFT JOIN poll_state ps ON ps.device_id = d.id"
+        )
+    return _DEVICE_SQL.format(reachable="NULL", join="")
+
 
 _SEARCHED = ("name", "ip", "mac", "vendor", "kind")
 _STATE_RANK = {"down": 0, "unknown": 1, "up": 2}
@@ -112,7 +125,7 @@ def devices(
     conn: sqlite3.Connection, now: float, query: str = "", sort: str = "name"
 ) -> list[dict[str, Any]]:
     """Every device with its state; ``query`` matches name, IP, MAC, vendor or kind."""
-    rows = _rows(conn, _DEVICE_SQL, {"stale": now - STALE_AFTER_S})
+    rows = _rows(conn, _device_sql(conn), {"stale": now - STALE_AFTER_S})
     needle = query.strip().lower()
     if needle:
         rows = [r for r in rows if any(needle in str(r[k] or "").lower() for k in _SEARCHED)]
@@ -132,7 +145,9 @@ def devices(
 
 def device(conn: sqlite3.Connection, device_id: int, now: float) -> dict[str, Any] | None:
     rows = _rows(
-        conn, _DEVICE_SQL + " WHERE d.id = :id", {"stale": now - STALE_AFTER_S, "id": device_id}
+        conn,
+        _device_sql(conn) + " WHERE d.id = :id",
+        {"stale": now - STALE_AFTER_S, "id": device_id},
     )
     if not rows:
         return None
@@ -346,6 +361,19 @@ def store_metrics(conn: sqlite3.Connection) -> dict[str, Any]:
     alerts_open = dict(
         conn.execute("SELECT severity, COUNT(*) FROM alerts WHERE state='open' GROUP BY severity")
     )
+    polls: dict[str, float] = {}
+    if _table_exists(conn, "poll_state"):
+        row = conn.execute(
+            "SELECT COUNT(*), AVG(duration_ms), MAX(duration_ms), SUM(reachable = 0),"
+            " MIN(last_poll_ts) FROM poll_state"
+        ).fetchone()
+        polls = {
+            "devices": float(row[0] or 0),
+            "duration_avg_s": float(row[1] or 0) / 1000,
+            "duration_max_s": float(row[2] or 0) / 1000,
+            "unreachable": float(row[3] or 0),
+            "oldest_poll_ts": float(row[4] or 0),
+        }
     page_count = conn.execute("PRAGMA page_count").fetchone()[0]
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     return {
@@ -353,4 +381,5 @@ def store_metrics(conn: sqlite3.Connection) -> dict[str, Any]:
         "devices": int(devices_n),
         "alerts_open": alerts_open,
         "db_bytes": int(page_count) * int(page_size),
+        "polls": polls,
     }

@@ -115,6 +115,16 @@ def render(
             store_facts.get("alerts_open", {}).get(severity, 0),
             severity=severity,
         )
+    polls = store_facts.get("polls") or {}
+    if polls:
+        t.metric("outpost_poll_duration_seconds", "gauge", "Last poll duration across devices.")
+        t.sample("outpost_poll_duration_seconds", round(polls["duration_avg_s"], 6), stat="avg")
+        t.sample("outpost_poll_duration_seconds", round(polls["duration_max_s"], 6), stat="max")
+        t.metric("outpost_poll_oldest_seconds", "gauge", "Age of the least recently polled device.")
+        oldest = polls["oldest_poll_ts"]
+        t.sample("outpost_poll_oldest_seconds", round(now - oldest, 3) if oldest else 0)
+        t.metric("outpost_poll_unreachable_devices", "gauge", "Devices that did not answer.")
+        t.sample("outpost_poll_unreachable_devices", polls["unreachable"])
     t.metric("outpost_bus_dropped_total", "counter", "Bus items dropped for slow subscribers.")
     for sub, n in bus_dropped.items():
         t.sample("outpost_bus_dropped_total", n, subscriber=sub)
