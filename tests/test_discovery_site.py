@@ -1,0 +1,354 @@
+"""Discovery against the simulated site built from ../shared/snmp-corpus (needs root).
+
+One corpus site per module (plus one hostile device), with the discovery service running in
+the appliance's namespace (``python -m services.discovery run``: the store and discovery
+alone). Tests read its SQLite store from outside; the namespace only separates the network.
+The first tests check what the first sweeps found; the last ones change the site (a host
+joins, changes IP, leaves, comes back, takes another host's address) and wait for the events.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from services.discovery.sanitize import MAX_NAME_CHARS, clean_name
+from tests.conftest import IS_ROOT, REPO
+from tests.discovery_corpus import CORPUS, oracle, score, table
+
+if not IS_ROOT:
+    pytest.skip("needs root for network namespaces (simulated site)", allow_module_level=True)
+
+from simsite.corpus import corpus_site, device_name
+from simsite.model import MdnsService, SimDevice
+from simsite.ouis import mac_for
+from simsite.site import Site
+
+T = TypeVar("T")
+SWEEP_INTERVAL_S = 3.0
+LEAVE_AFTER_S = 8.0
+#: A DNS label holds 63 bytes: the longest hostile instance name that can be on the wire.
+HOSTILE_NAME = "<script>alert(1)</script>\x1b[2J\x00evil"
+
+
+def _hostile_snmprec(path: Path) -> Path:
+    """A recording whose strings are markup, control characters, invalid UTF-8, 60 KiB."""
+    lines = [
+        "1.3.6.1.2.1.1.1.0|4x|"
+        + (b"<b>Evil</b>\x00\x1b[31m\xff\xfe\r\nInjected=1 " + b"\xc3\x28" * 10).hex(),
+        "1.3.6.1.2.1.1.2.0|6|1.3.6.1.4.1.99999.1",
+        "1.3.6.1.2.1.1.3.0|67|12345",
+        # 60 KiB: the largest string a single UDP answer can still carry with its headers.
+        "1.3.6.1.2.1.1.4.0|4|" + "A" * 60000,
+        "1.3.6.1.2.1.1.5.0|4x|" + (b"name\nwith\x07bell\xe2\x80\xae").hex(),
+        "1.3.6.1.2.1.1.6.0|4|<img src=x onerror=alert(1)>",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@dataclass
+class Running:
+    site: Site
+    db: Path
+    log: Path
+    proc: subprocess.Popen[bytes]
+    started: float
+    hostile: SimDevice
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        try:
+            conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
+        except sqlite3.OperationalError:
+            return []  # the store is not created yet
+        conn.row_factory = sqlite3.Row
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError:
+            return []  # its tables are not created yet
+        finally:
+            conn.close()
+
+    def devices(self) -> dict[str, sqlite3.Row]:
+        return {r["mac"]: r for r in self.query("SELECT * FROM devices")}
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        rows = self.query("SELECT * FROM events WHERE kind = ? ORDER BY id", (kind,))
+        return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
+
+    def wait(self, what: str, probe: Callable[[], T | None], timeout_s: float = 60.0) -> T:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"discovery exited: {self.log.read_text()[-3000:]}"
+            result = probe()
+            if result:
+                return result
+            time.sleep(0.3)
+        raise AssertionError(f"timed out waiting for {what}; log: {self.log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    tmp = tmp_path_factory.mktemp("discovery")
+    hostile = SimDevice(
+        name="hostile",
+        ip="198.18.0.200",
+        mac=mac_for("unknown", "hostile"),
+        vendor="Unknown",
+        role="iot",
+        snmprec=_hostile_snmprec(tmp / "hostile.snmprec"),
+        mdns=(
+            MdnsService("_http._tcp", HOSTILE_NAME + "x" * 20, 80,
+                        {"model": b"\xff\xfe<b>" + b"x" * 200, "\x1b": "bell\x07"}),
+        ),
+    )  # fmt: skip
+    spec = corpus_site(CORPUS)
+    spec = dataclasses.replace(spec, devices=(*spec.devices, hostile))
+    db, log, config = tmp / "outpost.db", tmp / "discovery.log", tmp / "outpost.toml"
+    config.write_text(
+        f'[store]\npath = "{db}"\n\n[discovery]\nsubnets = ["198.18.0.0/24"]\n'
+        f"sweep_interval_s = {SWEEP_INTERVAL_S}\nleave_after_s = {LEAVE_AFTER_S}\n"
+    )
+    with Site(spec) as site:
+        started = time.monotonic()
+        with log.open("wb") as out:
+            proc = site.popen_in(
+                site.app_ns,
+                [sys.executable, "-m", "services.discovery", "run", "--config", str(config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+            )
+        try:
+            yield Running(site, db, log, proc, started, hostile)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def _expected_hosts(site: Site) -> dict[str, str]:
+    hosts = {dev.mac: dev.ip for dev in site.devices}
+    hosts[site.spec.gateway_mac] = site.spec.gateway_ip
+    return hosts
+
+
+def test_every_live_host_found_and_no_phantoms(running: Running) -> None:
+    expected = _expected_hosts(running.site)
+
+    def found() -> dict[str, str] | None:
+        have = {mac: row["ip"] for mac, row in running.devices().items()}
+        return have if set(have) >= set(expected) else None
+
+    have = running.wait("every host in the inventory", found)
+    print(f"\n{len(have)} hosts in {time.monotonic() - running.started:.1f} s")
+    assert have == expected, "exactly the live hosts, at their addresses: no phantom"
+    kinds = {mac: row["kind"] for mac, row in running.devices().items()}
+    assert kinds[running.site.spec.gateway_mac] == "router"
+
+
+def test_every_announced_mdns_service_found(running: Running) -> None:
+    expected = {
+        (dev.mac, svc.full_type, clean_name(svc.name))
+        for dev in running.site.devices
+        for svc in dev.mdns
+    }
+    assert len(expected) >= 10, "the corpus site announces printers, NAS, camera, server"
+
+    def known() -> set[tuple[str, str, str]]:
+        return {
+            (mac, svc["type"], svc["name"])
+            for mac, row in running.devices().items()
+            for svc in json.loads(row["attrs"]).get("mdns", [])
+        }
+
+    try:
+        have = running.wait("every mDNS service", lambda: known() if known() >= expected else None)
+    except AssertionError:
+        print("missing:", sorted(expected - known()), "\nextra:", sorted(known() - expected))
+        raise
+    print(f"\n{len(expected)} mDNS services known {time.monotonic() - running.started:.1f} s "
+          "after discovery started")  # fmt: skip
+    assert have == expected
+
+
+def test_snmp_identity_read_for_every_snmp_device(running: Running) -> None:
+    site = running.site
+    snmp_macs = {dev.mac for dev in site.devices if dev.engine is not None}
+    snmp_macs.add(site.spec.gateway_mac)
+
+    def identified() -> dict[str, sqlite3.Row] | None:
+        rows = running.query(
+            "SELECT d.mac, s.credential, s.sys_descr, s.sys_object_id FROM device_snmp s"
+            " JOIN devices d ON d.id = s.device_id"
+        )
+        have = {r["mac"]: r for r in rows}
+        return have if set(have) >= snmp_macs else None
+
+    have = running.wait("an SNMP identity for every agent", identified)
+    assert set(have) == snmp_macs, "no identity for a host without an agent"
+    for mac, row in have.items():
+        assert row["credential"] == "public-v2c"
+        assert row["sys_object_id"].startswith("1.3.6.1."), mac
+
+
+def test_identity_agrees_with_the_librenms_oracle(running: Running) -> None:
+    site = running.site
+    stems = {p.stem: p for p in CORPUS.glob("*.snmprec")}
+    mac_of = {device_name(stem): None for stem in stems}
+    macs = {dev.name: dev.mac for dev in site.devices}
+    running.wait(
+        "SNMP identities",
+        lambda: len(running.query("SELECT * FROM device_snmp")) >= len(stems),
+    )
+    devices = running.devices()
+    results: dict[str, dict[str, str]] = {}
+    for stem in sorted(stems):
+        if not (CORPUS / f"{stem}.expected.json").exists():
+            continue
+        mac = site.spec.gateway_mac if stem == "pfsense" else macs[device_name(stem)]
+        row = devices[mac]
+        snmp = json.loads(row["attrs"]).get("snmp", {})
+        results[stem] = {
+            "type": row["kind"],
+            "hardware": snmp.get("model", ""),
+            "serial": snmp.get("serial", ""),
+            "version": snmp.get("version", ""),
+        }
+        assert oracle(stem)["sysObjectID"].lstrip(".") == snmp.get("sysObjectID"), stem
+    assert len(results) == len(mac_of) == 22
+    scores = score(results)
+    print("\n" + table(scores))
+    for name, s in scores.items():
+        for miss in s.misses:
+            print(f"  {name} miss: {miss}")
+    assert scores["type"].ratio >= 0.9
+    for field in ("hardware", "serial", "version"):
+        assert scores[field].ratio >= 0.8, field
+
+
+def _all_text(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from _all_text(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _all_text(v)
+
+
+def test_hostile_strings_stored_safely(running: Running) -> None:
+    mac = running.hostile.mac
+
+    def identified() -> dict[str, Any] | None:
+        row = running.devices().get(mac)
+        if row is None:
+            return None
+        attrs: dict[str, Any] = json.loads(row["attrs"])
+        return attrs if attrs.get("snmp") and attrs.get("mdns") else None
+
+    attrs = running.wait("the hostile device's identity", identified)
+    for text in _all_text(attrs):
+        assert len(text) <= 512
+        text.encode("utf-8")
+        assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in text), repr(text[:60])
+        assert "\u202e" not in text
+    snmp = attrs["snmp"]
+    assert snmp["sysDescr"].startswith("<b>Evil</b>")  # markup is kept as text, escaped later
+    assert "\ufffd" in snmp["sysDescr"]  # invalid UTF-8 replaced, not dropped silently
+    assert len(snmp["contact"]) <= MAX_NAME_CHARS and snmp["contact"].endswith("…")
+    [svc] = attrs["mdns"]
+    assert svc["name"].startswith("<script>alert(1)</script>[2J")
+    name = running.devices()[mac]["name"]
+    assert len(name) <= MAX_NAME_CHARS and "\n" not in name
+
+
+def test_join_change_ip_leave_return(running: Running) -> None:
+    site = running.site
+    newcomer = SimDevice(
+        name="newcomer", ip="198.18.0.90", mac=mac_for("brother", "newcomer"),
+        vendor="Brother", role="printer",
+    )  # fmt: skip
+    site.add_device(newcomer)
+
+    def event(kind: str, **data: Any) -> Callable[[], dict[str, Any] | None]:
+        def probe() -> dict[str, Any] | None:
+            for e in running.events(kind):
+                if all(e["data"].get(k) == v for k, v in data.items()):
+                    return e
+            return None
+
+        return probe
+
+    joined = running.wait("device.joined", event("device.joined", mac=newcomer.mac))
+    device_id = running.devices()[newcomer.mac]["id"]
+    assert joined["device_id"] == device_id and joined["data"]["ip"] == "198.18.0.90"
+
+    site.change_ip("newcomer", "198.18.0.91")
+    changed = running.wait(
+        "device.ip_changed",
+        event("device.ip_changed", mac=newcomer.mac, old_ip="198.18.0.90", new_ip="198.18.0.91"),
+    )
+    assert changed["device_id"] == device_id
+    assert running.devices()[newcomer.mac]["ip"] == "198.18.0.91"
+
+    down_at = time.monotonic()
+    site.device_down("newcomer")
+    left = running.wait("device.left", event("device.left", mac=newcomer.mac), 40)
+    assert left["device_id"] == device_id
+    assert time.monotonic() - down_at >= LEAVE_AFTER_S - SWEEP_INTERVAL_S
+    others_left = [e for e in running.events("device.left") if e["data"]["mac"] != newcomer.mac]
+    assert others_left == [], "only the host that went away left"
+
+    site.device_up("newcomer")
+    back = running.wait("device.returned", event("device.returned", mac=newcomer.mac))
+    assert back["device_id"] == device_id
+    assert len(running.events("device.joined")) == len(_expected_hosts(site)), (
+        "a host that changed IP or came back is the same device, not a new one"
+    )
+
+
+def test_ip_conflict_names_both_devices(running: Running) -> None:
+    site = running.site
+    victim = next(d for d in site.devices if d.name == "brother")
+    intruder = SimDevice(
+        name="intruder", ip="198.18.0.95", mac=mac_for("ricoh", "intruder"),
+        vendor="Ricoh", role="printer",
+    )  # fmt: skip
+    site.add_device(intruder)
+    running.wait("the intruder", lambda: intruder.mac in running.devices())
+    # The intruder is configured with the Brother's static address as well.
+    site.run_in(
+        site.ns_of("intruder"),
+        ["ip", "addr", "add", f"{victim.ip}/24", "dev", "eth0"],
+        check=True,
+    )
+    conflict = running.wait(
+        "device.ip_conflict",
+        lambda: next(
+            (e for e in running.events("device.ip_conflict") if e["data"]["ip"] == victim.ip),
+            None,
+        ),
+    )
+    assert conflict["data"]["macs"] == sorted({victim.mac, intruder.mac})
+    assert conflict["device_id"] == running.devices()[intruder.mac]["id"], "the newcomer"
+    assert conflict["severity"] == "warning"
+    time.sleep(2 * SWEEP_INTERVAL_S)
+    same = [e for e in running.events("device.ip_conflict") if e["data"]["ip"] == victim.ip]
+    assert len(same) == 1, "one event per conflict, not one per sweep"
