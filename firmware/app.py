@@ -21,6 +21,7 @@ from services.polling.schema import POLLING
 from services.polling.service import make_polling
 from services.store import MigrationChain, Store
 from services.store.service import StoreService
+from services.uplink.budget import budget_factory
 from services.uplink.outbox import UPLINK_CHAIN
 from services.uplink.service import make_forwarder, uplink_factory
 from web.server import WebService
@@ -38,6 +39,7 @@ def _web(ctx: AppContext) -> Service | None:
 
 SERVICE_FACTORIES: list[ServiceFactory] = [
     _web,
+    budget_factory,
     uplink_factory,
     make_alerting,
     discovery_factory,

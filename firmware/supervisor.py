@@ -13,7 +13,6 @@ cannot work without it and says why.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -128,8 +127,11 @@ class Supervisor:
             if task is not None:
                 task.cancel()
                 remaining = max(0.1, deadline - time.monotonic())
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(task, remaining)
+                # asyncio.wait, not wait_for: a task that swallows its cancellation must not
+                # hold the whole stop hostage; it is abandoned and named in the log.
+                done, _ = await asyncio.wait({task}, timeout=remaining)
+                if not done:
+                    log.error("service.ignored_cancel", service=service.name)
             remaining = max(0.1, deadline - time.monotonic())
             try:
                 await asyncio.wait_for(self._teardown(service), remaining)

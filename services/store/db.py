@@ -228,6 +228,10 @@ class Store:
                 try:
                     result = op.fn(tx)
                 except Exception as exc:  # this op alone is undone; the batch goes on
+                    if not conn.in_transaction:
+                        # SQLite rolled the whole transaction back itself (disk full, I/O
+                        # error): nothing in the batch survives, so every op fails.
+                        raise
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")
                     outcomes.append((op, None, exc))
