@@ -21,10 +21,19 @@ from web.actions import IdentifyRequested
 
 @pytest.mark.parametrize(
     ("held", "action"),
-    [(0.01, Action.NONE), (0.2, Action.STATUS), (2.9, Action.STATUS), (4.0, Action.NONE),
-     (5.0, Action.REBOOT), (9.9, Action.REBOOT), (10.0, Action.FACTORY_RESET),
-     (19.9, Action.FACTORY_RESET), (20.0, Action.CANCEL), (60.0, Action.CANCEL)],
-)  # fmt: skip
+    [
+        (0.01, Action.NONE),
+        (0.2, Action.STATUS),
+        (2.9, Action.STATUS),
+        (4.0, Action.NONE),
+        (5.0, Action.REBOOT),
+        (9.9, Action.REBOOT),
+        (10.0, Action.FACTORY_RESET),
+        (19.9, Action.FACTORY_RESET),
+        (20.0, Action.CANCEL),
+        (60.0, Action.CANCEL),
+    ],
+)
 def test_bands(held: float, action: Action) -> None:
     assert action_for_hold(held) is action
 
@@ -153,8 +162,11 @@ async def test_factory_reset_wipes_identity_and_data_after_confirm(
         backend.press(12.0)
         # The confirm blink comes first; nothing is wiped during it.
         assert (await service.step()).state is PanelState.RESET_CONFIRM
-        assert backend.leds == {"power": "fast_blink", "uplink": "fast_blink",
-                                "alert": "fast_blink"}  # fmt: skip
+        assert backend.leds == {
+            "power": "fast_blink",
+            "uplink": "fast_blink",
+            "alert": "fast_blink",
+        }
         assert exists(identity / "device.key") and exists(db)
         await asyncio.sleep(0.35)
         await service.step()
@@ -199,8 +211,9 @@ async def test_identify_request_from_the_bus_and_panel_status(
         service, _ = await _service(tmp_path, ctx)
         assert (await service.step()).state is PanelState.UPLINK_DOWN
         assert ctx.status.snapshot()["panel"] == {
-            "state": "uplink_down", "leds": {"power": "on", "uplink": "blink", "alert": "off"},
-        }  # fmt: skip
+            "state": "uplink_down",
+            "leds": {"power": "on", "uplink": "blink", "alert": "off"},
+        }
         ctx.bus.publish(IdentifyRequested(duration_s=0.2, requested_by="test"))
         assert (await service.step()).state is PanelState.IDENTIFY
         await asyncio.sleep(0.25)

@@ -102,8 +102,9 @@ async def test_abstract_socket_and_foreign_watchdog_pid(tmp_path: Path) -> None:
     name = f"outpost-test-{os.getpid()}"
     fake = FakeSystemd("\0" + name)
     try:
-        notifier = Notifier({"NOTIFY_SOCKET": "@" + name, "WATCHDOG_USEC": "100000",
-                             "WATCHDOG_PID": "1"})  # fmt: skip
+        notifier = Notifier(
+            {"NOTIFY_SOCKET": "@" + name, "WATCHDOG_USEC": "100000", "WATCHDOG_PID": "1"}
+        )
         assert notifier.watchdog_s is None  # the watchdog is meant for another process
         assert notifier.send("READY=1")
         await _wait_for(lambda: fake.messages != [])

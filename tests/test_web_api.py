@@ -19,9 +19,17 @@ from web.actions import IdentifyRequested, RediscoverRequested
 from web.app import create_app
 
 PAGES = ["/", "/devices", "/devices?q=nas&sort=-ip", "/alerts", "/network", "/login", "/setup"]
-APIS = ["/api/v1/status", "/api/v1/overview", "/api/v1/devices", "/api/v1/alerts",
-        "/api/v1/alerts?state=resolved", "/api/v1/events", "/api/v1/network",
-        "/api/v1/openapi.json", "/metrics"]  # fmt: skip
+APIS = [
+    "/api/v1/status",
+    "/api/v1/overview",
+    "/api/v1/devices",
+    "/api/v1/alerts",
+    "/api/v1/alerts?state=resolved",
+    "/api/v1/events",
+    "/api/v1/network",
+    "/api/v1/openapi.json",
+    "/metrics",
+]
 
 
 @dataclass
@@ -104,16 +112,21 @@ async def test_api_matches_the_openapi_document(site: Site) -> None:
     assert status == 200 and spec["openapi"].startswith("3.")
     app = create_app(site.ctx)
     routes = {
-        res.canonical for res in app.router.resources()
+        res.canonical
+        for res in app.router.resources()
         if res.canonical.startswith("/api/") or res.canonical == "/metrics"
-    }  # fmt: skip
+    }
     routes = {re.sub(r"\{id:[^}]*\}", "{id}", r) for r in routes}
     assert routes == set(spec["paths"]), "every API route is documented, nothing more"
     async with site.http.get(site.base + "/api/v1/status") as r:
         body = await r.json()
     assert body["health"]["level"] == "degraded"
-    assert body["uplink"] == {"state": "buffering", "backlog": 1234,
-                              "text": body["uplink"]["text"], "tone": "warn"}  # fmt: skip
+    assert body["uplink"] == {
+        "state": "buffering",
+        "backlog": 1234,
+        "text": body["uplink"]["text"],
+        "tone": "warn",
+    }
     assert body["devices"]["total"] == 14 and body["alerts_open"]["minor"] == 1
     async with site.http.get(site.base + "/api/v1/devices?sort=-ip") as r:
         devices = (await r.json())["devices"]
@@ -131,9 +144,14 @@ async def test_metrics_in_prometheus_text_format(site: Site) -> None:
     await get(site, "/")
     status, text, headers = await get(site, "/metrics")
     assert status == 200 and headers["Content-Type"].startswith("text/plain")
-    for name in ("outpost_uptime_seconds", "outpost_store_queue_depth",
-                 "outpost_outbox_records", "outpost_web_request_seconds_bucket",
-                 "outpost_process_resident_memory_bytes", "outpost_bus_dropped_total"):  # fmt: skip
+    for name in (
+        "outpost_uptime_seconds",
+        "outpost_store_queue_depth",
+        "outpost_outbox_records",
+        "outpost_web_request_seconds_bucket",
+        "outpost_process_resident_memory_bytes",
+        "outpost_bus_dropped_total",
+    ):
         assert f"# TYPE {name.removesuffix('_bucket')}" in text, name
     assert 'outpost_status{key="uplink.backlog"} 1234' in text
     assert 'outpost_web_request_seconds_count{route="/"} 1' in text
@@ -194,13 +212,18 @@ async def test_first_use_setup_login_csrf_and_actions(site: Site) -> None:
     assert isinstance(first, RediscoverRequested) and first.requested_by.startswith("admin@")
     assert isinstance(second, IdentifyRequested)
     # A cross-site form post is refused even with the right token.
-    status, _, _ = await post(site, "/actions/rediscover", {"csrf": session_token},
-                              headers={"Origin": "http://evil.example"})  # fmt: skip
+    status, _, _ = await post(
+        site,
+        "/actions/rediscover",
+        {"csrf": session_token},
+        headers={"Origin": "http://evil.example"},
+    )
     assert status == 403
     # Log out; the second visitor cannot set the password again.
     assert (await post(site, "/logout", {"csrf": session_token}))[0] == 303
-    status, _, _ = await post(site, "/setup", {"csrf": session_token, "password": "x" * 12,
-                                               "confirm": "x" * 12})  # fmt: skip
+    status, _, _ = await post(
+        site, "/setup", {"csrf": session_token, "password": "x" * 12, "confirm": "x" * 12}
+    )
     assert status in (403, 409)
     status, html, _ = await get(site, "/login")
     assert "Admin login" in html
@@ -232,9 +255,11 @@ async def test_login_is_rate_limited_and_uses_provisioned_hash(tmp_path: Path) -
     ):
         site = Site(ctx, base, {}, http)
         _, html, _ = await get(site, "/login")
-        status, _, _ = await post(site, "/login", {"csrf": csrf_of(html),
-                                                   "password": "provisioned-secret-1",
-                                                   "next": "//evil.example/"})  # fmt: skip
+        status, _, _ = await post(
+            site,
+            "/login",
+            {"csrf": csrf_of(html), "password": "provisioned-secret-1", "next": "//evil.example/"},
+        )
         assert status == 303
         _, html, _ = await get(site, "/network")
         assert "Rediscover now" in html

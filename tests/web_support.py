@@ -23,8 +23,21 @@ from services.store import Store
 from services.store.records import Event, Measurement, insert_event, insert_measurements
 from web.app import create_app
 
-KINDS = ["router", "switch", "ap", "nas", "printer", "ups", "server", "workstation", "phone",
-         "camera", "media", "iot", "unknown"]  # fmt: skip
+KINDS = [
+    "router",
+    "switch",
+    "ap",
+    "nas",
+    "printer",
+    "ups",
+    "server",
+    "workstation",
+    "phone",
+    "camera",
+    "media",
+    "iot",
+    "unknown",
+]
 
 
 def free_port() -> int:
@@ -41,8 +54,17 @@ def make_config(**web_overrides: Any) -> Config:
     return config
 
 
-def insert_device(tx: Any, *, ip: str, name: str, kind: str, mac: str, vendor: str = "",
-                  now: float, attrs: dict[str, Any] | None = None) -> int:  # fmt: skip
+def insert_device(
+    tx: Any,
+    *,
+    ip: str,
+    name: str,
+    kind: str,
+    mac: str,
+    vendor: str = "",
+    now: float,
+    attrs: dict[str, Any] | None = None,
+) -> int:
     cursor = tx.conn.execute(
         "INSERT INTO devices (mac, ip, name, kind, vendor, source, first_seen, last_seen, attrs)"
         " VALUES (?,?,?,?,?,?,?,?,?)",
@@ -51,12 +73,26 @@ def insert_device(tx: Any, *, ip: str, name: str, kind: str, mac: str, vendor: s
     return int(cursor.lastrowid)
 
 
-def _traffic(ts: float) -> float:
+def _traffic_in(ts: float) -> float:
     return 2e6 * (1.2 + math.sin(ts / 7200.0))
 
 
-def backfill(tx: Any, device_id: int, metric: str, instance: str, unit: str, *,
-             now: float, days: float, step_s: float, fn: Any) -> None:  # fmt: skip
+def _traffic_out(ts: float) -> float:
+    return 0.4e6 * (1.5 + math.cos(ts / 5000.0))
+
+
+def backfill(
+    tx: Any,
+    device_id: int,
+    metric: str,
+    instance: str,
+    unit: str,
+    *,
+    now: float,
+    days: float,
+    step_s: float,
+    fn: Any,
+) -> None:
     """History written straight into series/measurements with past time stamps."""
     tx.conn.execute(
         "INSERT OR IGNORE INTO series (device_id, metric, instance, unit) VALUES (?,?,?,?)",
@@ -77,16 +113,26 @@ def backfill(tx: Any, device_id: int, metric: str, instance: str, unit: str, *,
     )
 
 
-async def seed_site(store: Store, now: float, devices: int = 14, history_days: float = 7.0,
-                    step_s: float = 600.0) -> dict[str, int]:  # fmt: skip
+async def seed_site(
+    store: Store, now: float, devices: int = 14, history_days: float = 7.0, step_s: float = 600.0
+) -> dict[str, int]:
     """A small office: named devices of every kind, history, alerts and events."""
     rng = random.Random(7)
     names = {
-        "router": "gw-leith", "switch": "sw-core", "ap": "ap-reception", "nas": "nas-files",
-        "printer": "hp-laserjet-reception", "ups": "ups-rack", "server": "srv-pms",
-        "workstation": "ws-surgery-1", "phone": "phone-desk-2", "camera": "cam-door",
-        "media": "tv-waiting-room", "iot": "thermostat", "unknown": "",
-    }  # fmt: skip
+        "router": "gw-leith",
+        "switch": "sw-core",
+        "ap": "ap-reception",
+        "nas": "nas-files",
+        "printer": "hp-laserjet-reception",
+        "ups": "ups-rack",
+        "server": "srv-pms",
+        "workstation": "ws-surgery-1",
+        "phone": "phone-desk-2",
+        "camera": "cam-door",
+        "media": "tv-waiting-room",
+        "iot": "thermostat",
+        "unknown": "",
+    }
     ids: dict[str, int] = {}
 
     def write(tx: Any) -> None:
@@ -103,40 +149,79 @@ async def seed_site(store: Store, now: float, devices: int = 14, history_days: f
                 "model": f"Model {i}",
             }
             did = insert_device(
-                tx, ip=f"198.18.0.{10 + i}", name=name, kind=kind,
-                mac=f"02:00:00:00:{i // 256:02x}:{i % 256:02x}", vendor="Acme", now=now,
+                tx,
+                ip=f"198.18.0.{10 + i}",
+                name=name,
+                kind=kind,
+                mac=f"02:00:00:00:{i // 256:02x}:{i % 256:02x}",
+                vendor="Acme",
+                now=now,
                 attrs=attrs,
-            )  # fmt: skip
+            )
             ids[name or f"dev{i}"] = did
             if i < 40 or history_days:
-                backfill(tx, did, "icmp.rtt_ms", "", "ms", now=now, days=history_days,
-                         step_s=step_s, fn=lambda ts, i=i: 1.0 + i % 5 + rng.random())  # fmt: skip
+                backfill(
+                    tx,
+                    did,
+                    "icmp.rtt_ms",
+                    "",
+                    "ms",
+                    now=now,
+                    days=history_days,
+                    step_s=step_s,
+                    fn=lambda ts, i=i: 1.0 + i % 5 + rng.random(),
+                )
             if kind in ("router", "switch", "nas", "server"):
                 for inst in ("eth0", "eth1"):
                     for metric in ("if.in_bps", "if.out_bps"):
-                        backfill(tx, did, metric, inst, "bps", now=now, days=history_days,
-                                 step_s=step_s * 3, fn=_traffic)  # fmt: skip
+                        backfill(
+                            tx,
+                            did,
+                            metric,
+                            inst,
+                            "bps",
+                            now=now,
+                            days=history_days,
+                            step_s=step_s * 3,
+                            fn=_traffic_in if metric == "if.in_bps" else _traffic_out,
+                        )
             if kind == "nas":
                 insert_measurements(
                     tx, [Measurement(did, "storage.used_pct", 71.5, "volume1", "%")]
                 )
             if kind == "printer":
-                insert_measurements(tx, [Measurement(did, "supply.level_pct", 12.0,
-                                                     "Black Toner", "%")])  # fmt: skip
+                insert_measurements(
+                    tx, [Measurement(did, "supply.level_pct", 12.0, "Black Toner", "%")]
+                )
             if kind == "ups":
                 insert_measurements(tx, [Measurement(did, "ups.charge_pct", 100.0, "", "%")])
         tx.conn.execute(
             "INSERT INTO alerts (key, rule, device_id, severity, state, message, opened_ts)"
             " VALUES (?,?,?,?,?,?,?)",
-            ("supply.low:printer", "supply.low", ids.get("hp-laserjet-reception"), "minor",
-             "open", "Black toner at 12%", now - 3600),
-        )  # fmt: skip
+            (
+                "supply.low:printer",
+                "supply.low",
+                ids.get("hp-laserjet-reception"),
+                "minor",
+                "open",
+                "Black toner at 12%",
+                now - 3600,
+            ),
+        )
         tx.conn.execute(
             "INSERT INTO alerts (key, rule, device_id, severity, state, message, opened_ts,"
             " resolved_ts) VALUES (?,?,?,?,?,?,?,?)",
-            ("device.down:cam", "device.down", ids.get("cam-door"), "major", "resolved",
-             "cam-door did not answer", now - 7200, now - 6000),
-        )  # fmt: skip
+            (
+                "device.down:cam",
+                "device.down",
+                ids.get("cam-door"),
+                "major",
+                "resolved",
+                "cam-door did not answer",
+                now - 7200,
+                now - 6000,
+            ),
+        )
         insert_event(tx, Event("device.joined", ids.get("sw-core"), "info", "sw-core joined"))
 
     await store.write(write)
@@ -151,9 +236,16 @@ async def mark_down(store: Store, device_id: int, name: str) -> None:
         tx.conn.execute(
             "INSERT INTO alerts (key, rule, device_id, severity, state, message, opened_ts)"
             " VALUES (?,?,?,?,?,?,?)",
-            (f"device.down:{device_id}", "device.down", device_id, "major", "open",
-             f"{name} does not answer ping", tx.stamp.wall),
-        )  # fmt: skip
+            (
+                f"device.down:{device_id}",
+                "device.down",
+                device_id,
+                "major",
+                "open",
+                f"{name} does not answer ping",
+                tx.stamp.wall,
+            ),
+        )
         insert_event(tx, Event("device.down", device_id, "major", f"{name} went down"))
 
     await store.write(write)
@@ -173,8 +265,9 @@ async def serve(ctx: AppContext, port: int | None = None) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def appliance(tmp: Path, config: Config | None = None,
-                    clock: Clock | None = None) -> AsyncIterator[AppContext]:  # fmt: skip
+async def appliance(
+    tmp: Path, config: Config | None = None, clock: Clock | None = None
+) -> AsyncIterator[AppContext]:
     config = config or make_config()
     config = replace(config, store=replace(config.store, path=str(tmp / "outpost.db")))
     clock = clock or Clock()

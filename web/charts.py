@@ -6,6 +6,7 @@ name in a legend cannot run script (images never do), and every text is escaped 
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,14 @@ PAD_BOTTOM = 44
 COLORS = ("#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2")
 # A gap longer than this many buckets breaks the line: no data is shown as no data.
 GAP_BUCKETS = 3
+# ... or longer than this many times the series' own typical spacing (slow pollers).
+GAP_SPACINGS = 2.5
+
+
+def _typical_spacing(points: Sequence[Point]) -> float:
+    """Median time between consecutive points (0 with fewer than two)."""
+    steps = sorted(b.ts - a.ts for a, b in itertools.pairwise(points))
+    return steps[len(steps) // 2] if steps else 0.0
 
 
 def _nice_max(value: float) -> float:
@@ -90,8 +99,9 @@ def line_chart(
     for i in range(7):
         ts = since + span * i / 6
         label = time.strftime("%a %d" if long_range else "%H:%M", time.localtime(ts))
+        anchor = "start" if i == 0 else ("end" if i == 6 else "middle")
         out.append(
-            f'<text x="{x(ts):.1f}" y="{PAD_TOP + plot_h + 16}" text-anchor="middle" '
+            f'<text x="{x(ts):.1f}" y="{PAD_TOP + plot_h + 16}" text-anchor="{anchor}" '
             f'fill="#6b7280">{escape(label)}</text>'
         )
     if not values:
@@ -105,11 +115,12 @@ def line_chart(
         color = COLORS[index]
         segments: list[list[str]] = []
         last_ts: float | None = None
+        gap = max(GAP_BUCKETS * bucket, GAP_SPACINGS * _typical_spacing(points))
         for p in points:
             if p.avg is None:
                 last_ts = None
                 continue
-            if last_ts is None or p.ts - last_ts > GAP_BUCKETS * bucket:
+            if last_ts is None or p.ts - last_ts > gap:
                 segments.append([])
             segments[-1].append(f"{x(p.ts):.1f},{y(p.avg):.1f}")
             last_ts = p.ts

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from web.data import KINDS, SEVERITIES
+from web.data import KINDS, RTT_METRIC, SEVERITIES
 from web.render import (
     ago,
     badge,
@@ -205,10 +205,25 @@ _GROUPS = (
 )
 
 
+_UNIT_SUFFIXES = ("_bps", "_pct", "_ms", "_s", "_bytes", "_c")
+
+
+def column_title(suffix: str) -> str:
+    """'in_bps' -> 'In', 'used_pct' -> 'Used', 'errors.in' -> 'Errors in'."""
+    for unit in _UNIT_SUFFIXES:
+        if suffix.endswith(unit) and len(suffix) > len(unit):
+            suffix = suffix[: -len(unit)]
+            break
+    text = suffix.replace("_", " ").replace(".", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
 def _grouped_latest(latest: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     """{group: {instance: {metric_suffix: (value, unit)}}} for the tables of the detail page."""
     groups: dict[str, dict[str, dict[str, Any]]] = {}
     for row in latest:
+        if row["metric"] == RTT_METRIC:
+            continue  # shown in the heading and the latency chart
         title = next((t for p, t in _GROUPS if row["metric"].startswith(p)), "Other readings")
         prefix = next((p for p, t in _GROUPS if row["metric"].startswith(p)), "")
         inst = row["instance"] or "—"
@@ -285,7 +300,8 @@ def device_detail(dev: Mapping[str, Any], now: float, admin_csrf: str) -> str:
             for inst, vals in instances.items()
         ]
         sections.append(
-            f"<section><h2>{h(title)}</h2>{table(['', *map(h, columns)], rows)}</section>"
+            f"<section><h2>{h(title)}</h2>"
+            f"{table(['', *(h(column_title(c)) for c in columns)], rows)}</section>"
         )
     alert_rows = [
         [
