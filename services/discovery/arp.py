@@ -5,8 +5,9 @@ on the event loop (``loop.add_reader``), so every ARP frame the host sees turns 
 :class:`ArpSighting` handed to the listener, between sweeps (passive) and during them (the
 replies to our requests, marked ``active``).
 
-A sweep sends one ARP request per address at a bounded rate, waits ``timeout_s`` for late
-replies, then asks the addresses that stayed silent again (``attempts`` in all). The rate
+A sweep sends one ARP request per address at a bounded rate and asks an address that stayed
+silent again ``timeout_s`` after its own request (``attempts`` in all); the retries interleave
+with the first pass, so a /24 takes about two sends' worth of time plus one timeout. The rate
 keeps the appliance polite on a busy LAN: 500 requests/s is ~240 kbit/s, less than arp-scan's
 default bandwidth.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import ipaddress
 import socket
 import struct
@@ -226,38 +228,49 @@ class ArpSocket:
         timeout_s: float,
         attempts: int,
     ) -> SweepResult:
-        """Ask every target; return who answered. One sweep per socket at a time."""
+        """Ask every target; return who answered. One sweep per socket at a time.
+
+        Each silent address is asked again ``timeout_s`` after its own previous request, not
+        after the whole pass: retries interleave with the first pass and the sweep ends one
+        timeout after the last request, never later.
+        """
         if self._pending is not None:
             raise RuntimeError(f"a sweep is already running on {self.ifname}")
         started = time.monotonic()
-        pending = _Pending(set(targets))
+        ordered = sorted(set(targets), key=ipaddress.IPv4Address)
+        pending = _Pending(set(ordered))
         self._pending = pending
+        interval = 1.0 / rate_pps
+        # (due time, sequence, ip, attempts left after this one)
+        queue = [(started + i * interval, i, ip, attempts - 1) for i, ip in enumerate(ordered)]
+        heapq.heapify(queue)
+        sequence = len(queue)
         sent = 0
+        next_slot = started
+        last_sent = started
         try:
-            for _attempt in range(attempts):
-                silent = sorted(
-                    (t for t in pending.targets if t not in pending.answers),
-                    key=ipaddress.IPv4Address,
-                )
-                if not silent:
-                    break
-                sent += await self._send_paced(silent, rate_pps, pending)
+            while queue and not pending.all_answered.is_set():
+                due, _, ip, left = heapq.heappop(queue)
+                if ip in pending.answers:
+                    continue
+                at = max(due, next_slot)
+                delay = at - time.monotonic()
+                if delay > SEND_TICK_S:
+                    await asyncio.sleep(delay)
+                    if ip in pending.answers:
+                        continue
+                await self._send(build_request(self.mac, self.src_ip, ip))
+                sent += 1
+                last_sent = time.monotonic()
+                next_slot = max(next_slot, at) + interval
+                if left > 0:
+                    heapq.heappush(queue, (last_sent + timeout_s, sequence, ip, left - 1))
+                    sequence += 1
+            remaining = last_sent + timeout_s - time.monotonic()
+            if remaining > 0 and not pending.all_answered.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(pending.all_answered.wait(), timeout_s)
+                    await asyncio.wait_for(pending.all_answered.wait(), remaining)
         finally:
             self._pending = None
         answers = {ip: frozenset(macs) for ip, macs in pending.answers.items()}
         return SweepResult(subnet, answers, sent, time.monotonic() - started)
-
-    async def _send_paced(self, targets: list[str], rate_pps: float, pending: _Pending) -> int:
-        interval = 1.0 / rate_pps
-        start = time.monotonic()
-        for index, ip in enumerate(targets):
-            if ip in pending.answers:
-                continue
-            due = start + index * interval
-            delay = due - time.monotonic()
-            if delay > SEND_TICK_S:
-                await asyncio.sleep(delay)
-            await self._send(build_request(self.mac, self.src_ip, ip))
-        return len(targets)
