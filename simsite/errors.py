@@ -1,0 +1,5 @@
+"""Exceptions raised by simsite."""
+
+
+class SiteError(RuntimeError):
+    """Building, changing or probing a simulated site failed; the message names the culprit."""

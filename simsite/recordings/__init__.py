@@ -1,0 +1,1 @@
+"""Recordings shipped with simsite (see README.md); generate.py writes them."""
