@@ -68,3 +68,16 @@ async def screenshot(page: object, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
     return path
+
+
+async def wait_js(page: object, expression: str, within_s: float = 10.0) -> None:
+    """Poll ``expression`` until truthy. Playwright's wait_for_function polls with eval(),
+    which the page's CSP (rightly) forbids; page.evaluate goes through DevTools instead."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + within_s
+    while not await page.evaluate(expression):  # type: ignore[attr-defined]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        await asyncio.sleep(0.05)

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.browser_support import browser, screenshot, watch
+from tests.browser_support import browser, screenshot, wait_js, watch
 from tests.web_support import appliance, free_port, mark_down, seed_site, serve
 from web.actions import RediscoverRequested
 
@@ -92,8 +92,8 @@ async def test_live_update_when_a_device_goes_down(tmp_path: Path) -> None:
             page = await b.new_page(viewport=DESKTOP)  # type: ignore[attr-defined]
             seen = watch(page)
             await page.goto(base + "/devices?q=cam-door")
-            await page.wait_for_function(
-                "document.getElementById('live-state').textContent.startsWith('Live')"
+            await wait_js(
+                page, "document.getElementById('live-state').textContent.startsWith('Live')"
             )
             state = page.locator("table.devices tbody tr .state")
             assert await state.get_attribute("data-state") == "up"
