@@ -279,6 +279,43 @@ def test_hostile_strings_stored_safely(running: Running) -> None:
     assert len(name) <= MAX_NAME_CHARS and "\n" not in name
 
 
+def test_without_cap_net_raw_discovery_says_so_and_keeps_working(
+    running: Running, tmp_path: Path
+) -> None:
+    """A second discovery, its CAP_NET_RAW dropped: a clear error, then the kernel sweeps."""
+    site = running.site
+    db, log, config = tmp_path / "noraw.db", tmp_path / "noraw.log", tmp_path / "noraw.toml"
+    config.write_text(
+        f'[store]\npath = "{db}"\n\n[discovery]\nsubnets = ["198.18.0.0/24"]\n'
+        "sweep_interval_s = 30\nmdns = false\n"
+    )
+    drop = ["setpriv", "--bounding-set", "-net_raw", "--inh-caps", "-net_raw", "--"]
+    with log.open("wb") as out:
+        proc = site.popen_in(
+            site.app_ns,
+            [*drop, sys.executable, "-m", "services.discovery", "run", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    other = Running(site, db, log, proc, time.monotonic(), running.hostile)
+    try:
+        expected = _expected_hosts(site)
+
+        def found() -> dict[str, str] | None:
+            have = {mac: row["ip"] for mac, row in other.devices().items()}
+            return have if set(have) >= set(expected) else None
+
+        have = other.wait("the kernel-assisted sweep", found)
+        assert have == expected
+        other.wait("SNMP identities", lambda: len(other.query("SELECT * FROM device_snmp")) > 20)
+        text = log.read_text()
+        assert text.count("discovery.arp_not_permitted") == 1 and "CAP_NET_RAW" in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+
+
 def test_join_change_ip_leave_return(running: Running) -> None:
     site = running.site
     newcomer = SimDevice(

@@ -24,11 +24,12 @@ from services.discovery.arp import (
 )
 from services.discovery.classify import Evidence, classify, evidence_from_mdns, gather
 from services.discovery.interfaces import Interface, plan_sweeps
+from services.discovery.kernel_arp import read_neighbours
 from services.discovery.mdns import MdnsService
 from services.discovery.migrations import DISCOVERY
 from services.discovery.oui import lookup, normalize_mac
 from services.discovery.sanitize import MAX_NAME_CHARS, clean_mapping, clean_name, clean_text
-from services.discovery.service import DiscoveryService, _read_proc_arp
+from services.discovery.service import DiscoveryService
 from services.discovery.settings import DiscoverySettings
 from services.discovery.snmp_identity import read_identity
 from services.store import Event, Store
@@ -172,7 +173,8 @@ def test_proc_arp_parser(tmp_path: Path) -> None:
         "198.18.0.9       0x1         0x0         00:00:00:00:00:00     *        eth0\n"
         "garbage\n"
     )
-    assert _read_proc_arp(path) == [("198.18.0.1", "00:08:a2:0c:12:01")]
+    assert read_neighbours(path) == [("198.18.0.1", "00:08:a2:0c:12:01")]
+    assert read_neighbours(path, interface="eth1") == []
 
 
 def test_classification_weighs_all_evidence() -> None:

@@ -29,7 +29,7 @@ from firmware.logs import setup_logging
 
 
 async def _sweep(args: argparse.Namespace) -> dict[str, Any]:
-    from services.discovery.arp import ArpSighting, ArpSocket
+    from services.discovery.arp import ArpNotPermitted, ArpSighting, ArpSocket
     from services.discovery.interfaces import ipv4_interfaces, plan_sweeps
     from services.discovery.settings import DiscoverySettings
 
@@ -45,7 +45,10 @@ async def _sweep(args: argparse.Namespace) -> dict[str, Any]:
     plan = plans[0]
     sightings: list[ArpSighting] = []
     sock = ArpSocket(plan.interface.name, plan.interface.ip, sightings.append)
-    sock.open()
+    try:
+        sock.open()
+    except ArpNotPermitted as exc:
+        raise SystemExit(f"outpost discovery: {exc}") from None
     try:
         result = await sock.sweep(
             str(plan.subnet),

@@ -11,17 +11,16 @@ answers merged, so a device that appears between sweeps is known within seconds.
 
 Safety (docs/discovery.md): with no ``subnets`` and no ``auto_subnets`` the service logs one
 ``discovery.idle`` line and does nothing. Without CAP_NET_RAW it logs the missing capability
-and keeps mDNS and SNMP going, learning MACs from the kernel's neighbour table.
+and keeps mDNS and SNMP going, sweeping through the kernel's own ARP instead
+(services/discovery/kernel_arp.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import time
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Final
 
 from firmware.context import AppContext
@@ -36,8 +35,8 @@ from services.discovery.interfaces import (
     ipv4_interfaces,
     plan_sweeps,
 )
+from services.discovery.kernel_arp import kernel_sweep
 from services.discovery.mdns import MdnsService, MdnsWatcher
-from services.discovery.oui import normalize_mac
 from services.store import Event, Tx
 
 log = get_log("discovery")
@@ -47,8 +46,6 @@ FLUSH_INTERVAL_S: Final = 5.0
 NO_ANSWER_RETRY_S: Final = 3600.0
 #: Passive sightings buffered between flushes (a flood of spoofed ARP cannot grow memory).
 MAX_BUFFERED: Final = 4096
-PROC_NET_ARP: Final = Path("/proc/net/arp")
-ATF_COM: Final = 0x2  # /proc/net/arp flag: entry complete (the MAC is known)
 
 
 class DiscoveryService:
@@ -158,6 +155,7 @@ class DiscoveryService:
                     conflicts[ip] = macs
         now = self.ctx.clock.now().wall
         items = [inventory.Seen(mac, tuple(ips)) for mac, ips in sorted(seen.items())]
+        # Conflicts are only visible to a raw sweep (the kernel keeps one MAC per address).
         complete = bool(self.sockets) and len(results) == len(self.plans)
 
         def store_sweep(tx: Tx) -> list[Event]:
@@ -165,8 +163,6 @@ class DiscoveryService:
             return events + inventory.record_conflicts(tx, conflicts, now, complete=complete)
 
         await self._write(store_sweep)
-        if not self.sockets:
-            await self._learn_from_neighbours()
         await self.flush(force_identity=True)
         await self._expire()
 
@@ -189,6 +185,13 @@ class DiscoveryService:
         for plan in self.plans:
             sock = self.sockets.get(plan.interface.name)
             if sock is None:
+                # No raw socket (no CAP_NET_RAW): the kernel's own ARP does the asking.
+                answers, took = await kernel_sweep(
+                    plan.targets, plan.interface.name, rate_pps=s.arp_rate_pps
+                )
+                results.append(SweepResult(str(plan.subnet), answers, len(plan.targets), took))
+                log.info("discovery.swept_by_kernel", subnet=str(plan.subnet),
+                         hosts=len(answers), duration_s=round(took, 3))  # fmt: skip
                 continue
             try:
                 result = await sock.sweep(
@@ -326,34 +329,12 @@ class DiscoveryService:
         if len(ips) < inventory.MAX_IPS:
             ips.add(sighting.ip)
 
-    async def _learn_from_neighbours(self) -> None:
-        """Without raw sockets: the kernel's ARP cache names the hosts we talked to."""
-        for ip, mac in _read_proc_arp(PROC_NET_ARP):
-            if self._wanted(ip):
-                self._passive.setdefault(mac, set()).add(ip)
-
 
 def _unique(services: Iterable[MdnsService]) -> list[MdnsService]:
     seen: dict[tuple[str, str], MdnsService] = {}
     for svc in services:
         seen.setdefault((svc.type, svc.name), svc)
     return list(seen.values())
-
-
-def _read_proc_arp(path: Path) -> list[tuple[str, str]]:
-    try:
-        lines = path.read_text().splitlines()[1:]
-    except OSError:
-        return []
-    out = []
-    for line in lines:
-        parts = line.split()
-        if len(parts) < 4:
-            continue
-        with contextlib.suppress(ValueError):
-            if int(parts[2], 16) & ATF_COM:
-                out.append((parts[0], normalize_mac(parts[3])))
-    return out
 
 
 def discovery_factory(ctx: AppContext) -> DiscoveryService | None:
