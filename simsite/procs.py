@@ -20,7 +20,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 #: How long a stopped process may take to exit on SIGTERM before it gets SIGKILL.
@@ -83,11 +83,13 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
         os.killpg(proc.pid, sig)
 
 
-def terminate_all(procs: Iterable[subprocess.Popen[bytes]], grace_s: float = TERM_GRACE_S) -> None:
+def terminate_all(procs: Sequence[subprocess.Popen[bytes]], grace_s: float = TERM_GRACE_S) -> None:
     """SIGTERM every process group, wait up to ``grace_s`` in total, SIGKILL the rest, reap."""
-    running = [p for p in procs if p.returncode is None]
-    for proc in running:
+    # Only processes not yet reaped: a pid reaped earlier may belong to someone else by now.
+    ours = [p for p in procs if p.returncode is None]
+    for proc in ours:
         _signal_group(proc, signal.SIGTERM)
+    running = ours
     deadline = time.monotonic() + grace_s
     while running and time.monotonic() < deadline:
         running = [p for p in running if p.poll() is None]
@@ -95,12 +97,12 @@ def terminate_all(procs: Iterable[subprocess.Popen[bytes]], grace_s: float = TER
             time.sleep(_POLL_S)
     for proc in running:
         _signal_group(proc, signal.SIGKILL)
-    for proc in procs:
+    for proc in ours:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace_s)
         # A group member (something the child forked) may outlive its leader. While any
         # member lives, the kernel keeps the group id from being reused, so this reaches
-        # only our leftovers; with none left it is a no-op.
+        # only our leftovers (the leader was reaped a moment ago).
         _signal_group(proc, signal.SIGKILL)
 
 

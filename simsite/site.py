@@ -36,6 +36,17 @@ APP_PORT = "app"
 GW_PORT = "gw"
 
 
+#: The MSP server's NIC (locally administered: it is nobody's product).
+MSP_MAC = "02:00:c6:13:00:02"
+
+
+def wan_mac(lan_mac: str) -> str:
+    """The gateway's second NIC: same vendor block, last octet differs in its lowest bit
+    (00:08:a2:0c:12:01 -> ...:12:00), as on multi-port appliances."""
+    head, last = lan_mac.rsplit(":", 1)
+    return f"{head}:{int(last, 16) ^ 1:02x}"
+
+
 def _port_of(rt: DeviceRuntime) -> str:
     return f"d{rt.index}"
 
@@ -112,6 +123,7 @@ class Site(SiteBase):
                 f"addr add {spec.gateway_ip}/{spec.lan_prefixlen} dev {GW_LAN_IF}",
                 f"link set {GW_LAN_IF} up",
                 f"link add {GW_WAN_IF} type veth peer name {HOST_IF} netns {msp}",
+                f"link set {GW_WAN_IF} address {wan_mac(spec.gateway_mac)}",
                 f"addr add {spec.gateway_wan_ip}/{spec.wan_prefixlen} dev {GW_WAN_IF}",
                 f"link set {GW_WAN_IF} up",
             ],
@@ -120,6 +132,7 @@ class Site(SiteBase):
             msp,
             [
                 "link set lo up",
+                f"link set {HOST_IF} address {MSP_MAC}",
                 f"addr add {spec.msp_ip}/{spec.wan_prefixlen} dev {HOST_IF}",
                 f"link set {HOST_IF} up",
                 f"route add {spec.lan} via {spec.gateway_wan_ip}",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simsite import demo
+from simsite.site import MSP_MAC, wan_mac
 
 OUT_DIR = Path(__file__).resolve().parent
 
@@ -168,7 +169,7 @@ def hr_storage(rows: list[tuple[int, str, str, int, int, int]]) -> list[Record]:
 
 
 def gateway() -> str:
-    lan_mac, wan_mac = demo.GATEWAY_MAC, "00:08:a2:0c:12:00"
+    lan_mac, wan = demo.GATEWAY_MAC, wan_mac(demo.GATEWAY_MAC)
     recs = system(
         "pfSense 2.7.2-RELEASE pfSense FreeBSD 14.0-CURRENT amd64",
         "1.3.6.1.4.1.12325.1.1.2.1.1",
@@ -181,7 +182,7 @@ def gateway() -> str:
             Iface(
                 1,
                 "igc0",
-                wan_mac,
+                wan,
                 alias="WAN",
                 octets_in=918_223_114_005,
                 octets_out=133_882_190_442,
@@ -216,7 +217,7 @@ def gateway() -> str:
     # ARP table: the LAN hosts that talked through the gateway, and the upstream peer.
     neighbours = [(2, demo.ip_of(n), demo.mac_of(n)) for n in demo.HOSTS]
     neighbours.append((2, "198.18.0.2", demo.APPLIANCE_MAC))
-    neighbours.append((1, "198.19.0.2", "02:00:c6:13:00:02"))
+    neighbours.append((1, "198.19.0.2", MSP_MAC))
     base = "1.3.6.1.2.1.4.22.1"
     for idx, ip, mac in neighbours:
         key = f"{idx}.{ip}"
