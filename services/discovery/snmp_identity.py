@@ -98,7 +98,7 @@ class SnmpIdentity:
             "sysObjectID": self.sys_object_id,
             "location": self.sys_location,
             "contact": self.sys_contact,
-            "uptime_s": self.uptime_s,
+            "uptime": self.uptime_s,  # seconds (sysUpTime / 100) when read
             "vendor": self.vendor,
             "platform": self.platform,
             "model": self.model,
