@@ -27,9 +27,11 @@ async def _hostile_device(ctx: Any) -> int:
         did = insert_device(
             tx, ip="198.18.0.66", name=HOSTILE_MDNS, kind="printer", mac="02:66:66:66:66:66",
             vendor=HOSTILE_SYSNAME, now=time.time(),
-            attrs={"services": [{"type": "_ipp._tcp", "name": HOSTILE_MDNS, "port": 631}],
-                   "evidence": [{"source": "snmp", "fact": f"sysName {HOSTILE_SYSNAME}",
-                                 "kind": "printer"}],
+            attrs={"mdns": [{"type": "_ipp._tcp", "name": HOSTILE_MDNS, "host": "p.local.",
+                             "port": 631, "txt": {}}],
+                   "snmp": {"sysName": HOSTILE_SYSNAME, "sysDescr": HOSTILE_DESCR},
+                   "evidence": [{"source": "snmp", "kind": "printer", "weight": 0.9,
+                                 "why": f"sysName {HOSTILE_SYSNAME}"}],
                    "model": HOSTILE_DESCR},
         )  # fmt: skip
         tx.conn.execute(

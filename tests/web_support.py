@@ -142,8 +142,18 @@ async def seed_site(
             name = base if i < len(KINDS) else f"{base or 'host'}-{i}"
             attrs: dict[str, Any] = {
                 "evidence": [
-                    {"source": "oui", "fact": "MAC prefix 00:11:32 is Synology", "kind": kind},
-                    {"source": "snmp", "fact": f"sysObjectID matches {kind}", "kind": kind},
+                    {
+                        "source": "oui",
+                        "kind": kind,
+                        "weight": 0.3,
+                        "why": "MAC prefix 00:11:32 is Synology",
+                    },
+                    {
+                        "source": "snmp",
+                        "kind": kind,
+                        "weight": 0.9,
+                        "why": f"sysObjectID matches {kind}",
+                    },
                 ],
                 "services": [{"type": "_http._tcp", "name": name or "web", "port": 80}],
                 "model": f"Model {i}",

@@ -168,6 +168,16 @@ def device(conn: sqlite3.Connection, device_id: int, now: float) -> dict[str, An
         (device_id,),
     )
     dev["snmp"] = _device_snmp(conn, device_id)
+    dev["checks"] = (
+        _rows(
+            conn,
+            "SELECT check_name, ok, ts, error FROM poll_checks WHERE device_id = ?"
+            " ORDER BY check_name",
+            (device_id,),
+        )
+        if _table_exists(conn, "poll_checks")
+        else []
+    )
     return dev
 
 

@@ -233,6 +233,7 @@ def _grouped_latest(latest: list[dict[str, Any]]) -> dict[str, dict[str, dict[st
 
 
 def _evidence(attrs: Mapping[str, Any]) -> str:
+    """Discovery's classification evidence: {source, kind, weight, why} per item."""
     evidence = attrs.get("evidence")
     if not evidence:
         return '<p class="muted">No classification evidence recorded.</p>'
@@ -241,32 +242,60 @@ def _evidence(attrs: Mapping[str, Any]) -> str:
     for key, item in items:
         if isinstance(item, Mapping):
             source = item.get("source", key if isinstance(key, str) else "")
-            fact = item.get("fact") or item.get("value") or item.get("detail") or ""
-            points = item.get("kind") or item.get("suggests") or item.get("weight") or ""
-            rows.append([h(source), h(fact), h(points)])
+            fact = item.get("why") or item.get("fact") or item.get("value") or ""
+            weight = item.get("weight")
+            rows.append(
+                [h(source), h(fact), h(kind_label(str(item.get("kind") or ""))),
+                 h(f"{weight:g}" if isinstance(weight, int | float) else (weight or ""))]
+            )  # fmt: skip
         else:
-            rows.append([h(key if isinstance(key, str) else ""), h(item), ""])
-    return table(["Source", "Fact", "Suggests"], rows, cls="evidence")
+            rows.append([h(key if isinstance(key, str) else ""), h(item), "", ""])
+    confidence = attrs.get("confidence")
+    note = ""
+    if isinstance(confidence, int | float):
+        note = f'<p class="muted">Confidence {confidence:.0%}</p>'
+    return table(["Source", "Evidence", "Suggests", "Weight"], rows, cls="evidence") + note
 
 
-def _services(attrs: Mapping[str, Any]) -> str:
-    services = attrs.get("services") or attrs.get("mdns") or []
-    ports = attrs.get("open_ports") or attrs.get("ports") or []
+_SNMP_LABELS = (
+    ("sysName", "Name"), ("sysDescr", "Description"), ("sysObjectID", "Object ID"),
+    ("vendor", "Vendor"), ("platform", "Platform"), ("model", "Model"), ("serial", "Serial"),
+    ("version", "Version"), ("location", "Location"), ("contact", "Contact"),
+    ("uptime_s", "Uptime"), ("sys_descr", "Description"), ("sys_object_id", "Object ID"),
+)  # fmt: skip
+
+
+def _snmp_facts(attrs: Mapping[str, Any], table_row: Mapping[str, Any]) -> dict[str, Any]:
+    raw = attrs.get("snmp")
+    snmp: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    merged = {**table_row, **snmp}
+    out: dict[str, Any] = {}
+    for key, label in _SNMP_LABELS:
+        value = merged.get(key)
+        if value in (None, "") or label in out:
+            continue
+        if key == "uptime_s" and isinstance(value, int | float):
+            value = f"{int(value // 86400)} d {int(value % 86400 // 3600)} h"
+        out[label] = value
+    return out
+
+
+def _services(attrs: Mapping[str, Any], checks: list[dict[str, Any]]) -> str:
+    services = attrs.get("mdns") or attrs.get("services") or []
     rows = []
     for svc in services if isinstance(services, list) else []:
         if isinstance(svc, Mapping):
             rows.append(
-                [
-                    h(svc.get("type") or svc.get("service") or ""),
-                    h(svc.get("name") or ""),
-                    h(svc.get("port") or ""),
-                ]
-            )
+                [h(svc.get("type") or svc.get("service") or ""), h(svc.get("name") or ""),
+                 h(svc.get("port") or ""), "announced (mDNS)"]
+            )  # fmt: skip
         else:
-            rows.append([h(svc), "", ""])
-    for port in ports if isinstance(ports, list) else []:
-        rows.append(["tcp", "", h(port)])
-    return table(["Service", "Name", "Port"], rows)
+            rows.append([h(svc), "", "", ""])
+    for check in checks:
+        ok = badge("OK", "ok") if check["ok"] else badge("Failing", "bad")
+        detail = f" {h(check['error'])}" if check.get("error") else ""
+        rows.append([h(check["check_name"]), "", "", ok + detail])
+    return table(["Service", "Name", "Port", "State"], rows)
 
 
 def device_detail(dev: Mapping[str, Any], now: float, admin_csrf: str) -> str:
@@ -283,7 +312,13 @@ def device_detail(dev: Mapping[str, Any], now: float, admin_csrf: str) -> str:
     for key in ("model", "serial", "os", "firmware", "hostname", "description", "location"):
         if attrs.get(key):
             identity[key.capitalize()] = attrs[key]
-    snmp = dev.get("snmp") or {}
+    snmp = _snmp_facts(attrs, dev.get("snmp") or {})
+    names = attrs.get("names")
+    if isinstance(names, Mapping) and names:
+        identity["Names seen"] = ", ".join(f"{v} ({k})" for k, v in names.items() if v)
+    ips = attrs.get("ips")
+    if isinstance(ips, list) and len(ips) > 1:
+        identity["Other addresses"] = ", ".join(str(ip) for ip in ips if ip != dev["ip"])
     groups = _grouped_latest(dev["latest"])
     sections = []
     for title in ("Interfaces", "Storage", "Supplies", "UPS", "Other readings"):
@@ -338,12 +373,8 @@ def device_detail(dev: Mapping[str, Any], now: float, admin_csrf: str) -> str:
         f"<div><h2>Identity</h2>{kv_table(identity)}</div>"
         f"<div><h2>Why we think it is a {h(kind_label(dev['kind']).lower())}</h2>"
         f"{_evidence(attrs)}</div></section>"
-        + (
-            f"<section><h2>SNMP</h2>{kv_table({k: v for k, v in snmp.items() if v})}</section>"
-            if snmp
-            else ""
-        )
-        + f"<section><h2>Services</h2>{_services(attrs)}</section>"
+        + (f"<section><h2>SNMP</h2>{kv_table(snmp)}</section>" if snmp else "")
+        + f"<section><h2>Services</h2>{_services(attrs, dev.get('checks', []))}</section>"
         + "".join(sections)
         + f'<section><h2>History</h2><div class="charts">{charts}</div></section>'
         f"<section><h2>Alerts</h2>{table(['Severity', 'What', 'State', 'Opened'], alert_rows)}"
