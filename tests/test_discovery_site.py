@@ -316,6 +316,52 @@ def test_without_cap_net_raw_discovery_says_so_and_keeps_working(
         proc.wait(10)
 
 
+def test_whole_appliance_polls_what_discovery_found(running: Running, tmp_path: Path) -> None:
+    """`outpost run` with discovery and polling: the poller reads discovery's device_snmp."""
+    site = running.site
+    db, log, config = tmp_path / "app.db", tmp_path / "app.log", tmp_path / "app.toml"
+    config.write_text(
+        f'[store]\npath = "{db}"\n[web]\nenabled = false\n'
+        '[discovery]\nsubnets = ["198.18.0.0/24"]\nsweep_interval_s = 30\n'
+        "[polling]\ninterval_s = 5\n"
+    )
+    with log.open("wb") as out:
+        proc = site.popen_in(
+            site.app_ns,
+            [sys.executable, "-m", "firmware", "run", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    app = Running(site, db, log, proc, time.monotonic(), running.hostile)
+    try:
+        synology = next(d for d in site.devices if d.name == "dsm")
+        device_id = app.wait(
+            "the NAS in the inventory with its credential",
+            lambda: next(
+                (r["device_id"] for r in app.query(
+                    "SELECT s.device_id FROM device_snmp s JOIN devices d ON d.id = s.device_id"
+                    " WHERE d.mac = ?", (synology.mac,))),
+                None,
+            ),
+        )  # fmt: skip
+        polled = app.wait(
+            "SNMP measurements of the discovered NAS",
+            lambda: app.query(
+                "SELECT DISTINCT metric FROM series WHERE device_id = ?", (device_id,)
+            ),
+        )
+        print("\npolled metrics of the discovered NAS:", sorted(r["metric"] for r in polled))
+        assert any(not r["metric"].startswith(("icmp.", "tcp.")) for r in polled), (
+            "SNMP metrics, not only ping: the poller used discovery's credential"
+        )
+        kinds = {r["kind"] for r in app.query("SELECT kind FROM devices")}
+        assert {"nas", "printer", "ups", "switch", "router", "server"} <= kinds
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+
+
 def test_join_change_ip_leave_return(running: Running) -> None:
     site = running.site
     newcomer = SimDevice(
