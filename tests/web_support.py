@@ -289,3 +289,39 @@ async def appliance(
         yield ctx
     finally:
         await store.close()
+
+
+@contextlib.asynccontextmanager
+async def unix_proxy(socket_path: str) -> AsyncIterator[str]:
+    """127.0.0.1:PORT -> the appliance's Unix socket (web.unix_socket), as `make run` does.
+
+    The appliance runs inside the simulated site's namespace; a Unix socket is a file, so the
+    browser on this side's loopback reaches it without touching any real interface.
+    """
+    import asyncio
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_unix_connection(socket_path)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        await server.wait_closed()
