@@ -18,8 +18,16 @@ Mode = Literal["ok", "silent", "garbage", "truncated", "backwards", "nosuchobjec
 
 
 class TableAgent(asyncio.DatagramProtocol):
-    def __init__(self, values: dict[OID, SnmpValue], mode: Mode = "ok") -> None:
+    def __init__(
+        self,
+        values: dict[OID, SnmpValue],
+        mode: Mode = "ok",
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.values = values
+        self.host = host
+        self.bind_port = port
         self.mode: Mode = mode
         self.port = 0
         self.requests = 0
@@ -28,7 +36,7 @@ class TableAgent(asyncio.DatagramProtocol):
     async def __aenter__(self) -> TableAgent:
         loop = asyncio.get_running_loop()
         self._transport, _ = await loop.create_datagram_endpoint(
-            lambda: self, local_addr=("127.0.0.1", 0)
+            lambda: self, local_addr=(self.host, self.bind_port)
         )
         self.port = self._transport.get_extra_info("sockname")[1]
         return self

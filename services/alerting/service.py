@@ -80,6 +80,7 @@ class AlertingService:
         conditions = evaluate(
             result, memory, self.settings, self.engine.open_severity(), is_gateway
         )
+        was_down = self.gateway.down
         if is_gateway:
             self.gateway.device_id = result.device_id
             self.gateway.last_poll_mono = result.mono_s
@@ -91,7 +92,12 @@ class AlertingService:
             if c.rule == "device.rebooted" and c.severity is not None:
                 self.expiry[c.key] = time.monotonic() + self.settings.reboot_hold_s
         if is_gateway and not self.gateway.down:
-            conditions.extend(self._release_pending())
+            if was_down:
+                # The gateway is back: what its dependents saw while it was down is stale;
+                # their next polls (pulled forward by polling) decide afresh.
+                self.pending.clear()
+            else:
+                conditions.extend(self._release_pending())
         await self._commit(conditions)
 
     def _dependency(self, c: Condition, memory: DeviceMemory) -> Condition:

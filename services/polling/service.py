@@ -146,6 +146,13 @@ class PollingService:
                 if state is not None:
                     state.next_due = min(state.next_due, time.monotonic())
 
+    def _recheck_missing(self) -> None:
+        """The gateway is back: re-check at once every device that missed polls meanwhile."""
+        now = time.monotonic()
+        for state in self.states.values():
+            if state.missed:
+                state.next_due = min(state.next_due, now)
+
     def _finished(self, device_id: int) -> Any:
         def done(_task: asyncio.Task[None]) -> None:
             self._running.pop(device_id, None)
@@ -163,8 +170,12 @@ class PollingService:
                 log.exception("poll.crashed", device=target.ip)
                 state.next_due = time.monotonic() + s.interval_s
                 return
+        was_missing = state.missed > 0
         state.missed = state.missed + 1 if result.reachable is False else 0
-        if state.missed == 1 and target.ip != self.gateway_ip:
+        if target.ip == self.gateway_ip:
+            if was_missing and result.reachable:
+                self._recheck_missing()
+        elif state.missed == 1:
             self._check_gateway_soon()
         state.next_due = result.mono_s + next_delay(
             s.interval_s, s.jitter_frac, state.missed, s.backoff_max_s

@@ -1,0 +1,85 @@
+"""The polling service end to end on loopback: a dead device costs its own budget only, the
+good device keeps its interval, and each device's state says why."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+from firmware.app import MIGRATION_CHAINS
+from firmware.config import parse_config
+from firmware.context import AppContext
+from services.polling.results import PollResult
+from services.polling.service import PollingService
+from services.store import Store
+from tests.polling_agents import TableAgent
+from tests.test_polling_bad_agents import GOOD
+
+CONFIG = """
+[polling]
+interval_s = 1.0
+concurrency = 1
+icmp = false
+snmp_timeout_s = 0.3
+snmp_retries = 1
+snmp_budget_s = 2.0
+kind_tcp_ports = []
+[[polling.devices]]
+name = "good"
+ip = "127.0.0.2"
+kind = "nas"
+snmp_credential = "public-v2c"
+[[polling.devices]]
+name = "dead"
+ip = "127.0.0.3"
+kind = "nas"
+snmp_credential = "public-v2c"
+"""
+RUN_S = 5.0
+
+
+async def test_dead_device_never_delays_the_good_one(tmp_path: Path) -> None:
+    store = Store(tmp_path / "p.db", chains=MIGRATION_CHAINS)
+    await store.open()
+    ctx = AppContext(config=parse_config(CONFIG), store=store, clock=store.clock)
+    results = ctx.bus.subscribe(PollResult)
+    service = PollingService(ctx)
+    try:
+        async with (
+            TableAgent(GOOD, host="127.0.0.2") as good,
+            TableAgent(GOOD, "silent", host="127.0.0.3", port=good.port),
+        ):
+            await service.setup()
+            assert service.poller is not None
+            service.poller.snmp_port = good.port
+            task = asyncio.create_task(service.run())
+            await asyncio.sleep(RUN_S)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await service.teardown()
+    finally:
+        got: list[PollResult] = []
+        while not results.queue.empty():
+            got.append(results.queue.get_nowait())
+        state = await store.query("SELECT ip, reachable, missed FROM poll_state ORDER BY ip")
+        checks = await store.query(
+            "SELECT d.ip, c.check_name, c.ok, c.error FROM poll_checks c"
+            " JOIN devices d ON d.id = c.device_id ORDER BY d.ip"
+        )
+        await store.close()
+    good_polls = [r for r in got if r.ip == "127.0.0.2"]
+    dead_polls = [r for r in got if r.ip == "127.0.0.3"]
+    print(f"good polls: {len(good_polls)}, dead polls: {len(dead_polls)}")
+    # One slot, a dead neighbour timing out at 0.6 s a poll: the good device still gets
+    # (nearly) every 1 s interval, and the dead one is re-checked sooner than its interval.
+    assert len(good_polls) >= int(RUN_S / 1.0) - 1
+    assert all(r.duration_s < 0.5 for r in good_polls)
+    assert all(r.duration_s < 2.0 + 0.5 for r in dead_polls)
+    assert state == [
+        {"ip": "127.0.0.2", "reachable": 1, "missed": 0},
+        {"ip": "127.0.0.3", "reachable": 0, "missed": len(dead_polls)},
+    ]
+    dead_check = [c for c in checks if c["ip"] == "127.0.0.3"]
+    assert dead_check[0]["ok"] == 0 and "no answer from 127.0.0.3" in dead_check[0]["error"]
