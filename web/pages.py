@@ -200,21 +200,32 @@ def device_search(query: str, sort: str) -> str:
 _GROUPS = (
     ("if.", "Interfaces"),
     ("storage.", "Storage"),
+    ("disk.", "Disks"),
+    ("raid.", "RAID"),
     ("supply.", "Supplies"),
+    ("tray.", "Paper trays"),
+    ("printer.", "Printer status"),
     ("ups.", "UPS"),
+    ("tcp.", "TCP services"),
+    ("", "System"),
 )
+_GROUP_ORDER = [title for _, title in _GROUPS]
 
 
-_UNIT_SUFFIXES = ("_bps", "_pct", "_ms", "_s", "_bytes", "_c")
+# Unit suffixes of metric names; values are shown with their unit, so titles drop them
+# (a percentage keeps a mark, so "Used" and "Used %" stay apart).
+_UNIT_SUFFIXES = {"_bps": "", "_pct": " %", "_ms": "", "_s": "", "_bytes": "", "_c": "",
+                  "_ps": " /s", "_v": ""}  # fmt: skip
 
 
 def column_title(suffix: str) -> str:
-    """'in_bps' -> 'In', 'used_pct' -> 'Used', 'errors.in' -> 'Errors in'."""
-    for unit in _UNIT_SUFFIXES:
+    """'in_bps' -> 'In', 'used_pct' -> 'Used %', 'in_errors_ps' -> 'In errors /s'."""
+    mark = ""
+    for unit, replacement in _UNIT_SUFFIXES.items():
         if suffix.endswith(unit) and len(suffix) > len(unit):
-            suffix = suffix[: -len(unit)]
+            suffix, mark = suffix[: -len(unit)], replacement
             break
-    text = suffix.replace("_", " ").replace(".", " ").strip()
+    text = suffix.replace("_", " ").replace(".", " ").strip() + mark
     return text[:1].upper() + text[1:]
 
 
@@ -224,9 +235,8 @@ def _grouped_latest(latest: list[dict[str, Any]]) -> dict[str, dict[str, dict[st
     for row in latest:
         if row["metric"] == RTT_METRIC:
             continue  # shown in the heading and the latency chart
-        title = next((t for p, t in _GROUPS if row["metric"].startswith(p)), "Other readings")
-        prefix = next((p for p, t in _GROUPS if row["metric"].startswith(p)), "")
-        inst = row["instance"] or "—"
+        prefix, title = next((p, t) for p, t in _GROUPS if row["metric"].startswith(p))
+        inst = row["instance"] or "Device"
         suffix = row["metric"][len(prefix) :]
         groups.setdefault(title, {}).setdefault(inst, {})[suffix] = row
     return groups
@@ -315,13 +325,17 @@ def device_detail(dev: Mapping[str, Any], now: float, admin_csrf: str) -> str:
     snmp = _snmp_facts(attrs, dev.get("snmp") or {})
     names = attrs.get("names")
     if isinstance(names, Mapping) and names:
-        identity["Names seen"] = ", ".join(f"{v} ({k})" for k, v in names.items() if v)
+        identity["Names seen"] = ", ".join(
+            f"{', '.join(map(str, v)) if isinstance(v, list) else v} ({k.replace('_', ' ')})"
+            for k, v in names.items()
+            if v
+        )
     ips = attrs.get("ips")
     if isinstance(ips, list) and len(ips) > 1:
         identity["Other addresses"] = ", ".join(str(ip) for ip in ips if ip != dev["ip"])
     groups = _grouped_latest(dev["latest"])
     sections = []
-    for title in ("Interfaces", "Storage", "Supplies", "UPS", "Other readings"):
+    for title in _GROUP_ORDER:
         if title not in groups:
             continue
         instances = groups[title]
@@ -353,7 +367,7 @@ def device_detail(dev: Mapping[str, Any], now: float, admin_csrf: str) -> str:
     ]
     did = int(dev["id"])
     charts = "".join(
-        f'<figure><figcaption>{label}, {rng}</figcaption><img loading="lazy" alt="{label} '
+        f'<figure><figcaption>{label}, {rng}</figcaption><img alt="{label} '
         f'over {rng}" src="/devices/{did}/chart/{metric}.svg?range={rng}" width="720" '
         'height="220"></figure>'
         for metric, label in (("latency", "Latency"), ("traffic", "Traffic"))

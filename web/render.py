@@ -96,7 +96,18 @@ def when(ts: float | None, now: float) -> str:
     return f'<time datetime="{iso}" title="{h(ago(ts, now))}">{h(text)}</time>'
 
 
+def fmt_duration(seconds: float) -> str:
+    if seconds >= 86400:
+        return f"{int(seconds // 86400)} d {int(seconds % 86400 // 3600)} h"
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+    if seconds >= 60:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds:.0f} s"
+
+
 def fmt_value(value: float | None, unit: str) -> str:
+    """A reading as a person reads it: '2.3 GiB', '940.0 Mb/s', '3 d 4 h', '42 °C'."""
     if value is None:
         return "-"
     if unit in ("bps", "bit/s"):
@@ -104,13 +115,23 @@ def fmt_value(value: float | None, unit: str) -> str:
             if abs(value) >= scale:
                 return f"{value / scale:.1f} {prefix}b/s"
         return f"{value:.0f} b/s"
+    if unit in ("B", "bytes"):
+        for scale, prefix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+            if abs(value) >= scale:
+                return f"{value / scale:.1f} {prefix}"
+        return f"{value:.0f} B"
     if unit == "ms":
         return f"{value:.1f} ms"
     if unit == "%":
         return f"{value:.0f}%"
     if unit == "s":
-        return f"{value:.0f} s"
-    return f"{value:g} {unit}".strip()
+        return fmt_duration(value)
+    if unit == "1/s":
+        return f"{value:g}/s"
+    if unit == "0/1":
+        return "yes" if value else "no"
+    number = f"{value:,.0f}" if abs(value) >= 1e5 else f"{value:g}"
+    return f"{number} {unit}".strip()
 
 
 def table(headers: Iterable[str], rows: Iterable[Iterable[str]], cls: str = "") -> str:
