@@ -148,7 +148,9 @@ def running_home(tmp: Path, faults: str = "") -> Iterator[Home]:
         home.stop()
 
 
-def appliance_config(tmp: Path, home: Home, **uplink: Any) -> tuple[Config, Path]:
+def appliance_config(
+    tmp: Path, home: Home, store: dict[str, Any] | None = None, **uplink: Any
+) -> tuple[Config, Path]:
     """A configuration for an appliance in ``tmp`` that sends to ``home``; returns its path too."""
     settings = {
         "url": home.url,
@@ -161,7 +163,11 @@ def appliance_config(tmp: Path, home: Home, **uplink: Any) -> tuple[Config, Path
         "self_measure_s": 0.0,
         **uplink,
     }
-    lines = ["[web]", "enabled = false", "[store]", f'path = "{tmp / "outpost.db"}"']
+    # Loopback tests: nothing may sweep or poll the machine's real networks.
+    lines = ["[web]", "enabled = false", "[discovery]", "enabled = false"]
+    lines += ["[polling]", "enabled = false", "[store]"]
+    store_settings = {"path": str(tmp / "outpost.db"), **(store or {})}
+    lines += [f"{key} = {json.dumps(value)}" for key, value in store_settings.items()]
     lines += ["[provisioning]", f'identity_dir = "{tmp / "identity"}"', "[uplink]"]
     lines += [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
     text = "\n".join(lines) + "\n"

@@ -42,3 +42,6 @@ class UplinkSettings:
     self_measure_s: float = setting(
         60.0, check=non_negative, help="seconds between self-measurements (0: off)"
     )
+    storage_check_s: float = setting(
+        5.0, check=positive, help="seconds between checks of the store's disk budget"
+    )
