@@ -83,3 +83,50 @@ async def test_dead_device_never_delays_the_good_one(tmp_path: Path) -> None:
     ]
     dead_check = [c for c in checks if c["ip"] == "127.0.0.3"]
     assert dead_check[0]["ok"] == 0 and "no answer from 127.0.0.3" in dead_check[0]["error"]
+
+
+def test_configured_devices_are_checked_with_clear_messages() -> None:
+    from firmware.schema import ConfigError
+
+    bad = {
+        "[[polling.devices]]\nname = 'x'\n": "needs an ip",
+        "[[polling.devices]]\nip = '198.18.0.9'\nkind = 'toaster'\n": "is not a device kind",
+        "[polling]\nkind_tcp_ports = ['printer:9100']\n": "write it like 'printer=9100,631'",
+        "[alerting]\nmaintenance = ['weekends']\n": "write a window like",
+        "[alerting]\nvolume_minor_pct = 90\nvolume_major_pct = 85\n": "volume_major_pct must be",
+    }
+    for text, words in bad.items():
+        try:
+            parse_config(text)
+        except ConfigError as exc:
+            assert words in str(exc), (text, str(exc))
+        else:
+            raise AssertionError(f"accepted: {text!r}")
+
+
+async def test_configured_devices_join_the_inventory_with_their_settings(tmp_path: Path) -> None:
+    from services.polling.inventory import load_targets, upsert_configured
+
+    config = parse_config(
+        "[polling]\nkind_tcp_ports = ['printer=9100']\n"
+        "[[polling.devices]]\nname = 'Printer'\nip = '198.18.0.30'\nkind = 'printer'\n"
+        "snmp_credential = 'public-v2c'\ntcp_ports = [631]\ninterval_s = 30\n"
+    )
+    store = Store(tmp_path / "i.db", chains=MIGRATION_CHAINS)
+    await store.open()
+    try:
+        for _ in range(2):  # twice: an upsert, not a duplicate
+            await store.write(lambda tx: upsert_configured(tx, config.polling.devices))
+        targets = await store.read(lambda conn: load_targets(conn, config.polling))
+        source = await store.query("SELECT source FROM devices")
+    finally:
+        await store.close()
+    assert source == [{"source": "config"}]
+    (t,) = targets
+    assert (t.ip, t.name, t.kind, t.credential) == (
+        "198.18.0.30",
+        "Printer",
+        "printer",
+        "public-v2c",
+    )
+    assert t.tcp_ports == (9100, 631) and t.interval_s == 30.0

@@ -78,15 +78,19 @@ class AlertEngine:
         return {key: alert.severity for key, alert in self.open.items()}
 
     def decide(self, conditions: list[Condition], quiet: bool) -> list[Transition]:
-        """Transitions for these conditions. ``quiet``: in a maintenance window (no opens)."""
+        """Transitions for these conditions. ``quiet``: in a maintenance window, where alerts
+        resolve but none opens or changes severity."""
         out: list[Transition] = []
         for c in conditions:
-            if c.hold:
-                continue
             current = self.open.get(c.key)
-            if current is not None and current.severity == c.severity:
+            if c.hold or (current is not None and current.severity == c.severity):
+                continue
+            if current is None and c.severity is None:
+                continue
+            if quiet and c.severity is not None:
                 continue
             if current is not None:
+                message = c.message if c.severity is None else current.message
                 out.append(
                     Transition(
                         "resolve",
@@ -94,15 +98,11 @@ class AlertEngine:
                         current.rule,
                         current.device_id,
                         current.severity,
-                        c.message if c.severity is None else current.message,
+                        message,
                         dict(c.data),
                     )
                 )
-                if quiet and c.severity is not None:
-                    # A change of severity inside a window: keep the old alert open instead.
-                    out.pop()
-                    continue
-            if c.severity is not None and not quiet:
+            if c.severity is not None:
                 out.append(
                     Transition(
                         "open", c.key, c.rule, c.device_id, c.severity, c.message, dict(c.data)

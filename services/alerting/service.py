@@ -190,6 +190,9 @@ class AlertingService:
             return
         for t in transitions:
             self._log(t)
+            # Live listeners (status page) learn of the transition without reading the store.
+            kind = "alert.opened" if t.action == "open" else "alert.resolved"
+            self.ctx.bus.publish(Event(kind, t.device_id, t.severity, t.message, {"key": t.key}))
         self._publish_counts()
 
     def _log(self, t: Transition) -> None:

@@ -19,13 +19,18 @@ class PollTarget:
     credential: str  # name of an [[snmp.credentials]] entry; "" for no SNMP
     sys_object_id: str
     tcp_ports: tuple[int, ...]
+    interval_s: float = 0.0  # 0: the [polling] default
 
 
 def upsert_configured(tx: Tx, devices: tuple[ConfiguredDevice, ...]) -> None:
     """Put each configured device into ``devices`` (source 'config'), matched by IP."""
     now = tx.stamp.wall
     for dev in devices:
-        attrs = {"snmp_credential": dev.snmp_credential, "tcp_ports": list(dev.tcp_ports)}
+        attrs = {
+            "snmp_credential": dev.snmp_credential,
+            "tcp_ports": list(dev.tcp_ports),
+            "poll_interval_s": dev.interval_s,
+        }
         row = tx.conn.execute(
             "SELECT id, attrs FROM devices WHERE ip = ? ORDER BY source = 'config' DESC LIMIT 1",
             (dev.ip,),
@@ -80,5 +85,9 @@ def load_targets(conn: sqlite3.Connection, settings: PollingSettings) -> list[Po
         ports = attrs.get("tcp_ports")
         extra = tuple(p for p in ports if isinstance(p, int)) if isinstance(ports, list) else ()
         tcp = tuple(dict.fromkeys(settings.tcp_ports_for(kind) + extra))
-        targets.append(PollTarget(int(device_id), ip, name or ip, kind, credential, sys_oid, tcp))
+        interval = attrs.get("poll_interval_s")
+        own = float(interval) if isinstance(interval, int | float) and interval > 0 else 0.0
+        targets.append(
+            PollTarget(int(device_id), ip, name or ip, kind, credential, sys_oid, tcp, own)
+        )
     return targets

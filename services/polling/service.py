@@ -177,8 +177,9 @@ class PollingService:
                 self._recheck_missing()
         elif state.missed == 1:
             self._check_gateway_soon()
+        interval = target.interval_s or s.interval_s
         state.next_due = result.mono_s + next_delay(
-            s.interval_s, s.jitter_frac, state.missed, s.backoff_max_s
+            interval, s.jitter_frac, state.missed, s.backoff_max_s
         )
         try:
             await self.ctx.store.write(lambda tx: store_result(tx, result, state.missed))

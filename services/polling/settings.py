@@ -56,10 +56,9 @@ class ConfiguredDevice:
         "", help="name of an [[snmp.credentials]] entry; empty: no SNMP for this device"
     )
     tcp_ports: tuple[int, ...] = setting((), check=each(port), help="TCP ports to check")
-
-    def __post_init__(self) -> None:
-        if not self.ip:
-            raise ValueError("each [[polling.devices]] needs an ip, e.g. ip = '192.168.1.10'")
+    interval_s: float = setting(
+        0.0, check=between(0, 86400), help="seconds between its polls; 0: [polling] interval_s"
+    )
 
 
 @dataclass(frozen=True)
@@ -96,6 +95,14 @@ class PollingSettings:
         600.0, check=positive, help="longest wait between polls of a device that stopped answering"
     )
     devices: tuple[ConfiguredDevice, ...] = setting((), help="devices added by hand")
+
+    def __post_init__(self) -> None:
+        for index, dev in enumerate(self.devices):
+            if not dev.ip:
+                raise ValueError(
+                    f"devices[{index}] ({dev.name or 'no name'}) needs an ip, "
+                    "e.g. ip = '192.168.1.10'"
+                )
 
     def tcp_ports_for(self, kind: str) -> tuple[int, ...]:
         ports: list[int] = []
