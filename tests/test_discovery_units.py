@@ -283,6 +283,15 @@ async def test_identity_merge_keeps_evidence_and_hostile_names_safe(tmp_path: Pa
         assert sources == {"mdns", "oui"}
         _safe(row.name, MAX_NAME_CHARS)
         assert row.name == "camera"
+
+        def merge_again(tx):  # type: ignore[no-untyped-def]
+            before = tx.conn.total_changes
+            inventory.update_identity(
+                tx, mac, snmp=None, credential="", mdns=[hostile], is_gateway=False, now=now
+            )
+            return tx.conn.total_changes - before
+
+        assert await store.write(merge_again) == 0, "nothing new: no write (flash wear)"
     finally:
         await store.close()
 

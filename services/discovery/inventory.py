@@ -304,6 +304,11 @@ def update_identity(
     attrs["evidence"] = [e.as_attrs() for e in evidence]
     attrs["confidence"] = confidence
     vendor = info.vendor or (snmp.vendor if snmp else "")
+    unchanged = (name, kind, vendor, attrs) == (
+        device.name, device.kind, device.vendor, device.attrs
+    )  # fmt: skip
+    if unchanged:
+        return device  # no write: an SD card wears with every rewritten page
     tx.conn.execute(
         "UPDATE devices SET name = ?, kind = ?, vendor = ?, attrs = ? WHERE id = ?",
         (name, kind, vendor, json.dumps(attrs, sort_keys=True), device.id),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Final
@@ -166,7 +167,7 @@ class MdnsWatcher:
             txt.update(dict(info.properties.items()))
         except Exception:  # undecodable TXT: keep the service without it
             txt = {}
-        self._services[(service_type, name)] = MdnsService(
+        service = MdnsService(
             type=clean_name(service_type),
             name=_instance_label(name, service_type),
             host=clean_name(info.server or ""),
@@ -175,4 +176,10 @@ class MdnsWatcher:
             txt=clean_mapping(txt, max_items=MAX_TXT_ITEMS),
             resolved_at=time.monotonic(),
         )
+        old = self._services.get((service_type, name))
+        if old is not None and dataclasses.replace(old, resolved_at=0.0) == dataclasses.replace(
+            service, resolved_at=0.0
+        ):
+            return  # a periodic re-announcement: nothing new, keep the first resolution time
+        self._services[(service_type, name)] = service
         self.version += 1
