@@ -103,6 +103,7 @@ class SiteBase(abc.ABC):
             for rt in runtimes:
                 checks += self._start_services(rt)
             self._save_record()
+            self._settle()
             wait_all(checks, self.start_timeout_s)
         except BaseException:
             self.stop()
@@ -311,6 +312,7 @@ class SiteBase(abc.ABC):
         rt = self._create_device(dev)
         checks = self._start_services(rt)
         self._save_record()
+        self._settle()
         wait_all(checks, self.start_timeout_s)
 
     def remove_device(self, name: str) -> None:
@@ -393,6 +395,10 @@ class SiteBase(abc.ABC):
         }
 
     # --------------------------------------------------------- subclass interface
+
+    @abc.abstractmethod
+    def _settle(self) -> None:
+        """Wait until links created since the last call carry traffic."""
 
     @abc.abstractmethod
     def _wrap(self, ns: str | None, argv: Sequence[str]) -> list[str]:

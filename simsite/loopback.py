@@ -93,6 +93,9 @@ class LoopbackSite(SiteBase):
     def _unplug(self, rt: DeviceRuntime) -> None:
         """Nothing to unplug."""
 
+    def _settle(self) -> None:
+        """No links: loopback addresses carry traffic from the start."""
+
     def _readdress(self, rt: DeviceRuntime, old_ip: str) -> None:
         """The services restart on the new address; nothing else holds the old one."""
 

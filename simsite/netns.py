@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from .errors import SiteError
 NETNS_DIR = Path("/run/netns")
 #: A hung ``ip`` would hang the whole test run: bound every call.
 IP_TIMEOUT_S = 20.0
+#: Carrier changes take effect within about a second (linkwatch); allow for a busy machine.
+LINK_UP_TIMEOUT_S = 10.0
+LINK_POLL_S = 0.05
 
 
 def _run(argv: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -108,6 +112,37 @@ def sysctl(ns: str, settings: dict[str, str]) -> None:
     """Set per-namespace sysctls; net.* sysctls are per network namespace."""
     args = [f"{key}={value}" for key, value in settings.items()]
     _run(exec_argv(ns, ["sysctl", "-q", "-w", *args]))
+
+
+def wait_oper_up(links: Sequence[tuple[str, str]], timeout_s: float = LINK_UP_TIMEOUT_S) -> None:
+    """Wait until every (namespace, interface) is operationally up.
+
+    The kernel applies carrier changes asynchronously (linkwatch, rate-limited to about
+    one run a second) and drops packets until it has: "link set up" returning is not
+    enough for the next ping to pass.
+    """
+    deadline = time.monotonic() + timeout_s
+    pending = list(links)
+    while pending:
+        up = {ns: _up_links(ns) for ns in {ns for ns, _dev in pending}}
+        pending = [(ns, dev) for ns, dev in pending if dev not in up[ns]]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            names = ", ".join(f"{dev} in {ns}" for ns, dev in pending)
+            raise SiteError(f"link not up after {timeout_s} s: {names}")
+        time.sleep(LINK_POLL_S)
+
+
+def _up_links(ns: str) -> set[str]:
+    """Interfaces of ``ns`` whose operational state is UP (one ``ip`` call per namespace)."""
+    up = set()
+    for line in _run(["ip", "-n", ns, "-o", "link", "show"]).stdout.splitlines():
+        # "7: eth0@if8: <BROADCAST,...,LOWER_UP> mtu 1500 ... state UP mode DEFAULT ..."
+        fields = line.split()
+        if len(fields) > 1 and " state UP " in line:
+            up.add(fields[1].rstrip(":").split("@")[0])
+    return up
 
 
 def run_in(ns: str, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:

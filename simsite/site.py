@@ -59,6 +59,8 @@ class Site(SiteBase):
             raise SiteError("Site needs root for network namespaces (LoopbackSite does not)")
         super().__init__(spec, start_timeout_s=start_timeout_s)
         self._namespaces: list[str] = []
+        # (namespace, interface) created but not yet seen operationally up.
+        self._new_links: list[tuple[str, str]] = []
 
     # ------------------------------------------------------------ namespace names
 
@@ -139,6 +141,14 @@ class Site(SiteBase):
             ],
         )
         netns.batch(app, self._host_commands(spec.appliance_ip, spec.appliance_mac))
+        self._new_links += [
+            (sw, APP_PORT),
+            (sw, GW_PORT),
+            (app, HOST_IF),
+            (gw, GW_LAN_IF),
+            (gw, GW_WAN_IF),
+            (msp, HOST_IF),
+        ]
 
     def _host_commands(self, ip: str, mac: str) -> list[str]:
         return [
@@ -170,11 +180,22 @@ class Site(SiteBase):
             ],
         )
         netns.batch(ns, self._host_commands(rt.device.ip, rt.device.mac))
+        self._new_links += [(self.sw_ns, port), (ns, HOST_IF)]
+
+    def _settle(self) -> None:
+        # Checked once for all new links, after the processes were started: by then the
+        # kernel has mostly caught up and one pass usually suffices.
+        links, self._new_links = self._new_links, []
+        netns.wait_oper_up(links)
 
     def _unplug(self, rt: DeviceRuntime) -> None:
         assert rt.ns is not None
+        # Cut the cable first: deleting a veth end removes the pair at once, whereas a
+        # deleted namespace is dismantled by the kernel in the background, and until then
+        # the host would still answer.
+        netns.batch(self.sw_ns, [f"link del {_port_of(rt)}"])
         procs.kill_pids(netns.pids(rt.ns))
-        netns.delete(rt.ns)  # its veth pair, switch side included, goes with it
+        netns.delete(rt.ns)
         self._namespaces.remove(rt.ns)
 
     def _readdress(self, rt: DeviceRuntime, old_ip: str) -> None:
@@ -221,6 +242,10 @@ class Site(SiteBase):
         port = GW_PORT if rt is self._gateway else _port_of(rt)
         netns.batch(self.sw_ns, [f"link set {port} {state}"])
         rt.down = state == "down"
+        if state == "up":
+            assert rt.ns is not None
+            peer = GW_LAN_IF if rt is self._gateway else HOST_IF
+            netns.wait_oper_up([(self.sw_ns, port), (rt.ns, peer)])
 
     def cut_internet(self) -> None:
         self._require_running()
@@ -230,6 +255,7 @@ class Site(SiteBase):
         self._require_running()
         spec = self.spec
         netns.batch(self.gw_ns, [f"link set {GW_WAN_IF} up"])
+        netns.wait_oper_up([(self.gw_ns, GW_WAN_IF), (self.msp_ns, HOST_IF)])
         netns.batch(self.msp_ns, [f"route replace {spec.lan} via {spec.gateway_wan_ip}"])
 
     # ------------------------------------------------------------------- wiring
