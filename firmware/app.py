@@ -23,6 +23,7 @@ from services.store import MigrationChain, Store
 from services.store.service import StoreService
 from services.uplink.budget import budget_factory
 from services.uplink.outbox import UPLINK_CHAIN
+from services.uplink.selfmon import selfmon_factory
 from services.uplink.service import make_forwarder, uplink_factory
 from web.server import WebService
 
@@ -41,6 +42,7 @@ SERVICE_FACTORIES: list[ServiceFactory] = [
     _web,
     budget_factory,
     uplink_factory,
+    selfmon_factory,
     make_alerting,
     discovery_factory,
     make_polling,
