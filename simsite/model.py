@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -89,10 +89,11 @@ class SnmpV3User:
     """A USM user for net-snmp's snmpd (authPriv)."""
 
     user: str
-    auth_key: str
-    priv_key: str
+    _: KW_ONLY  # the rest by keyword: key and protocol are too easy to swap by position
     auth_proto: AuthProto = "SHA"
+    auth_key: str
     priv_proto: PrivProto = "AES"
+    priv_key: str
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", self.user):
