@@ -3,6 +3,7 @@ real subprocesses killed with SIGKILL at every step of the install."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ from tests.updater_support import (
     FileServer,
     build_wheel,
     file_server,
+    pip_wheel,
     run_updater,
     updater_config,
 )
@@ -38,7 +40,7 @@ class Kit:
 
     key: Ed25519PrivateKey
     other_key: Ed25519PrivateKey
-    wheels: dict[str, Path]
+    wheels: dict[str, list[Path]]
     bundles: Path
     template: Path  # a root with RUNNING installed and committed
     root: Path  # where every test's root lives (venvs hold absolute paths: the path is fixed)
@@ -49,12 +51,16 @@ class Kit:
 def kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kit]:
     base = tmp_path_factory.mktemp("updater")
     key, other_key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
-    wheels = {v: build_wheel(v, base / "wheels" / v, base) for v in (OLD, RUNNING, NEW)}
+    # A release's wheel set: outpost itself and the pip that installs it (no other libraries:
+    # the test releases take those from the test venv through extra_site_dirs).
+    wheels = {
+        v: [build_wheel(v, base / "wheels" / v, base), pip_wheel()] for v in (OLD, RUNNING, NEW)
+    }
     bundles = base / "bundles"
     bundles.mkdir()
-    for version, wheel in wheels.items():
+    for version, wheel_set in wheels.items():
         build_bundle(
-            bundles / f"outpost-{version}.bundle", version=version, wheels=[wheel], key=key
+            bundles / f"outpost-{version}.bundle", version=version, wheels=wheel_set, key=key
         )
     root = base / "root"
     with file_server(bundles) as server:
@@ -168,24 +174,16 @@ def test_health_report_of_another_version_does_not_commit(env: tuple[Kit, Path])
 
 def test_reboots_during_trial_roll_back_after_the_limit(env: tuple[Kit, Path]) -> None:
     kit, config = env
-    boots = iter(["boot-a", "boot-a", "boot-b", "boot-c"])
-    current = {"id": "boot-a"}
-
-    def boot() -> BootInfo:
-        return BootInfo(current["id"], 5.0)
-
-    settings = load_config(config).updates
-    updater = Updater(settings, boot=boot)
+    boot = {"id": "boot-a"}  # which boot the updater believes this is
+    updater = Updater(load_config(config).updates, boot=lambda: BootInfo(boot["id"], 5.0))
     updater.request(str(kit.bundles / f"outpost-{NEW}.bundle"))
-    import asyncio
-
     assert asyncio.run(updater.run())["phase"] == "trial"
-    next(boots)
-    for expected_boots in (2,):
-        current["id"] = next(boots) if False else "boot-b"
-        state = updater.check()
-        assert state["phase"] == "trial" and state["trial"]["boots"] == expected_boots
-    current["id"] = "boot-c"  # a third boot without a health report: over max_trial_boots=2
+    assert updater.check()["trial"]["boots"] == 1
+    boot["id"] = "boot-b"  # power cut during the trial; the new release comes up again
+    state = updater.check()
+    assert state["phase"] == "trial" and state["trial"]["boots"] == 2
+    assert updater.check()["trial"]["boots"] == 2  # more checks in the same boot count nothing
+    boot["id"] = "boot-c"  # a third boot without a health report: over max_trial_boots = 2
     state = updater.check()
     assert state["last_result"]["outcome"] == "rolled_back"
     assert "did not report healthy in 2 boots" in state["last_result"]["reason"]
@@ -203,7 +201,7 @@ def _refused(config: Path, source: str) -> dict:
 def test_bad_signature_is_refused_before_unpacking(env: tuple[Kit, Path]) -> None:
     kit, config = env
     bundle = kit.bundles / "bad-signature.bundle"
-    build_bundle(bundle, version=NEW, wheels=[kit.wheels[NEW]], key=kit.other_key)
+    build_bundle(bundle, version=NEW, wheels=kit.wheels[NEW], key=kit.other_key)
     state = _refused(config, kit.server.url(bundle.name))
     assert state["last_result"]["reason"].startswith("bad signature")
     _assert_untouched(kit.root)
@@ -261,18 +259,20 @@ def test_older_and_same_versions_are_refused(env: tuple[Kit, Path]) -> None:
 
 def test_explicitly_signed_rollback_installs_an_older_release(env: tuple[Kit, Path]) -> None:
     kit, config = env
+    # A rollback signed for another running version cannot be replayed against this one.
+    elsewhere = kit.bundles / "rollback-from-2.0.0.bundle"
+    build_bundle(
+        elsewhere, version=OLD, wheels=kit.wheels[OLD], key=kit.key, downgrade_from=("2.0.0",)
+    )
+    state = _refused(config, kit.server.url(elsewhere.name))
+    assert state["last_result"]["reason"].startswith("downgrade refused")
     bundle = kit.bundles / "rollback.bundle"
     build_bundle(
-        bundle, version=OLD, wheels=[kit.wheels[OLD]], key=kit.key, downgrade_from=(RUNNING,)
+        bundle, version=OLD, wheels=kit.wheels[OLD], key=kit.key, downgrade_from=(RUNNING,)
     )
     state = json.loads(run_updater(config, "install", kit.server.url(bundle.name)).stdout)
     assert state["phase"] == "trial"
     _assert_runs(kit.root, OLD)
-    # The same rollback bundle cannot be replayed against another running version.
-    bundle2 = kit.bundles / "rollback-other.bundle"
-    build_bundle(
-        bundle2, version=OLD, wheels=[kit.wheels[OLD]], key=kit.key, downgrade_from=("2.0.0",)
-    )
 
 
 def test_download_resumes_with_range_after_a_cut(env: tuple[Kit, Path]) -> None:

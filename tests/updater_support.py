@@ -59,6 +59,13 @@ def build_wheel(version: str, out_dir: Path, work: Path) -> Path:
     return next(out_dir.glob(f"outpost-{version}-*.whl"))
 
 
+def pip_wheel() -> Path:
+    """The pip wheel the interpreter ships for ensurepip (a bundle carries its own pip)."""
+    import ensurepip
+
+    return next((Path(ensurepip.__file__).parent / "_bundled").glob("pip-*.whl"))
+
+
 @dataclass
 class FileServer:
     """aiohttp on 127.0.0.1 in its own thread: static bundles (with Range/ETag support), a

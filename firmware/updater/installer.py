@@ -314,9 +314,19 @@ class Updater:
         if not marker.exists():
             venv = release / "venv"
             fsops.remove_tree(venv)
+            wheels = sorted((release / "wheels").glob("*.whl"))
+            if not wheels:
+                self._discard_release(version)
+                raise BundleRefused("the release carries no wheels to install")
+            # pip runs straight from the bundle's own pip wheel (pip supports running from its
+            # wheel): no pip of the OS, no ensurepip, and the release's set of libraries is only
+            # what it ships. A bundle without a pip wheel gets the interpreter's bundled pip.
+            pip_wheel = next((w for w in wheels if w.name.startswith("pip-")), None)
             args = [self.settings.python, "-m", "venv"]
             if self.settings.system_site_packages:
                 args.append("--system-site-packages")
+            if pip_wheel is not None:
+                args.append("--without-pip")
             self._run([*args, str(venv)], "create the virtualenv", PIP_TIMEOUT_S)
             if self.settings.extra_site_dirs:
                 site = next((venv / "lib").glob("python*/site-packages"))
@@ -324,22 +334,18 @@ class Updater:
                     "".join(f"{d}\n" for d in self.settings.extra_site_dirs)
                 )
             _pause_point("venv_created", self.root)
-            wheels = sorted(str(p) for p in (release / "wheels").glob("*.whl"))
-            if not wheels:
-                self._discard_release(version)
-                raise BundleRefused("the release carries no wheels to install")
+            pip = [str(pip_wheel / "pip")] if pip_wheel is not None else ["-m", "pip"]
             self._run(
                 [
                     str(venv / "bin" / "python"),
-                    "-m",
-                    "pip",
+                    *pip,
                     "install",
                     "--no-index",
                     "--no-deps",
                     "--disable-pip-version-check",
-                    "--no-compile",
                     "--quiet",
-                    *wheels,
+                    # pip itself is a tool of the install, not part of the running release.
+                    *(str(w) for w in wheels if w != pip_wheel),
                 ],
                 "install the release's wheels",
                 PIP_TIMEOUT_S,
