@@ -262,3 +262,16 @@ async def test_no_alert_opens_in_a_maintenance_window(tmp_path: Path) -> None:
     finally:
         await svc.teardown()
         await store.close()
+
+
+async def test_tcp_service_down_only_for_ports_seen_open(service: AlertingService) -> None:
+    def tcp(port_open: dict[str, float]) -> PollResult:
+        readings = [Reading("tcp.open", v, p) for p, v in port_open.items()]
+        return result(10, "198.18.0.100", True, *readings)
+
+    await service.handle_result(tcp({"445": 0.0, "22": 1.0}))  # 445 never open: no alert
+    assert open_alerts(service) == []
+    await service.handle_result(tcp({"445": 0.0, "22": 0.0}))
+    assert open_alerts(service) == [("tcp.down:10:22", "minor")]
+    await service.handle_result(tcp({"445": 0.0, "22": 1.0}))
+    assert open_alerts(service) == []

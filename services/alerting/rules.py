@@ -38,6 +38,7 @@ class DeviceMemory:
     first_miss_mono: float | None = None
     uptime_s: float | None = None
     ever_up: set[str] = field(default_factory=set)  # interfaces seen up since start
+    ever_open: set[str] = field(default_factory=set)  # TCP ports seen open since start
 
 
 def level_severity(
@@ -253,6 +254,23 @@ def evaluate(
                     f"{label}: {inst} is degraded or crashed",
                 )
             )
+        # ---- TCP services: a port that answered before and now refuses or stays silent
+        elif r.metric == "tcp.open" and r.value is not None:
+            if r.value == 1:
+                memory.ever_open.add(inst)
+            if inst in memory.ever_open:
+                why = next((c.error for c in result.checks if c.check == f"tcp:{inst}"), "")
+                out.append(
+                    Condition(
+                        f"tcp.down:{dev}:{inst}",
+                        "tcp.down",
+                        dev,
+                        "minor" if r.value == 0 else None,
+                        f"{label}: the service on TCP port {inst} does not answer ({why})"
+                        if r.value == 0
+                        else f"{label}: TCP port {inst} answers again",
+                    )
+                )
         # ---- interfaces
         elif r.metric == "if.oper_up" and r.value is not None:
             if r.value == 1:

@@ -107,10 +107,11 @@ class Profile:
 # ---------------------------------------------------------------- system (SNMPv2-MIB)
 
 SYS_UPTIME = oid("1.3.6.1.2.1.1.3.0")
+HR_SYSTEM_UPTIME = oid("1.3.6.1.2.1.25.1.1.0")  # the host's uptime, not the agent's
 
 
 class SystemProfile(Profile):
-    """sysUpTime: reboot detection, and the time base of every counter rate."""
+    """sysUpTime (else hrSystemUptime): reboot detection, and the time base of counter rates."""
 
     name = "system"
 
@@ -119,11 +120,15 @@ class SystemProfile(Profile):
         self.last_uptime_s: float | None = None
 
     async def _poll(self, snmp: SnmpAccess, ctx: PollContext) -> list[Reading]:
-        got = await snmp.get([SYS_UPTIME])
-        value = got.get(SYS_UPTIME)
-        uptime = value.seconds if isinstance(value, TimeTicks) else None
+        got = await snmp.get([SYS_UPTIME, HR_SYSTEM_UPTIME])
+        uptime = None
+        for source in (SYS_UPTIME, HR_SYSTEM_UPTIME):
+            value = got.get(source)
+            if isinstance(value, TimeTicks):
+                uptime = value.seconds
+                break
         if uptime is None:
-            ctx.errors.append("sysUpTime missing or not TimeTicks")
+            ctx.errors.append("sysUpTime missing or not TimeTicks: reboots go undetected")
             return []
         ctx.uptime_s = uptime
         ctx.rebooted = self.last_uptime_s is not None and uptime < self.last_uptime_s
@@ -244,7 +249,10 @@ HR_NOT_DISK = {(*HR_TYPES, 1), HR_TYPE_RAM, (*HR_TYPES, 3)}
 # Types whose fullness is worth an alert (fixed and network disks, and agents that put an
 # hrFSTypes OID here, as pfSense does); flash, RAM disks and removable media are reported only.
 HR_ALERTABLE = {(*HR_TYPES, 4), (*HR_TYPES, 10)}
-PSEUDO_MOUNTS = re.compile(r"^(/dev|/run|/sys|/proc|/tmp)(/|$)")
+# Pseudo and memory file systems are full by design; pfSense names them "/dev, type: devfs".
+PSEUDO_MOUNTS = re.compile(
+    r"^(/dev|/run|/sys|/proc|/tmp)(/|,|\s|$)|type: (devfs|tmpfs|procfs|fdescfs|linprocfs)\b"
+)
 INT32_WRAP = 2**32
 
 
@@ -286,7 +294,7 @@ class StorageProfile(Profile):
             elif kind_oid in HR_NOT_DISK:
                 continue
             standard = kind_oid[: len(HR_TYPES)] == HR_TYPES
-            alertable = (kind_oid in HR_ALERTABLE or not standard) and not PSEUDO_MOUNTS.match(
+            alertable = (kind_oid in HR_ALERTABLE or not standard) and not PSEUDO_MOUNTS.search(
                 descr
             )
             names[idx] = descr

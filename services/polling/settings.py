@@ -79,7 +79,7 @@ class PollingSettings:
     )
     tcp_timeout_s: float = setting(2.0, check=between(0.05, 30), help="seconds per TCP connect")
     kind_tcp_ports: tuple[str, ...] = setting(
-        ("printer=9100", "nas=445", "server=445"),
+        ("printer=9100", "nas=445"),
         check=each(_kind_ports),
         help="TCP ports checked per device kind, e.g. ['printer=9100,631', 'nas=445']",
     )
