@@ -11,6 +11,7 @@ from firmware.config import Config
 from firmware.context import AppContext
 from firmware.logs import get_log
 from firmware.supervisor import Service, Supervisor
+from firmware.updater.service import make_updater
 from firmware.version import __version__
 from hardware.service import make_hardware
 from hardware.watchdog import make_watchdog
@@ -48,6 +49,7 @@ SERVICE_FACTORIES: list[ServiceFactory] = [
     make_polling,
     make_hardware,
     make_watchdog,
+    make_updater,
 ]
 
 # Schema chains of components beyond the core tables, applied in this order at open.

@@ -1,0 +1,113 @@
+"""The appliance's updater service: reports a release on trial healthy, and shows update state.
+
+A release on trial is healthy when it has run ``healthy_after_s`` with every service up, no
+fault, and, when an uplink is configured, after it has reached home at least once: a release
+that cannot phone home is exactly the one nobody could fix remotely, so it must not commit.
+The updater (root, outside this process) reads the report and commits or, at the end of the
+window, rolls back. This service never touches the install root itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from firmware.context import AppContext
+from firmware.logs import get_log
+from firmware.updater import fsops, mailbox
+from firmware.updater.installer import BootInfo
+
+log = get_log("updater")
+
+CHECK_EVERY_S = 2.0
+# Journal phases as the status page and LEDs show them.
+_SHOWN = {
+    "idle": "idle",
+    "downloading": "downloading",
+    "verifying": "installing",
+    "unpacking": "installing",
+    "building": "installing",
+    "switching": "installing",
+    "trial": "trial",
+    "rolling_back": "installing",
+}
+
+
+class UpdaterService:
+    name = "updater"
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.config.updates
+        self.state_path = Path(self.settings.root) / "updater" / "state.json"
+        self.mailbox = Path(self.settings.mailbox_dir)
+        self.started = time.monotonic()
+        self.reached_home = False
+        self.reported_for: str | None = None
+
+    def journal(self) -> dict[str, Any]:
+        try:
+            state = fsops.read_json(self.state_path)
+        except (OSError, ValueError):
+            state = None
+        return state if isinstance(state, dict) else {"phase": "idle"}
+
+    def request_update(self, url: str, version: str | None, command_id: str | None) -> None:
+        """Ask the updater (via the mailbox; a path unit starts it) to install a bundle."""
+        mailbox.write_request(self.mailbox, url, version, command_id)
+        log.info("update.request_sent", url=url, version=version, command_id=command_id)
+
+    def healthy(self) -> str | None:
+        """Why this process is not healthy yet, or None when it is."""
+        facts = self.ctx.status.snapshot()
+        if facts.get("uplink.state") == "connected":
+            self.reached_home = True
+        if time.monotonic() - self.started < self.settings.healthy_after_s:
+            return f"running less than {self.settings.healthy_after_s:g} s"
+        if facts.get("phase") != "running":
+            return "services not all started"
+        if facts.get("fault"):
+            return f"fault: {facts['fault']}"
+        if self.ctx.config.uplink.url and not self.reached_home:
+            return "has not reached home yet"
+        return None
+
+    async def setup(self) -> None:
+        self.ctx.status.publish("update.state", _SHOWN.get(self.journal().get("phase", ""), "idle"))
+
+    async def run(self) -> None:
+        while True:
+            state = self.journal()
+            self.ctx.status.publish("update.state", _SHOWN.get(state.get("phase", ""), "idle"))
+            trial = state.get("trial") or {}
+            if (
+                state.get("phase") == "trial"
+                and trial.get("version") == self.ctx.version
+                and self.reported_for != self.ctx.version
+            ):
+                why_not = self.healthy()
+                if why_not is None:
+                    await asyncio.to_thread(
+                        mailbox.write_health,
+                        self.mailbox,
+                        self.ctx.version,
+                        BootInfo.read().boot_id,
+                        "services up" + (", home reached" if self.reached_home else ""),
+                    )
+                    self.reported_for = self.ctx.version
+                    log.info("update.healthy_reported", version=self.ctx.version)
+            wait_s = CHECK_EVERY_S
+            if state.get("phase") == "trial":
+                # Wake right when the clean-running time is up rather than up to 2 s later.
+                due = self.started + self.settings.healthy_after_s - time.monotonic()
+                wait_s = min(wait_s, max(0.05, due + 0.01))
+            await self.ctx.status.wait_changed(wait_s)
+
+    async def teardown(self) -> None:
+        return None
+
+
+def make_updater(ctx: AppContext) -> UpdaterService:
+    return UpdaterService(ctx)
