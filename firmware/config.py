@@ -18,6 +18,7 @@ from provisioning.settings import ProvisioningSettings
 from services.alerting.settings import AlertingSettings
 from services.discovery.settings import DiscoverySettings
 from services.polling.settings import PollingSettings
+from services.snmp.settings import SnmpSettings
 from services.store.settings import StoreSettings
 from services.uplink.settings import UplinkSettings
 from web.settings import WebSettings
@@ -41,6 +42,7 @@ class Config:
     log: LogSettings = section(LogSettings)
     store: StoreSettings = section(StoreSettings)
     web: WebSettings = section(WebSettings)
+    snmp: SnmpSettings = section(SnmpSettings)
     discovery: DiscoverySettings = section(DiscoverySettings)
     polling: PollingSettings = section(PollingSettings)
     alerting: AlertingSettings = section(AlertingSettings)

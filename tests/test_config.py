@@ -166,3 +166,26 @@ def test_check_config_prints_ok_and_hides_secrets(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"{config}: OK")
     assert '"name": "Acme Dental"' in result.stdout
+
+
+def test_snmp_credentials_section_reaches_the_config() -> None:
+    config = parse_config(
+        """
+[[snmp.credentials]]
+name = "office-v3"
+version = "3"
+user = "outpost"
+auth_protocol = "SHA"
+auth_key = "auth-pass-123"
+priv_protocol = "AES"
+priv_key = "priv-pass-456"
+"""
+    )
+    (cred,) = config.snmp.credentials
+    assert (cred.name, cred.version, cred.user) == ("office-v3", "3", "outpost")
+    assert cred.auth_key.reveal() == "auth-pass-123"
+    public = repr(to_public_dict(config)) + repr(config)
+    assert "auth-pass-123" not in public and "priv-pass-456" not in public
+    assert problems('[[snmp.credentials]]\nversion = "4"\n') == [
+        "snmp.credentials[0].version: '4' is not allowed; use one of '1', '2c', '3'"
+    ]
