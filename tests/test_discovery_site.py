@@ -362,6 +362,43 @@ def test_whole_appliance_polls_what_discovery_found(running: Running, tmp_path: 
         proc.wait(15)
 
 
+def test_passive_arp_learns_a_host_between_sweeps(running: Running, tmp_path: Path) -> None:
+    """One sweep at start, none after: a new host that talks is learnt from its own ARP."""
+    site = running.site
+    db, log, config = tmp_path / "passive.db", tmp_path / "passive.log", tmp_path / "p.toml"
+    config.write_text(
+        f'[store]\npath = "{db}"\n\n[discovery]\nsubnets = ["198.18.0.0/24"]\n'
+        "sweep_interval_s = 3600\nmdns = false\nsnmp = false\n"
+    )
+    with log.open("wb") as out:
+        proc = site.popen_in(
+            site.app_ns,
+            [sys.executable, "-m", "services.discovery", "run", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    passive = Running(site, db, log, proc, time.monotonic(), running.hostile)
+    try:
+        passive.wait("the first sweep", lambda: "discovery.swept" in log.read_text())
+        chatty = SimDevice(
+            name="chatty", ip="198.18.0.97", mac=mac_for("apple", "chatty"),
+            vendor="Apple", role="workstation",
+        )  # fmt: skip
+        site.add_device(chatty)
+        assert chatty.mac not in passive.devices()
+        # It talks to the gateway: its broadcast "who has 198.18.0.1" is all we hear.
+        site.run_in(
+            site.ns_of("chatty"), ["ping", "-c", "1", "-W", "1", "198.18.0.1"], capture_output=True
+        )
+        row = passive.wait("the passive sighting", lambda: passive.devices().get(chatty.mac), 15)
+        assert row["ip"] == chatty.ip and row["source"] == "arp"
+        assert log.read_text().count("discovery.swept") == 1, "learnt without a sweep"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+
+
 def test_join_change_ip_leave_return(running: Running) -> None:
     site = running.site
     newcomer = SimDevice(

@@ -39,10 +39,8 @@ class DiscoverySettings:
     leave_after_s: float = setting(
         3600.0, check=positive, help="seconds unseen before a device counts as gone"
     )
+    # The mDNS browse runs continuously; answers are merged every few seconds.
     mdns: bool = setting(True, help="browse mDNS/DNS-SD announcements")
-    mdns_browse_s: float = setting(
-        8.0, check=between(1, 120), help="seconds each mDNS browse round listens"
-    )
     snmp: bool = setting(True, help="read SNMP identity of devices that answer")
     snmp_timeout_s: float = setting(
         1.0, check=between(0.1, 30), help="seconds per SNMP request when fingerprinting"
