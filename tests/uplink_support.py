@@ -46,7 +46,8 @@ class Home:
     port: int = 0
     faults: str = ""
     proc: subprocess.Popen[bytes] | None = None
-    netns: str = ""  # run inside this network namespace (ip netns exec)
+    netns: str = ""  # run inside this namespace of ``site`` (a simsite.site.Site)
+    site: Any = None
 
     @property
     def url(self) -> str:
@@ -80,12 +81,15 @@ class Home:
         ]
         if self.faults:
             argv += ["--faults", self.faults]
-        if self.netns:
-            argv = ["ip", "netns", "exec", self.netns, *argv]
         with open(self.data_dir / "home.log", "ab") as errors:
-            self.proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=errors, start_new_session=True
-            )
+            if self.site is not None:  # inside the simulated site's MSP namespace
+                self.proc = self.site.popen_in(
+                    self.netns, argv, stdout=subprocess.PIPE, stderr=errors
+                )
+            else:
+                self.proc = subprocess.Popen(
+                    argv, stdout=subprocess.PIPE, stderr=errors, start_new_session=True
+                )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if b"listening" not in line:

@@ -1,0 +1,57 @@
+"""A whole appliance (store, budget keeper, uplink) fed a simulated day on an accelerated clock.
+
+Run inside the simulated site's appliance namespace by test_uplink_outage.py:
+    python -m tests.uplink_outage_driver CONFIG MINUTES
+Prints one JSON line when the day is stored ("stored"), waits for a line on stdin (the test
+restores the internet), then prints one when the outbox has drained ("drained") and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+
+from firmware.app import build
+from firmware.clock import FixedClock
+from firmware.config import load_config
+from services.store import Event, Measurement, insert_event, insert_measurements
+
+DEVICES = 20  # each with 3 metrics, every simulated minute
+METRICS = ("icmp.rtt_ms", "if.in_bps", "cpu.load_pct")
+
+
+async def main(config_path: str, minutes: int) -> None:
+    config = load_config(config_path)
+    clock = FixedClock(synced=True)
+    ctx, supervisor = build(config, clock)
+    await supervisor.start()
+    try:
+        for minute in range(minutes):
+            items = [
+                Measurement(d, metric, float(minute), unit="x")
+                for d in range(1, DEVICES + 1)
+                for metric in METRICS
+            ]
+            await ctx.store.write(lambda tx, items=items: insert_measurements(tx, items))
+            if minute % 60 == 30:
+                event = Event("alert.opened", severity="major", message=f"hour {minute // 60}")
+                await ctx.store.write(lambda tx, event=event: insert_event(tx, event))
+            clock.advance(60.0)
+        backlog = await ctx.store.query("SELECT lane, COUNT(*) AS n FROM outbox GROUP BY lane")
+        print(json.dumps({"stored": backlog, "state": ctx.status.snapshot()}), flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+        started = time.monotonic()
+        while True:
+            rows = await ctx.store.query("SELECT COUNT(*) AS n FROM outbox")
+            if rows[0]["n"] == 0:
+                break
+            await asyncio.sleep(0.05)
+        print(json.dumps({"drained": True, "seconds": time.monotonic() - started}), flush=True)
+    finally:
+        await supervisor.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
