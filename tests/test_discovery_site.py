@@ -367,7 +367,8 @@ def test_passive_arp_learns_a_host_between_sweeps(running: Running, tmp_path: Pa
     site = running.site
     db, log, config = tmp_path / "passive.db", tmp_path / "passive.log", tmp_path / "p.toml"
     config.write_text(
-        f'[store]\npath = "{db}"\n\n[discovery]\nsubnets = ["198.18.0.0/24"]\n'
+        # auto_subnets: the appliance namespace's own eth0 subnet, nothing configured.
+        f'[store]\npath = "{db}"\n\n[discovery]\nauto_subnets = true\n'
         "sweep_interval_s = 3600\nmdns = false\nsnmp = false\n"
     )
     with log.open("wb") as out:
@@ -381,6 +382,7 @@ def test_passive_arp_learns_a_host_between_sweeps(running: Running, tmp_path: Pa
     passive = Running(site, db, log, proc, time.monotonic(), running.hostile)
     try:
         passive.wait("the first sweep", lambda: "discovery.swept" in log.read_text())
+        assert "subnets=198.18.0.0/24" in log.read_text()
         chatty = SimDevice(
             name="chatty", ip="198.18.0.97", mac=mac_for("apple", "chatty"),
             vendor="Apple", role="workstation",

@@ -309,3 +309,42 @@ async def test_snmp_rules_against_recordings_offline() -> None:
     assert scores["type"].ratio >= 0.9, scores["type"].misses
     for field in ("hardware", "serial", "version"):
         assert scores[field].ratio >= 0.8, scores[field].misses
+
+
+async def test_events_are_stored_then_published_on_the_bus(tmp_path: Path) -> None:
+    clock = FixedClock()
+    config = parse_config(
+        f'[store]\npath = "{tmp_path}/o.db"\n[discovery]\nsubnets = ["198.18.0.0/24"]\n'
+    )
+    store = await _open_store(tmp_path / "o.db", clock)
+    ctx = AppContext(config=config, store=store, clock=clock)
+    sub = ctx.bus.subscribe(Event)
+    service = DiscoveryService(ctx)
+    try:
+        now = clock.now().wall
+        seen = [inventory.Seen("00:11:32:00:00:01", ("198.18.0.30",))]
+        await service._write(
+            lambda tx: inventory.record_seen(tx, seen, now, active=True, source="arp")
+        )
+        event = await asyncio.wait_for(sub.get(), 1)
+        assert event.kind == "device.joined" and event.data["mac"] == "00:11:32:00:00:01"
+        stored = await store.query("SELECT id FROM events WHERE kind = 'device.joined'")
+        assert len(stored) == 1, "published only after it was committed"
+    finally:
+        await store.close()
+
+
+def test_auto_subnets_are_the_interfaces_own() -> None:
+    import ipaddress
+
+    interfaces = [
+        *_iface(),
+        Interface("wlan0", "198.18.4.2", ipaddress.IPv4Network("198.18.4.0/24")),
+        Interface("eth1", "10.9.0.2", ipaddress.IPv4Network("10.9.0.0/16")),
+    ]
+    plans, problems = plan_sweeps(DiscoverySettings(auto_subnets=True), interfaces)
+    assert [str(p.subnet) for p in plans] == ["198.18.0.0/24", "198.18.4.0/24"]
+    assert problems == [
+        "10.9.0.0/16: larger than a /22; not swept (set discovery.allow_large_subnets = true "
+        "to sweep it)"
+    ]
