@@ -291,8 +291,8 @@ def overview(conn: sqlite3.Connection, now: float) -> dict[str, Any]:
         "down": down[:20],
         "recent_events": _rows(
             conn,
-            "SELECT e.id, e.kind, e.severity, e.message, e.ts, e.device_id, d.name AS device_name"
-            " FROM events e LEFT JOIN devices d ON d.id = e.device_id"
+            "SELECT e.id, e.kind, e.severity, e.message, e.ts, e.device_id, d.name AS device_name,"
+            " d.ip AS device_ip FROM events e LEFT JOIN devices d ON d.id = e.device_id"
             " ORDER BY e.ts DESC, e.id DESC LIMIT 8",
         ),
     }

@@ -114,7 +114,7 @@ def overview(ov: Mapping[str, Any], status: Mapping[str, Any], now: float) -> st
         [
             when(e["ts"], now),
             severity_badge(e["severity"]),
-            h(e["device_name"] or ""),
+            h(e["device_name"] or e["device_ip"] or ""),
             h(e["message"] or e["kind"]),
         ]
         for e in ov["recent_events"]
@@ -168,7 +168,7 @@ def device_list(rows: list[dict[str, Any]], query: str, sort: str, now: float) -
             [
                 f'{icon(d["kind"])}<span class="hide-sm"> {h(kind_label(d["kind"]))}</span>',
                 f'<a href="/devices/{int(d["id"])}" class="dev-name">'
-                f"{h(d['name'] or '(no name)')}</a>",
+                f"{h(d['name'] or _unnamed(d))}</a>",
                 h(d["ip"]),
                 f'<span class="hide-sm mono">{h(d["mac"])}</span>',
                 f'<span class="hide-sm">{h(d["vendor"])}</span>',
@@ -185,6 +185,11 @@ def device_list(rows: list[dict[str, Any]], query: str, sort: str, now: float) -
     summary = f'<p class="muted" id="device-count">{len(rows)} device{plural}'
     summary += (f" matching “{h(query)}”" if query else "") + "</p>"
     return summary + table(headers, body, cls="devices")
+
+
+def _unnamed(d: Mapping[str, Any]) -> str:
+    """What to call a device that announced no name: its vendor, else its address."""
+    return f"({d['vendor']} device)" if d.get("vendor") else f"({d.get('ip') or 'no name'})"
 
 
 def device_search(query: str, sort: str) -> str:
