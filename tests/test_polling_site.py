@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from simsite.model import SimDevice, SiteSpec
+from simsite.model import SimDevice, SiteSpec, SnmpV3User
 from simsite.site import GW_PORT, Site
 from tests.conftest import CORPUS, needs_root
 
@@ -27,6 +27,9 @@ NAS_IP, PRINTER_IP, SERVER_IP, GATEWAY_IP = (
     "198.18.0.40",
     "198.18.0.1",
 )
+
+FILESERVER_IP = "198.18.0.50"
+V3_USER = SnmpV3User("outpost", auth_key="outpost-auth-pass", priv_key="outpost-priv-pass")
 
 CONFIG = f"""
 [web]
@@ -88,6 +91,15 @@ def _spec() -> SiteSpec:
                 tcp_ports=(9100,),
             ),
             SimDevice("server", SERVER_IP, "52:54:00:00:00:40", "Linux", "server"),
+            SimDevice(
+                "fileserver",
+                FILESERVER_IP,
+                "ac:1f:6b:00:00:50",
+                "Supermicro",
+                "server",
+                snmp_engine="snmpd",
+                v3_user=V3_USER,
+            ),
         ),
     )
 
@@ -190,7 +202,63 @@ def test_ping_sweep_of_254_addresses_within_a_second(appliance: Appliance) -> No
     got = json.loads(out.stdout)
     print(f"sweep: {got['wall_s']:.2f} s, answered {got['answered']}")
     assert got["wall_s"] <= 1.0
-    assert set(got["answered"]) == {GATEWAY_IP, "198.18.0.2", NAS_IP, PRINTER_IP, SERVER_IP}
+    assert set(got["answered"]) == {
+        GATEWAY_IP,
+        "198.18.0.2",
+        NAS_IP,
+        PRINTER_IP,
+        SERVER_IP,
+        FILESERVER_IP,
+    }
+
+
+V3_POLL = """
+import asyncio, json, sys, time
+from firmware.schema import Secret
+from services.polling.inventory import PollTarget
+from services.polling.poller import DevicePoller
+from services.polling.settings import PollingSettings
+from services.snmp import SnmpClient, SnmpCredential
+
+async def main(priv_key):
+    cred = SnmpCredential(name="v3", version="3", user="outpost", auth_protocol="SHA",
+                          auth_key=Secret("outpost-auth-pass"), priv_protocol="AES",
+                          priv_key=Secret(priv_key))
+    settings = PollingSettings(icmp=False, snmp_timeout_s=1.0, snmp_retries=0)
+    async with SnmpClient() as client:
+        poller = DevicePoller(settings, None, client, {"v3": cred})
+        target = PollTarget(1, sys.argv[1], "fileserver", "server", "v3", "", ())
+        result = await poller.poll(target, poller.state_for(target, None), time.time())
+    print(json.dumps({"reachable": result.reachable,
+                      "metrics": sorted({r.metric for r in result.readings}),
+                      "error": [c.error for c in result.checks if c.check == "snmp"][0]}))
+
+asyncio.run(main(sys.argv[2]))
+"""
+
+
+@needs_root
+def test_snmpv3_poll_of_a_net_snmp_agent(appliance: Appliance) -> None:
+    site = appliance.site
+
+    def poll(priv_key: str) -> dict[str, Any]:
+        out = site.run_in(
+            site.app_ns,
+            [sys.executable, "-c", V3_POLL, FILESERVER_IP, priv_key],
+            capture_output=True,
+            check=True,
+            cwd=Path(__file__).parents[1],
+        )
+        return dict(json.loads(out.stdout))
+
+    good = poll("outpost-priv-pass")
+    assert good["reachable"] is True and good["error"] == "", good
+    assert {"system.uptime_s", "if.in_bps", "storage.used_pct", "cpu.load_pct"} & set(
+        good["metrics"]
+    ) >= {"system.uptime_s", "storage.used_pct"}
+    wrong = poll("not-the-priv-key")
+    print(f"v3 with a wrong privacy key: {wrong['error']}")
+    assert wrong["reachable"] is False and wrong["error"]
 
 
 @needs_root
