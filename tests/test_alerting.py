@@ -275,3 +275,11 @@ async def test_tcp_service_down_only_for_ports_seen_open(service: AlertingServic
     assert open_alerts(service) == [("tcp.down:10:22", "minor")]
     await service.handle_result(tcp({"445": 0.0, "22": 1.0}))
     assert open_alerts(service) == []
+
+
+async def test_workstations_coming_and_going_are_not_down_alerts(service: AlertingService) -> None:
+    await service.handle_result(result(1, GATEWAY, kind="router"))
+    for _ in range(3):
+        await service.handle_result(result(11, "198.18.0.110", False, kind="workstation"))
+    await service.handle_result(result(1, GATEWAY, kind="router"))
+    assert open_alerts(service) == []

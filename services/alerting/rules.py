@@ -88,7 +88,8 @@ def evaluate(
     elif result.reachable:
         memory.missed, memory.first_miss_mono = 0, None
     down = memory.missed >= settings.down_after_missed
-    if result.reachable or down:
+    watched = is_gateway or result.kind in settings.down_alert_kinds
+    if watched and (result.reachable or down):
         # Fewer misses than the threshold change nothing: an open "down" alert (from before a
         # restart, say) resolves only when the device answers again.
         why = "; ".join(f"{c.check}: {c.error}" for c in result.checks if not c.ok and c.error)

@@ -33,6 +33,10 @@ class AlertingSettings:
     down_after_missed: int = setting(
         2, check=between(1, 20), help="consecutive missed polls before 'device down'"
     )
+    down_alert_kinds: tuple[str, ...] = setting(
+        ("router", "switch", "ap", "nas", "printer", "ups", "server", "camera", "unknown"),
+        help="device kinds whose 'down' is alerted; laptops and phones come and go",
+    )
     volume_minor_pct: float = setting(80.0, check=between(1, 100), help="volume use, minor")
     volume_major_pct: float = setting(95.0, check=between(1, 100), help="volume use, major")
     supply_minor_pct: float = setting(
