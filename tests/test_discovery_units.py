@@ -195,6 +195,22 @@ def test_classification_weighs_all_evidence() -> None:
     assert [e.kind for e in evidence_from_mdns([apple_tv])] == ["media"]
 
 
+def test_names_and_model_from_mdns() -> None:
+    cast = MdnsService(
+        "_googlecast._tcp.local.", "Chromecast-abc123", "abc123.local.", 8009, (),
+        {"fn": "Meeting room TV", "md": "Chromecast Ultra"},
+    )  # fmt: skip
+    ipp = MdnsService(
+        "_ipp._tcp.local.", "Office", "brn3c2af4.local.", 631, (),
+        {"ty": "Brother MFC-L2710DW series", "product": "(Brother MFC-L2710DW series)"},
+    )  # fmt: skip
+    name, names = inventory.best_name(None, [cast])
+    assert name == "Meeting room TV" and names["mdns"] == "abc123"
+    assert inventory.mdns_model([cast]) == "Chromecast Ultra"
+    assert inventory.mdns_model([ipp]) == "Brother MFC-L2710DW series"
+    assert inventory.best_name(None, [ipp])[0] == "brn3c2af4"
+
+
 async def _open_store(path: Path, clock: FixedClock) -> Store:
     store = Store(path, chains=[DISCOVERY], clock=clock)
     await store.open()

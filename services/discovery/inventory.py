@@ -260,8 +260,32 @@ def best_name(snmp: SnmpIdentity | None, mdns: Sequence[MdnsService]) -> tuple[s
     instances = sorted({s.name for s in mdns if s.name})
     if instances:
         names["mdns_instances"] = instances[:16]
-    name = names.get("snmp") or names.get("mdns") or (instances[0] if instances else "")
+    # Google Cast's "fn" is the name the owner gave the device ("Meeting room TV").
+    friendly = sorted({s.txt["fn"] for s in mdns if s.txt.get("fn")})
+    if friendly:
+        names["mdns_friendly"] = friendly[0]
+    name = (
+        names.get("snmp")
+        or names.get("mdns_friendly")
+        or names.get("mdns")
+        or (instances[0] if instances else "")
+    )
     return clean_name(name), names
+
+
+#: TXT keys that name the hardware model: printers (ty, product, usb_MDL), Apple (model),
+#: Google Cast (md).
+_MODEL_KEYS: Final = ("ty", "usb_mdl", "product", "md", "model")
+
+
+def mdns_model(mdns: Sequence[MdnsService]) -> str:
+    """The model a device announces over mDNS ("" when none)."""
+    for key in _MODEL_KEYS:
+        for svc in mdns:
+            value = svc.txt.get(key, "").strip().strip("()").strip()
+            if value:
+                return value
+    return ""
 
 
 def update_identity(
@@ -296,6 +320,10 @@ def update_identity(
         mdns = [_mdns_from_attrs(m) for m in attrs.get("mdns", []) if isinstance(m, dict)]
     name, names = best_name(snmp, mdns)
     attrs["names"] = names
+    # One model line for the page, whichever source knows it (SNMP is the more exact).
+    model = (snmp.model if snmp else "") or mdns_model(mdns)
+    if model:
+        attrs["model"] = model
     info = lookup(mac)
     evidence: list[Evidence] = gather(
         snmp=snmp, mdns=mdns, vendor=info.vendor, local_mac=info.local, is_gateway=is_gateway
