@@ -283,3 +283,29 @@ async def test_workstations_coming_and_going_are_not_down_alerts(service: Alerti
         await service.handle_result(result(11, "198.18.0.110", False, kind="workstation"))
     await service.handle_result(result(1, GATEWAY, kind="router"))
     assert open_alerts(service) == []
+
+
+async def test_ip_conflict_stays_open_while_discovery_still_sees_it(
+    service: AlertingService,
+) -> None:
+    has_table = await service.ctx.store.read(
+        lambda conn: conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'ip_conflicts'"
+        ).fetchone()
+    )
+    if not has_table:
+        pytest.skip("discovery's migration chain (ip_conflicts) is not registered")
+    await service.handle_event(Event("device.ip_conflict", 9, "warning", "", {"ip": "198.18.0.9"}))
+    await service.ctx.store.write(
+        lambda tx: tx.conn.execute(
+            "INSERT INTO ip_conflicts (ip, macs, first_seen, last_seen) VALUES (?, ?, 0, 0)",
+            ("198.18.0.9", '["02:00:00:00:00:01", "02:00:00:00:00:02"]'),
+        )
+    )
+    service.expiry = dict.fromkeys(service.expiry, 0.0)
+    await service.sweep()
+    assert open_alerts(service) == [("ip.conflict:198.18.0.9", "minor")]
+    await service.ctx.store.write(lambda tx: tx.conn.execute("DELETE FROM ip_conflicts"))
+    service.expiry = dict.fromkeys(service.expiry, 0.0)
+    await service.sweep()
+    assert open_alerts(service) == []

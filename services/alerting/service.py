@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -160,14 +161,33 @@ class AlertingService:
     async def sweep(self) -> None:
         now = time.monotonic()
         due = [key for key, at in self.expiry.items() if at <= now]
+        ongoing = await self._conflicts_still_seen([k for k in due if k.startswith("ip.conflict:")])
         conditions = []
         for key in due:
+            if key in ongoing:
+                # Discovery still sees two MACs on that address: keep the alert open.
+                self.expiry[key] = now + self.settings.ip_conflict_hold_s
+                continue
             del self.expiry[key]
             alert = self.engine.open.get(key)
             if alert is not None:
                 conditions.append(Condition(key, alert.rule, alert.device_id, None, alert.message))
         if conditions:
             await self._commit(conditions)
+
+    async def _conflicts_still_seen(self, keys: list[str]) -> set[str]:
+        """The ip.conflict keys whose address discovery's ``ip_conflicts`` table still holds."""
+        if not keys:
+            return set()
+
+        def read(conn: sqlite3.Connection) -> set[str]:
+            try:
+                rows = conn.execute("SELECT ip FROM ip_conflicts").fetchall()
+            except sqlite3.OperationalError:
+                return set()  # discovery's tables are not there: nothing to go by
+            return {f"ip.conflict:{ip}" for (ip,) in rows} & set(keys)
+
+        return await self.ctx.store.read(read)
 
     # ---- output
 
