@@ -58,6 +58,7 @@ class HardwareService:
         self.panel: Panel | None = None
         self._reboot = reboot
         self._identify_until = 0.0
+        self._identifying = False
         self._confirm_until: float | None = None
         self._swallow_release = False
         self._alerts: dict[str, int] = {}
@@ -106,7 +107,12 @@ class HardwareService:
         assert self.backend is not None
         now = time.monotonic()
         self._take_identify_requests(now)
-        self.ctx.status.publish("identify", now < self._identify_until)
+        identifying = now < self._identify_until
+        if identifying != self._identifying:
+            # Only on this timer's own transitions, so an identify that provisioning
+            # publishes into the status is honoured rather than overwritten every tick.
+            self._identifying = identifying
+            self.ctx.status.publish("identify", identifying)
         if self._confirm_until is not None and now >= self._confirm_until:
             self._confirm_until = None
             self._spawn(self._factory_reset())

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
+from hardware.backends import SimBackend
 from hardware.leds import PRIORITY, Leds, PanelState, level, panel
+from hardware.service import HardwareService
+from tests.web_support import appliance
 
 HEALTHY = {
     "phase": "running",
@@ -99,3 +103,31 @@ def test_levels_of_patterns() -> None:
     assert level("fast_blink", 0.05) == 1.0 and level("fast_blink", 0.2) == 0.0
     assert level("slow_pulse", 0.0) == 0.0 and level("slow_pulse", 1.0) == 1.0
     assert 0.4 < level("slow_pulse", 0.5) < 0.6
+
+
+async def test_every_state_through_the_service_on_the_sim_backend(tmp_path: Path) -> None:
+    """The running panel service drives the simulated LEDs for each state, in priority order."""
+    async with appliance(tmp_path) as ctx:
+        backend = SimBackend()
+        service = HardwareService(ctx, backend=backend)
+        await service.setup()
+        try:
+            for key, value in HEALTHY.items():
+                ctx.status.publish(key, value)
+            assert (await service.step()).state is PanelState.HEALTHY
+            assert backend.leds == EXPECTED[PanelState.HEALTHY].as_dict()
+            # Raise the conditions from the lowest priority to the highest: each takes over.
+            for state in reversed(list(CONDITIONS)):
+                for key, value in CONDITIONS[state].items():
+                    if key == "alerts.open":
+                        value = {**ctx.status.snapshot()["alerts.open"], **value}  # noqa: PLW2901
+                    ctx.status.publish(key, value)
+                assert (await service.step()).state is state
+                assert ctx.status.snapshot()["panel"]["state"] == state.value
+            assert backend.leds == EXPECTED[PanelState.UPDATING].as_dict()
+            # The recorded history has a time stamp for every change, in order.
+            stamps = [c.at for c in backend.history]
+            assert stamps == sorted(stamps) and len(backend.history) >= 10
+        finally:
+            await service.teardown()
+        assert backend.leds == {"power": "off", "uplink": "off", "alert": "off"}
