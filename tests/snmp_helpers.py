@@ -121,14 +121,9 @@ def netsnmp_line(vb: Varbind) -> str:
 
 
 def _netsnmp_value(value: SnmpValue) -> str:
-    simple: dict[type, str] = {
-        Integer: "INTEGER",
-        Counter32: "Counter32",
-        Gauge32: "Gauge32",
-        Counter64: "Counter64",
-    }
-    if type(value) in simple:
-        return f"{simple[type(value)]}: {value.value}"  # type: ignore[union-attr]
+    if isinstance(value, Integer | Counter32 | Gauge32 | Counter64):
+        names = {Integer: "INTEGER", Counter32: "Counter32", Gauge32: "Gauge32"}
+        return f"{names.get(type(value), 'Counter64')}: {value.value}"
     if isinstance(value, OctetString):
         if not value.value:
             return '""'

@@ -27,6 +27,7 @@ from services.snmp import (
     SnmpError,
     SnmpErrorStatus,
     SnmpTimeout,
+    SnmpValue,
     SnmpWalkLoop,
     SnmpWalkTimeout,
     Target,
@@ -246,7 +247,7 @@ async def test_cancelled_request_leaves_nothing_behind(client: SnmpClient) -> No
 
 async def test_v2_exceptions_come_back_as_singletons(client: SnmpClient) -> None:
     def exceptions(request: Message) -> Iterable[bytes]:
-        values = [NoSuchObject, NoSuchInstance, Counter32(5)]
+        values: list[SnmpValue] = [NoSuchObject, NoSuchInstance, Counter32(5)]
         yield response(
             request, [Varbind(vb.oid, v) for vb, v in zip(request.varbinds, values, strict=True)]
         )
@@ -301,7 +302,9 @@ async def test_v1_no_such_name_reads_as_absent_and_the_rest_is_asked_again(
 
 
 async def test_v1_walk_uses_getnext_and_ends_on_no_such_name(client: SnmpClient) -> None:
-    table = {(*IF_TABLE, 1, col, row): col * 100 + row for col in (1, 2) for row in (1, 2, 3)}
+    table: dict[OID, int] = {
+        (*IF_TABLE, 1, col, row): col * 100 + row for col in (1, 2) for row in (1, 2, 3)
+    }
     table[(1, 3, 6, 1, 2, 1, 2, 3, 0)] = 9  # after the table: the walk must stop before it
     async with v1_agent(table) as agent:
         walked = await client.walk(target(agent, V1), IF_TABLE)

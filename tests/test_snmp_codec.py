@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+from typing import Any
 
 import pytest
 from pyasn1.codec.ber import decoder as pyasn1_decoder
@@ -206,7 +207,7 @@ def test_oid_text_helpers() -> None:
         with pytest.raises(ValueError):
             oid_from_str(bad)
     with pytest.raises(ValueError):
-        to_oid([1, True])  # type: ignore[list-item]
+        to_oid([1, True])
 
 
 def test_octet_string_text_is_safe_for_logs() -> None:
@@ -290,12 +291,12 @@ def test_random_garbage_and_mutations_only_raise_decode_errors() -> None:
         if kind < 0.3:
             data = rng.randbytes(rng.randrange(0, 200))
         else:
-            data = bytearray(GOOD)
+            mutated = bytearray(GOOD)
             for _ in range(rng.randrange(1, 6)):
-                data[rng.randrange(len(data))] = rng.randrange(256)
+                mutated[rng.randrange(len(mutated))] = rng.randrange(256)
             if kind > 0.8:
-                data = data[: rng.randrange(len(data))]
-            data = bytes(data)
+                mutated = mutated[: rng.randrange(len(mutated))]
+            data = bytes(mutated)
         with contextlib.suppress(SnmpDecodeError):
             decode_message(data)
         peek_header(data)
@@ -363,7 +364,7 @@ def test_property_round_trip(message: Message) -> None:
 @hypothesis.given(_messages, st.data())
 @hypothesis.settings(max_examples=300, deadline=None)
 def test_property_mutated_messages_decode_or_raise_decode_error(
-    message: Message, data: hypothesis.strategies.DataObject
+    message: Message, data: Any
 ) -> None:
     raw = bytearray(encode_message(message))
     position = data.draw(st.integers(0, len(raw) - 1))

@@ -130,6 +130,8 @@ class UsmBackend:
     async def send(
         self, target: Target, pdu_type: int, oids: Sequence[OID], max_repetitions: int = 0
     ) -> tuple[Varbind, ...]:
+        from pyasn1.error import PyAsn1Error
+        from pysnmp.error import PySnmpError
         from pysnmp.hlapi.v3arch import asyncio as hlapi
         from pysnmp.proto import errind
 
@@ -141,21 +143,28 @@ class UsmBackend:
                 transport_class = hlapi.Udp6TransportTarget
         except ValueError:
             pass  # a host name: resolved as IPv4
-        transport = await transport_class.create(
-            (target.host, target.port), timeout=target.timeout_s, retries=target.retries
-        )
         context = hlapi.ContextData(contextName=credential.context.encode())
-        objects = [hlapi.ObjectType(hlapi.ObjectIdentity(oid_to_str(oid))) for oid in oids]
+        # pysnmp cannot encode a one-arc OID; net-snmp (and our codec) send ".1" as ".1.0".
+        names = [oid if len(oid) > 1 else (*oid, 0) for oid in oids]
+        objects = [hlapi.ObjectType(hlapi.ObjectIdentity(oid_to_str(oid))) for oid in names]
         self._stats.requests += 1
-        if pdu_type == ber.GET_REQUEST:
-            call = hlapi.get_cmd(engine, user, transport, context, *objects, lookupMib=False)
-        elif pdu_type == ber.GET_NEXT_REQUEST:
-            call = hlapi.next_cmd(engine, user, transport, context, *objects, lookupMib=False)
-        else:
-            call = hlapi.bulk_cmd(
-                engine, user, transport, context, 0, max_repetitions, *objects, lookupMib=False
+        try:
+            transport = await transport_class.create(
+                (target.host, target.port), timeout=target.timeout_s, retries=target.retries
             )
-        error_indication, error_status, error_index, var_binds = await call
+            if pdu_type == ber.GET_REQUEST:
+                call = hlapi.get_cmd(engine, user, transport, context, *objects, lookupMib=False)
+            elif pdu_type == ber.GET_NEXT_REQUEST:
+                call = hlapi.next_cmd(engine, user, transport, context, *objects, lookupMib=False)
+            else:
+                call = hlapi.bulk_cmd(
+                    engine, user, transport, context, 0, max_repetitions, *objects, lookupMib=False
+                )
+            error_indication, error_status, error_index, var_binds = await call
+        except (PySnmpError, PyAsn1Error) as exc:
+            # Name resolution, serialisation, engine state: keep the "every error is an
+            # SnmpError" promise. pysnmp's texts name protocols and addresses, not keys.
+            raise SnmpV3Error(f"{target.host}: {type(exc).__name__}: {exc}") from None
         if error_indication:
             # errind texts name the failure (timeout, unknownUserName, wrongDigest...), never keys.
             if isinstance(error_indication, errind.RequestTimedOut):
