@@ -364,3 +364,36 @@ def test_auto_subnets_are_the_interfaces_own() -> None:
         "10.9.0.0/16: larger than a /22; not swept (set discovery.allow_large_subnets = true "
         "to sweep it)"
     ]
+
+
+async def test_a_device_configured_by_ip_is_adopted_not_duplicated(tmp_path: Path) -> None:
+    clock = FixedClock()
+    store = await _open_store(tmp_path / "o.db", clock)
+    try:
+        now = clock.now().wall
+        await store.write(
+            lambda tx: tx.conn.execute(
+                "INSERT INTO devices (ip, name, kind, source, first_seen, last_seen, attrs)"
+                " VALUES ('198.18.0.30', 'Main NAS', 'nas', 'config', ?, ?, ?)",
+                (now, now, json.dumps({"snmp_credential": "public-v2c"})),
+            )
+        )
+        mac = "00:11:32:00:00:09"
+        events = await store.write(
+            lambda tx: inventory.record_seen(
+                tx, [inventory.Seen(mac, ("198.18.0.30",))], now, active=True, source="arp"
+            )
+        )
+        assert events == [], "a configured device is known: no device.joined"
+        [row] = await store.query("SELECT mac, name, kind, vendor, attrs FROM devices")
+        assert row["mac"] == mac and row["vendor"] == "Synology Incorporated"
+        assert json.loads(row["attrs"])["snmp_credential"] == "public-v2c"
+        printer = MdnsService("_ipp._tcp.local.", "x", "nas.local.", 631, (), {})
+        merged = await store.write(
+            lambda tx: inventory.update_identity(
+                tx, mac, snmp=None, credential="", mdns=[printer], is_gateway=False, now=now
+            )
+        )
+        assert merged is not None and (merged.name, merged.kind) == ("Main NAS", "nas")
+    finally:
+        await store.close()

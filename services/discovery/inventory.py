@@ -56,6 +56,7 @@ class DeviceRow:
     first_seen: float
     last_seen: float
     attrs: dict[str, Any]
+    source: str = ""  # "arp" (found by discovery) or "config" (added by a technician)
 
 
 def _ip_key(ip: str) -> int:
@@ -72,11 +73,11 @@ def _row(r: sqlite3.Row | tuple[Any, ...]) -> DeviceRow:
         attrs = {}
     return DeviceRow(
         int(r[0]), r[1] or "", r[2] or "", r[3], r[4], r[5], r[6], r[7],
-        attrs if isinstance(attrs, dict) else {},
+        attrs if isinstance(attrs, dict) else {}, r[9] or "",
     )  # fmt: skip
 
 
-_COLUMNS = "id, mac, ip, name, kind, vendor, first_seen, last_seen, attrs"
+_COLUMNS = "id, mac, ip, name, kind, vendor, first_seen, last_seen, attrs, source"
 
 
 def device_by_mac(conn: sqlite3.Connection, mac: str) -> DeviceRow | None:
@@ -166,6 +167,25 @@ def _join(
     tx: Tx, events: list[Event], mac: str, ips: list[str], *, now: float, source: str
 ) -> None:
     info = lookup(mac)
+    configured = tx.conn.execute(
+        "SELECT id, attrs FROM devices WHERE mac IS NULL AND ip = ? ORDER BY id LIMIT 1",
+        (ips[0],),
+    ).fetchone()
+    if configured is not None:
+        # A device a technician added by IP ([[polling.devices]]): it is the same device, now
+        # with its MAC. Known already, so no device.joined.
+        try:
+            kept = json.loads(configured[1] or "{}")
+        except ValueError:
+            kept = {}
+        merged = {**(kept if isinstance(kept, dict) else {}), "ips": ips[:MAX_IPS],
+                  "mac_local": info.local}  # fmt: skip
+        tx.conn.execute(
+            "UPDATE devices SET mac = ?, vendor = ?, last_seen = ?, attrs = ? WHERE id = ?",
+            (mac, info.vendor, now, json.dumps(merged, sort_keys=True), configured[0]),
+        )
+        _set_presence(tx, int(configured[0]), True, now)
+        return
     attrs: dict[str, Any] = {"ips": ips[:MAX_IPS], "mac_local": info.local, "names": {}}
     evidence = gather(snmp=None, mdns=(), vendor=info.vendor, local_mac=info.local,
                       is_gateway=False)  # fmt: skip
@@ -332,6 +352,10 @@ def update_identity(
     attrs["evidence"] = [e.as_attrs() for e in evidence]
     attrs["confidence"] = confidence
     vendor = info.vendor or (snmp.vendor if snmp else "")
+    if device.source == "config":
+        # The technician's name and kind win over what discovery concludes.
+        name = device.name or name
+        kind = device.kind if device.kind != "unknown" else kind
     unchanged = (name, kind, vendor, attrs) == (
         device.name, device.kind, device.vendor, device.attrs
     )  # fmt: skip

@@ -218,7 +218,8 @@ class DiscoveryService:
         mdns_services = self.mdns.snapshot() if self.mdns else []
         if self.mdns is not None:
             self._mdns_version = self.mdns.version
-        devices = await self.ctx.store.read(inventory.all_devices)
+        # Devices a technician added by IP only (no MAC yet) are the poller's, not ours.
+        devices = [d for d in await self.ctx.store.read(inventory.all_devices) if d.mac]
         present = await self.ctx.store.query(
             "SELECT device_id FROM device_presence WHERE present = 0"
         )
