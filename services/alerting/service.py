@@ -48,15 +48,21 @@ class AlertingService:
         self.gateway = GatewayState()
         self.pending: dict[int, Condition] = {}  # held "device down" conditions by device
         self.expiry: dict[str, float] = {}  # key -> monotonic time a timed alert resolves
+        # Subscribed at construction so no result published before setup() is missed.
         self._sub = ctx.bus.subscribe(PollResult, Event)
+        self._listening = True
 
     async def setup(self) -> None:
+        if not self._listening:  # set up again after a crash or a restart: listen again
+            self._sub = self.ctx.bus.subscribe(PollResult, Event)
+            self._listening = True
         await self.ctx.store.read(self.engine.load)
         self._publish_counts()
         log.info("alerting.ready", gateway=self.gateway_ip or "none", open=len(self.engine.open))
 
     async def teardown(self) -> None:
         self.ctx.bus.unsubscribe(self._sub)
+        self._listening = False
 
     async def run(self) -> None:
         next_sweep = time.monotonic() + SWEEP_S
