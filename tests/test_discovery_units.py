@@ -397,3 +397,23 @@ async def test_a_device_configured_by_ip_is_adopted_not_duplicated(tmp_path: Pat
         assert merged is not None and (merged.name, merged.kind) == ("Main NAS", "nas")
     finally:
         await store.close()
+
+
+async def test_a_spoofing_flood_cannot_grow_the_inventory(tmp_path: Path) -> None:
+    clock = FixedClock()
+    store = await _open_store(tmp_path / "o.db", clock)
+    try:
+        now = clock.now().wall
+        flood = [
+            inventory.Seen(f"02:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}:00:01",
+                           ("198.18.0.66",))
+            for i in range(inventory.MAX_DEVICES + 500)
+        ]  # fmt: skip
+        events = await store.write(
+            lambda tx: inventory.record_seen(tx, flood, now, active=False, source="arp")
+        )
+        assert len(events) == inventory.MAX_DEVICES
+        [row] = await store.query("SELECT COUNT(*) AS n FROM devices")
+        assert row["n"] == inventory.MAX_DEVICES
+    finally:
+        await store.close()

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from firmware.logs import get_log
 from services.discovery.classify import Evidence, classify, gather
 from services.discovery.mdns import MdnsService
 from services.discovery.oui import lookup
@@ -31,8 +32,13 @@ from services.discovery.sanitize import clean_name
 from services.discovery.snmp_identity import SnmpIdentity
 from services.store import Event, Tx, insert_event
 
+log = get_log("discovery")
+
 #: Addresses remembered per device (a host rarely has more than two on one LAN).
 MAX_IPS: Final = 8
+#: Devices kept at most: an office has hundreds; a host spoofing ARP from random MACs must
+#: not grow the store (and the MSP's event stream) without bound.
+MAX_DEVICES: Final = 4096
 #: sysName values that are placeholders, not names.
 _NOT_NAMES: Final = frozenset({"", "<private>", "localhost", "(none)", "unknown"})
 
@@ -120,13 +126,19 @@ def record_seen(
 ) -> list[Event]:
     """Store sightings; ``active``: they come from a sweep (authoritative address list)."""
     events: list[Event] = []
+    count = int(tx.conn.execute("SELECT COUNT(*) FROM devices").fetchone()[0])
+    refused = 0
     for item in seen:
         ips = sorted(set(item.ips), key=_ip_key)
         if not ips:
             continue
         device = device_by_mac(tx.conn, item.mac)
         if device is None:
+            if count >= MAX_DEVICES:
+                refused += 1
+                continue
             _join(tx, events, item.mac, ips, now=now, source=source)
+            count += 1
             continue
         old_ip = device.ip
         if active:
@@ -160,6 +172,13 @@ def record_seen(
                 f"after {away / 60:.0f} min",
                 data={"mac": item.mac, "ip": ip, "away_s": round(away, 1)},
             ))  # fmt: skip
+    if refused:
+        log.warning(
+            "discovery.inventory_full",
+            refused=refused,
+            limit=MAX_DEVICES,
+            hint="more MACs than an office has: look for a host spoofing ARP",
+        )
     return events
 
 
