@@ -120,3 +120,46 @@ async def test_not_under_systemd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert not notifier.enabled and not notifier.send("READY=1")
     async with appliance(tmp_path) as ctx:
         assert make_watchdog(ctx) is None
+
+
+def test_the_real_appliance_notifies_systemd(
+    tmp_path: Path, systemd: tuple[FakeSystemd, str]
+) -> None:
+    """`outpost run` under a stand-in systemd: READY with a status line, keep-alives, STOPPING."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    from tests.web_support import free_port
+
+    fake, path = systemd
+    config = tmp_path / "outpost.toml"
+    config.write_text(
+        f'[store]\npath = "{tmp_path / "outpost.db"}"\n'
+        f'[provisioning]\nidentity_dir = "{tmp_path / "identity"}"\n'
+        f'[web]\nlisten = "127.0.0.1"\nport = {free_port()}\n'
+        "[discovery]\nenabled = false\n[polling]\nenabled = false\n"
+    )
+    env = {**os.environ, "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"}
+    env.pop("WATCHDOG_PID", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "firmware", "run", "--config", str(config)],
+        env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while len(fake.pings()) < 3:
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, f"no keep-alives: {fake.messages}"
+            time.sleep(0.05)
+        ready = [m for _, m in fake.messages if m.startswith("READY=1")]
+        assert len(ready) == 1 and "STATUS=panel " in ready[0]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+    assert proc.returncode == 0
+    deadline = time.monotonic() + 2
+    while fake.messages[-1][1] != "STOPPING=1" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fake.messages[-1][1] == "STOPPING=1"
