@@ -277,3 +277,24 @@ def test_password_rules_and_lan_only_setup() -> None:
 
     with pytest.raises(ConfigError, match="not a scrypt hash"):
         parse_config('[web]\nadmin_password_hash = "hunter2"\n')
+
+
+async def test_live_streams_are_bounded(site: Site) -> None:
+    from web.app import MAX_STREAMS
+
+    connector = aiohttp.TCPConnector(limit=MAX_STREAMS + 5)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        streams = []
+        try:
+            for _ in range(MAX_STREAMS):
+                r = await http.get(site.base + "/api/v1/stream")
+                assert r.status == 200
+                await r.content.readuntil(b"\n\n")
+                streams.append(r)
+            async with http.get(site.base + "/api/v1/stream") as extra:
+                assert extra.status == 503  # that page polls instead
+            async with http.get(site.base + "/metrics") as r:
+                assert f"outpost_web_sse_clients {MAX_STREAMS}" in await r.text()
+        finally:
+            for r in streams:
+                r.close()

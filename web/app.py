@@ -37,6 +37,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 SESSION_COOKIE = "outpost_session"
 PRELOGIN_COOKIE = "outpost_csrf"
 STREAM_CHECK_S = 2.0  # how often a live stream looks for new data when no status changed
+STREAM_MIN_GAP_S = 1.0  # at most one change event per this many seconds per browser
 STREAM_KEEPALIVE_S = 15.0
 MAX_STREAMS = 32  # browsers following live updates at once; more get 503 and poll instead
 IDENTIFY_S = 60.0
@@ -656,7 +657,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 version = f"{hash(fingerprint) & 0xFFFFFFFF:08x}"
                 await response.write(f"event: change\ndata: {version}\n\n".encode())
                 last, last_write = fingerprint, time.monotonic()
-            elif time.monotonic() - last_write > STREAM_KEEPALIVE_S:
+                # Coalesce bursts (a poll cycle commits many rows, the uplink moves its
+                # backlog): a browser refetches at most once per interval.
+                await asyncio.sleep(STREAM_MIN_GAP_S)
+                continue
+            if time.monotonic() - last_write > STREAM_KEEPALIVE_S:
                 await response.write(b": keepalive\n\n")
                 last_write = time.monotonic()
             await ctx.status.wait_changed(STREAM_CHECK_S)

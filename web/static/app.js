@@ -47,7 +47,15 @@
       if (firstVersion === null) { firstVersion = ev.data; say("Live"); return; }
       if (ev.data !== firstVersion) { firstVersion = ev.data; refresh(); }
     });
-    es.onerror = function () { say("Reconnecting…"); };
+    es.onerror = function () {
+      if (es.readyState === EventSource.CLOSED) {
+        // Refused (e.g. too many live pages open): poll instead of following the stream.
+        say("Updating every " + POLL_MS / 1000 + " s");
+        setInterval(refresh, POLL_MS);
+      } else {
+        say("Reconnecting…");
+      }
+    };
     es.onopen = function () { say("Live"); };
   } else {
     setInterval(refresh, POLL_MS);
