@@ -45,6 +45,7 @@ run: deps venv
 	$(PY) -m simsite.launch
 
 bench: deps venv
+	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) -m bench
 
 cleanup: venv

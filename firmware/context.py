@@ -13,6 +13,7 @@ Status keys in use (publisher: meaning):
   alerts.open (alerting): {"critical": n, "major": n, "minor": n, "warning": n}
   update.state (updater): "idle" | "downloading" | "installing" | "trial"
   identify (hardware/provisioning): True while the identify blink runs
+  polling.icmp (polling): why ICMP is unavailable (no CAP_NET_RAW, no ping sockets), else absent
   fault (any): text of a fault that needs a technician, else absent
 """
 
