@@ -298,3 +298,36 @@ async def test_live_streams_are_bounded(site: Site) -> None:
         finally:
             for r in streams:
                 r.close()
+
+
+async def test_change_password_ends_other_sessions(site: Site) -> None:
+    _, html, _ = await get(site, "/setup")
+    first = "first-password-1"
+    form = {"csrf": csrf_of(html), "password": first, "confirm": first}
+    assert (await post(site, "/setup", form))[0] == 303
+    # A second browser logs in with the first password.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other:
+        async with other.get(site.base + "/login") as r:
+            token = csrf_of(await r.text())
+        async with other.post(site.base + "/login", data={"csrf": token, "password": first}) as r:
+            assert "Log out" in await r.text()
+        _, html, _ = await get(site, "/account")
+        token = csrf_of(html)
+        wrong = {"csrf": token, "current": "nope", "password": "x" * 12, "confirm": "x" * 12}
+        assert (await post(site, "/account", wrong))[0] == 401
+        second = "second-password-2"
+        right = {"csrf": token, "current": first, "password": second, "confirm": second}
+        status, _, headers = await post(site, "/account", right)
+        assert status == 303 and headers["Location"] == "/account?done=1"
+        _, html, _ = await get(site, "/account?done=1")
+        assert "Password changed." in html  # this browser stays logged in
+        async with other.get(site.base + "/network") as r:
+            assert "Log out" not in await r.text(), "the other session ended"
+        async with other.get(site.base + "/login") as r:
+            token = csrf_of(await r.text())
+        async with other.post(site.base + "/login", data={"csrf": token, "password": first}) as r:
+            assert r.status == 401
+        async with other.post(site.base + "/login", data={"csrf": token, "password": second}) as r:
+            assert "Log out" in await r.text()
+    events = await site.ctx.store.query("SELECT kind FROM events WHERE kind LIKE 'admin.%'")
+    assert [e["kind"] for e in events] == ["admin.password_set", "admin.password_changed"]

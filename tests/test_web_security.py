@@ -132,7 +132,7 @@ async def test_no_configured_secret_in_any_page_or_api(tmp_path: Path) -> None:
             f"/devices/{nas}/chart/latency.svg?range=24h", "/api/v1/status", "/api/v1/overview",
             "/api/v1/devices", f"/api/v1/devices/{nas}", f"/api/v1/devices/{nas}/series",
             "/api/v1/alerts", "/api/v1/events", "/api/v1/network", "/api/v1/openapi.json",
-            "/metrics", "/static/app.js", "/nope",
+            "/metrics", "/static/app.js", "/nope", "/account",
         ]  # fmt: skip
         async with (
             serve(ctx) as base,

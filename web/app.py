@@ -413,6 +413,59 @@ async def setup_get(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def account_get(request: web.Request) -> web.StreamResponse:
+    session = _require_admin(request)
+    provisioned = bool(request.app[CTX].config.web.admin_password_hash)
+    body = pages.account_page(session.csrf, "", request.query.get("done") == "1", provisioned)
+    return await _page(request, "Admin password", "", body, live=False)
+
+
+async def account_post(request: web.Request) -> web.StreamResponse:
+    """Change the admin password (not when provisioning manages it); other sessions end."""
+    session = _require_admin(request)
+    ctx = request.app[CTX]
+    state = request.app[STATE]
+    client = _client(request)
+    if ctx.config.web.admin_password_hash:
+        raise web.HTTPConflict(text="the admin password is managed by provisioning")
+    form = await request.post()
+
+    async def again(problem: str, status: int) -> web.Response:
+        body = pages.account_page(session.csrf, problem, False, False)
+        return await _page(request, "Admin password", "", body, live=False, status=status)
+
+    wait = state.limiter.retry_after_s(client)
+    if wait > 0:
+        return await again(f"Too many attempts; wait {int(wait) + 1} seconds.", 429)
+    stored = await _admin_hash(request)
+    current = str(form.get("current", ""))
+    if stored is None or not await asyncio.to_thread(auth.verify_password, current, stored):
+        state.limiter.failed(client)
+        return await again("The current password is wrong.", 401)
+    password, confirm = str(form.get("password", "")), str(form.get("confirm", ""))
+    problem = auth.password_problem(password, confirm)
+    if problem:
+        return await again(problem, 400)
+    hashed = await asyncio.to_thread(auth.hash_password, password)
+
+    def replace_hash(tx: Any) -> None:
+        tx.conn.execute(
+            "INSERT INTO kv (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (auth.KV_ADMIN_HASH, hashed),
+        )
+        insert_event(tx, Event("admin.password_changed", message="Admin password changed"))
+
+    await ctx.store.write(replace_hash)
+    state.admin_hash = hashed
+    state.sessions.clear()  # every other browser must log in with the new password
+    token, _ = state.sessions.create(client)
+    log.info("web.admin_password_changed", client=client)
+    redirect = web.HTTPSeeOther("/account?done=1")
+    redirect.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", path="/")
+    raise redirect
+
+
 async def setup_post(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     if not auth.is_lan_client(request.remote):
@@ -704,6 +757,8 @@ def create_app(ctx: AppContext) -> web.Application:
     r.add_post("/logout", logout_post)
     r.add_get("/setup", setup_get)
     r.add_post("/setup", setup_post)
+    r.add_get("/account", account_get)
+    r.add_post("/account", account_post)
     r.add_post(r"/alerts/{id:\d+}/ack", ack_alert)
     r.add_post("/actions/rediscover", rediscover)
     r.add_post("/actions/identify", identify)

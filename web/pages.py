@@ -531,3 +531,26 @@ def setup_page(csrf: str, error: str) -> str:
         " required minlength=10></label>"
         '<button type="submit">Set password</button></form></section>'
     )
+
+
+def account_page(csrf: str, error: str, done: bool, provisioned: bool) -> str:
+    if provisioned:
+        return message_page(
+            "Admin password",
+            "This password is set by your IT provider's provisioning; ask them to change it.",
+        )
+    err = f'<p class="error" role="alert">{h(error)}</p>' if error else ""
+    ok = '<p class="ok" role="status">Password changed.</p>' if done else ""
+    return (
+        '<section class="narrow"><h1>Change the admin password</h1>'
+        "<p>Other admin sessions are logged out when the password changes.</p>"
+        f'{err}{ok}<form method="post" action="/account" class="stack">'
+        f'<input type="hidden" name="csrf" value="{h(csrf)}">'
+        '<label>Current password <input type="password" name="current" '
+        'autocomplete="current-password" required></label>'
+        '<label>New password <input type="password" name="password" autocomplete="new-password"'
+        " required minlength=10></label>"
+        '<label>Repeat it <input type="password" name="confirm" autocomplete="new-password"'
+        " required minlength=10></label>"
+        '<button type="submit">Change password</button></form></section>'
+    )

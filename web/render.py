@@ -184,7 +184,9 @@ def layout(title: str, body: str, chrome: Chrome) -> str:
         for key, path, label in NAV
     )
     if chrome.admin:
-        account = form("/logout", chrome.csrf, "Log out", cls="logout")
+        account = '<a href="/account">Password</a> ' + form(
+            "/logout", chrome.csrf, "Log out", cls="logout"
+        )
     else:
         account = '<a class="login" href="/login">Admin login</a>'
     live = f' data-live="{h(chrome.live_url)}"' if chrome.live_url else ""
