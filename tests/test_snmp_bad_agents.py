@@ -26,6 +26,7 @@ from services.snmp import (
     SnmpDecodeError,
     SnmpError,
     SnmpErrorStatus,
+    SnmpSettings,
     SnmpTimeout,
     SnmpValue,
     SnmpWalkLoop,
@@ -482,3 +483,13 @@ async def test_ipv6_loopback_and_host_names_work(client: SnmpClient) -> None:
     async with FakeAgent(echo_values, host=str(first)) as agent:
         got = await client.get(Target("localhost", agent.port, V2C, timeout_s=1), [SYS_DESCR])
     assert got == [Varbind(SYS_DESCR, OctetString(b"ok"))]
+
+
+async def test_walks_default_to_the_configured_max_repetitions() -> None:
+    async with SnmpClient(SnmpSettings(max_repetitions=7)) as snmp, bulk_agent(successor) as agent:
+        await snmp.walk(target(agent), IF_TABLE, max_varbinds=5)
+        await snmp.walk(target(agent), IF_TABLE, max_repetitions=3, max_varbinds=3)
+        await snmp.walk_columns(target(agent), [IF_TABLE], max_varbinds=5)
+    assert [r.error_index for r in agent.requests] == [7, 3, 7]
+    with pytest.raises(ValueError, match="max_repetitions"):
+        await SnmpClient().walk(target(agent), IF_TABLE, max_repetitions=0)

@@ -148,18 +148,20 @@ class SnmpClient:
         target: Target,
         root: OIDLike,
         *,
-        max_repetitions: int = 25,
+        max_repetitions: int | None = None,
         max_varbinds: int = DEFAULT_WALK_MAX_VARBINDS,
         deadline_s: float = DEFAULT_WALK_DEADLINE_S,
     ) -> list[Varbind]:
         """Every varbind strictly under ``root``, in OID order (GetBulk; GetNext for v1).
+
+        ``max_repetitions`` defaults to the configured [snmp] max_repetitions (25).
 
         Stops at the end of the subtree, at endOfMibView, or after ``max_varbinds`` varbinds
         (a cap, not an error: the result is then exactly that long). Raises SnmpWalkLoop
         when the agent goes backwards and SnmpWalkTimeout past ``deadline_s``.
         A root that is itself a leaf (a scalar's .0 instance) yields nothing: use get().
         """
-        _check_walk_args(max_repetitions, max_varbinds, deadline_s)
+        repetitions = _check_walk_args(max_repetitions, self.settings, max_varbinds, deadline_s)
 
         async def request(pdu_type: int, oids: Sequence[OID], reps: int) -> tuple[Varbind, ...]:
             return await self._request(target, pdu_type, oids, reps)
@@ -169,7 +171,7 @@ class SnmpClient:
             target.host,
             to_oid(root),
             bulk=target.credential.version != "1",
-            max_repetitions=max_repetitions,
+            max_repetitions=repetitions,
             max_varbinds=max_varbinds,
             deadline_s=deadline_s,
         )
@@ -179,7 +181,7 @@ class SnmpClient:
         target: Target,
         columns: Sequence[OIDLike],
         *,
-        max_repetitions: int = 25,
+        max_repetitions: int | None = None,
         max_varbinds: int = DEFAULT_COLUMNS_MAX_VARBINDS,
         deadline_s: float = DEFAULT_WALK_DEADLINE_S,
     ) -> Table:
@@ -189,7 +191,7 @@ class SnmpClient:
         At most ``max_varbinds`` cells are fetched (the table is then cut short); raises
         SnmpWalkLoop when a column goes backwards and SnmpWalkTimeout past ``deadline_s``.
         """
-        _check_walk_args(max_repetitions, max_varbinds, deadline_s)
+        repetitions = _check_walk_args(max_repetitions, self.settings, max_varbinds, deadline_s)
 
         async def request(pdu_type: int, oids: Sequence[OID], reps: int) -> tuple[Varbind, ...]:
             return await self._request(target, pdu_type, oids, reps)
@@ -199,16 +201,21 @@ class SnmpClient:
             target.host,
             [to_oid(c) for c in columns],
             bulk=target.credential.version != "1",
-            max_repetitions=max_repetitions,
+            max_repetitions=repetitions,
             max_varbinds=max_varbinds,
             deadline_s=deadline_s,
         )
 
 
-def _check_walk_args(max_repetitions: int, max_varbinds: int, deadline_s: float) -> None:
-    if not 1 <= max_repetitions <= MAX_REPETITIONS_LIMIT:
+def _check_walk_args(
+    max_repetitions: int | None, settings: SnmpSettings, max_varbinds: int, deadline_s: float
+) -> int:
+    """The max-repetitions to use (None: the configured one), after checking every limit."""
+    repetitions = settings.max_repetitions if max_repetitions is None else max_repetitions
+    if not 1 <= repetitions <= MAX_REPETITIONS_LIMIT:
         raise ValueError(f"max_repetitions must be 1..{MAX_REPETITIONS_LIMIT}")
     if max_varbinds < 1:
         raise ValueError("max_varbinds must be at least 1")
     if not deadline_s > 0:
         raise ValueError("deadline_s must be greater than 0")
+    return repetitions
