@@ -21,6 +21,7 @@ from typing import Any
 from firmware.logs import setup_logging
 from provisioning.home.ca import init_ca, issue_cert
 from provisioning.home.db import HomeDB
+from provisioning.home.remote_cli import add_commands as add_remote_commands
 from provisioning.home.server import Faults, serve
 from provisioning.identity import IdentityError, appliance_id_for, public_key_from_text, unb64
 
@@ -149,6 +150,7 @@ def make_parser() -> argparse.ArgumentParser:
     reg.add_argument("--public-key", required=True)
     reg.add_argument("--site", required=True)
     reg.set_defaults(func=cmd_register)
+    add_remote_commands(sub)  # claim, release, push-config, command: home/remote_cli.py
     return parser
 
 

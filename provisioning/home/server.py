@@ -17,6 +17,7 @@ from aiohttp import web
 
 from firmware.logs import get_log
 from provisioning.home.db import HomeDB, Refused
+from provisioning.home.remote import add_routes as add_remote_routes
 from provisioning.identity import (
     H_APPLIANCE,
     H_CLOCK_SYNCED,
@@ -257,6 +258,7 @@ def create_app(db: HomeDB, faults: Faults | None = None) -> web.Application:
     app.router.add_get(FLEET_PATH, fleet_json)
     app.router.add_get("/fleet", fleet_html)
     app.router.add_get("/", _redirect)
+    add_remote_routes(app)  # claiming, signed configuration, commands (provisioning/home/remote.py)
     return app
 
 

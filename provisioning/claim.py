@@ -1,0 +1,84 @@
+"""Claiming: an unclaimed box phones home with its public key and a claim code; the MSP claims it.
+
+The claim code is 16 random base32 characters (80 bits, from the OS's CSPRNG: nothing about the
+box, its MAC or its serial goes into it), shown as ``ABCD-EFGH-JKLM-NPQR`` on the label, the
+status page and ``outpost status``. Home only ever receives its SHA-256, so its database cannot
+be used to claim boxes. A code expires (``claim_code_ttl_s``) and is then replaced by a new one;
+once the box is claimed the code is spent; when the MSP releases the box it makes a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from firmware.updater import fsops
+
+ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # base32 without I, O, 0, 1: read off a label
+CODE_CHARS = 16
+
+
+def new_code() -> str:
+    raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_CHARS))
+    return "-".join(raw[i : i + 4] for i in range(0, CODE_CHARS, 4))
+
+
+def normalize(code: str) -> str:
+    """What a technician typed, as the box printed it (case, spaces and dashes forgiven)."""
+    raw = "".join(ch for ch in code.upper() if ch.isalnum())
+    return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
+def code_hash(code: str) -> str:
+    return hashlib.sha256(b"outpost-claim-v1:" + normalize(code).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ClaimState:
+    code: str
+    code_expires_at: float
+    claimed: bool = False
+    site: str = ""
+    msp_key: str = ""  # the MSP's Ed25519 public key: signs configurations and commands
+    claimed_at: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class ClaimStore:
+    def __init__(self, state_dir: Path, ttl_s: float) -> None:
+        self.path = Path(state_dir) / "claim.json"
+        self.ttl_s = ttl_s
+
+    def _save(self, state: ClaimState) -> ClaimState:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fsops.write_json_atomic(self.path, state.as_dict(), mode=0o640)
+        return state
+
+    def load(self, now: float | None = None) -> ClaimState:
+        """The claim state, with a fresh code if there is none or the old one expired."""
+        now = time.time() if now is None else now
+        data = fsops.read_json(self.path)
+        if isinstance(data, dict):
+            try:
+                state = ClaimState(**data)
+            except TypeError:
+                state = None
+            if state is not None and (state.claimed or state.code_expires_at > now):
+                return state
+        return self._save(ClaimState(new_code(), now + self.ttl_s))
+
+    def mark_claimed(self, site: str, msp_key: str) -> ClaimState:
+        state = self.load()
+        return self._save(
+            ClaimState(state.code, state.code_expires_at, True, site, msp_key, time.time())
+        )
+
+    def release(self) -> ClaimState:
+        """The MSP released the box: forget the claim, make a new code (the old one is spent)."""
+        return self._save(ClaimState(new_code(), time.time() + self.ttl_s))

@@ -1,0 +1,429 @@
+"""Home's side of remote management: signed site configurations, remote commands, diagnostics.
+
+The MSP's signing key (``msp-signing.key`` in home's data directory, made by ``outpost-home
+init-signing``) signs every configuration and command when it is created; the server only stores
+and hands out the signed envelopes, in answers to the box's ``POST /api/v1/sync``. The box sends
+in the same request what happened to earlier ones (configuration reports, command results, the
+outcome of an update), which home stores in the same transaction as it marks them taken.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from firmware.logs import get_log
+from provisioning import signing
+from provisioning.commands import ACTIONS
+from provisioning.commands import KIND as COMMAND_KIND
+from provisioning.home import claims
+from provisioning.home.db import HomeDB, Refused
+from provisioning.signed_config import KIND as CONFIG_KIND
+
+log = get_log("home")
+
+HELLO_PATH = "/api/v1/hello"
+SYNC_PATH = "/api/v1/sync"
+DIAGNOSTICS_PATH = "/api/v1/diagnostics"
+SIGNING_KEY_FILE = "msp-signing.key"
+DEFAULT_COMMAND_TTL_S = 3600.0
+MAX_REPORTS = 100
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS site_configs (
+        appliance TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        envelope TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (appliance, version)
+    )""",
+    """CREATE TABLE IF NOT EXISTS config_reports (
+        appliance TEXT NOT NULL,
+        version INTEGER,
+        outcome TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        at REAL NOT NULL,
+        received_at REAL NOT NULL,
+        UNIQUE (appliance, version, outcome, at)
+    )""",
+    """CREATE TABLE IF NOT EXISTS commands (
+        id TEXT PRIMARY KEY,
+        appliance TEXT NOT NULL,
+        action TEXT NOT NULL,
+        envelope TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        result TEXT NOT NULL DEFAULT '',
+        result_at REAL,
+        replays INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE IF NOT EXISTS diagnostics (
+        id INTEGER PRIMARY KEY,
+        appliance TEXT NOT NULL,
+        command_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        received_at REAL NOT NULL
+    )""",
+)
+FINAL = ("done", "failed", "refused")
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    claims.ensure_schema(conn)
+    for statement in SCHEMA:
+        conn.execute(statement)
+
+
+# ---- the MSP's signing key ----
+
+
+def init_signing(data_dir: Path) -> str:
+    """Make the MSP's signing key (once); return its public key text."""
+    path = Path(data_dir) / SIGNING_KEY_FILE
+    if path.exists():
+        raise FileExistsError(f"{path} exists; the MSP keeps one signing key (boxes trust it)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    return signing.public_text(key.public_key())
+
+
+def load_signing_key(data_dir: Path) -> Ed25519PrivateKey:
+    path = Path(data_dir) / SIGNING_KEY_FILE
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except FileNotFoundError:
+        raise claims.ClaimError(
+            f"{path} not found; make the MSP's signing key once with "
+            f"'outpost-home init-signing --data-dir {data_dir}'"
+        ) from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise claims.ClaimError(f"{path} is not an Ed25519 key")
+    return key
+
+
+# ---- configurations and commands (CLI side: signed here, stored for the server) ----
+
+
+def push_config_sync(
+    db: HomeDB,
+    key: Ed25519PrivateKey,
+    appliance: str,
+    table: dict[str, Any],
+    version: int | None = None,
+) -> int:
+    """Sign ``table`` as the next configuration version of ``appliance``; return the version."""
+    conn = db.conn
+    ensure_schema(conn)
+    row = conn.execute(
+        "SELECT site, state FROM claims WHERE appliance = ?", (appliance,)
+    ).fetchone()
+    if row is None or row[1] != "claimed":
+        raise claims.ClaimError(f"{appliance} is not claimed; claim it before configuring it")
+    if version is None:
+        (last,) = conn.execute(
+            "SELECT COALESCE(MAX(version), 0) FROM site_configs WHERE appliance = ?",
+            (appliance,),
+        ).fetchone()
+        version = int(last) + 1
+    doc = {
+        "kind": CONFIG_KIND,
+        "appliance": appliance,
+        "site": row[0],
+        "version": version,
+        "issued_at": time.time(),
+        "config": table,
+    }
+    envelope = signing.sign(key, doc)
+    conn.execute(
+        "INSERT OR REPLACE INTO site_configs (appliance, version, envelope, created_at)"
+        " VALUES (?, ?, ?, ?)",
+        (appliance, version, json.dumps(envelope), time.time()),
+    )
+    return version
+
+
+def add_command_sync(
+    db: HomeDB,
+    key: Ed25519PrivateKey,
+    appliance: str,
+    action: str,
+    *,
+    args: dict[str, Any] | None = None,
+    ttl_s: float = DEFAULT_COMMAND_TTL_S,
+    issued_at: float | None = None,
+) -> str:
+    if action not in ACTIONS:
+        raise claims.ClaimError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
+    conn = db.conn
+    ensure_schema(conn)
+    issued = time.time() if issued_at is None else issued_at
+    cid = "c-" + secrets.token_hex(8)
+    doc = {
+        "kind": COMMAND_KIND,
+        "id": cid,
+        "appliance": appliance,
+        "action": action,
+        "args": args or {},
+        "issued_at": issued,
+        "expires_at": issued + ttl_s,
+    }
+    conn.execute(
+        "INSERT INTO commands (id, appliance, action, envelope, created_at, expires_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (cid, appliance, action, json.dumps(signing.sign(key, doc)), time.time(), issued + ttl_s),
+    )
+    return cid
+
+
+def status_sync(db: HomeDB, appliance: str) -> dict[str, Any]:
+    conn = db.conn
+    ensure_schema(conn)
+    reports = [
+        {"version": v, "outcome": o, "reason": r, "at": at}
+        for v, o, r, at in conn.execute(
+            "SELECT version, outcome, reason, at FROM config_reports WHERE appliance = ?"
+            " ORDER BY at, rowid",
+            (appliance,),
+        )
+    ]
+    commands = [
+        {"id": i, "action": a, "state": s, "result": r, "replays": n}
+        for i, a, s, r, n in conn.execute(
+            "SELECT id, action, state, result, replays FROM commands WHERE appliance = ?"
+            " ORDER BY created_at",
+            (appliance,),
+        )
+    ]
+    return {"appliance": appliance, "config_reports": reports, "commands": commands}
+
+
+# ---- the server side ----
+
+
+def sync_sync(db: HomeDB, appliance: str, nonce: str, doc: dict[str, Any]) -> dict[str, Any]:
+    conn = db.conn
+    ensure_schema(conn)
+    reports = doc.get("config_reports", [])
+    results = doc.get("command_results", [])
+    if not isinstance(reports, list) or not isinstance(results, list):
+        raise Refused(400, "config_reports and command_results must be lists")
+    reports, results = reports[:MAX_REPORTS], results[:MAX_REPORTS]
+    applied = doc.get("config_version", 0)
+    if type(applied) is not int:
+        raise Refused(400, "config_version must be a whole number")
+    now = time.time()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        db._take_nonce(appliance, nonce, now)
+        for rep in reports:
+            if not isinstance(rep, dict):
+                continue
+            conn.execute(
+                "INSERT OR IGNORE INTO config_reports (appliance, version, outcome, reason, at,"
+                " received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    appliance,
+                    rep.get("version") if type(rep.get("version")) is int else None,
+                    str(rep.get("outcome", ""))[:32],
+                    str(rep.get("reason", ""))[:2000],
+                    float(rep.get("at", now)),
+                    now,
+                ),
+            )
+        for res in results:
+            if not isinstance(res, dict):
+                continue
+            outcome, cid = str(res.get("outcome", "")), str(res.get("id", ""))
+            detail = str(res.get("detail", ""))[:2000]
+            if outcome == "duplicate":
+                conn.execute(
+                    "UPDATE commands SET replays = replays + 1 WHERE id = ? AND appliance = ?",
+                    (cid, appliance),
+                )
+            else:
+                # A final result is never overwritten by a later "started" or by a replay.
+                conn.execute(
+                    "UPDATE commands SET state = ?, result = ?, result_at = ? WHERE id = ?"
+                    " AND appliance = ? AND state NOT IN ('done', 'failed', 'refused')",
+                    (outcome, detail, now, cid, appliance),
+                )
+        update = doc.get("update")
+        if isinstance(update, dict) and update.get("command_id"):
+            outcome = str(update.get("outcome", ""))
+            conn.execute(
+                "UPDATE commands SET result = ?, result_at = ? WHERE id = ? AND appliance = ?",
+                (
+                    f"update {outcome}: {str(update.get('reason', ''))[:1000]}",
+                    now,
+                    str(update["command_id"]),
+                    appliance,
+                ),
+            )
+        conn.execute("UPDATE appliances SET last_seen = ? WHERE id = ?", (now, appliance))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    config_row = conn.execute(
+        "SELECT envelope FROM site_configs WHERE appliance = ? AND version > ?"
+        " ORDER BY version DESC LIMIT 1",
+        (appliance, applied),
+    ).fetchone()
+    pending = conn.execute(
+        "SELECT envelope FROM commands WHERE appliance = ? AND state IN ('pending', 'started')"
+        " ORDER BY created_at LIMIT 20",
+        (appliance,),
+    ).fetchall()
+    return {
+        "ok": True,
+        "acked": {},
+        "stream": "",
+        "now": now,
+        "reports_taken": len(reports),
+        "results_taken": len(results),
+        "config": json.loads(config_row[0]) if config_row else None,
+        "commands": [json.loads(e) for (e,) in pending],
+    }
+
+
+def diagnostics_sync(db: HomeDB, appliance: str, nonce: str, doc: dict[str, Any]) -> dict[str, Any]:
+    conn = db.conn
+    ensure_schema(conn)
+    now = time.time()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        db._take_nonce(appliance, nonce, now)
+        conn.execute(
+            "INSERT INTO diagnostics (appliance, command_id, body, received_at)"
+            " VALUES (?, ?, ?, ?)",
+            (appliance, str(doc.get("command_id", "")), json.dumps(doc), now),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return {"ok": True, "acked": {}, "stream": ""}
+
+
+async def _hello(request: web.Request) -> web.Response:
+    from provisioning.home.server import DB_KEY
+    from services.uplink.protocol import ProtocolError, decode
+
+    db = request.app[DB_KEY]
+    try:
+        body = await request.read()
+        doc = decode(body, request.headers.get("Content-Encoding", ""))
+        appliance, public_key, nonce = verify_hello(request, body, doc)
+        answer = await db.call(hello_sync_for, db, appliance, public_key, nonce, doc)
+    except Refused as exc:
+        log.warning("home.hello_refused", status=exc.status, reason=str(exc))
+        return web.json_response(exc.doc, status=exc.status)
+    except ProtocolError as exc:
+        return web.json_response({"ok": False, "error": str(exc)}, status=400)
+    return web.json_response(answer)
+
+
+def verify_hello(request: web.Request, body: bytes, doc: dict[str, Any]) -> tuple[str, str, str]:
+    """A hello is signed like any request, by the key it carries: (appliance, key, nonce)."""
+    import math
+
+    from provisioning.home.server import TIME_WINDOW_S
+    from provisioning.identity import (
+        H_APPLIANCE,
+        H_CLOCK_SYNCED,
+        H_NONCE,
+        H_SIGNATURE,
+        H_TIME,
+        IdentityError,
+        appliance_id_for,
+        public_key_from_text,
+        signed_text,
+        unb64,
+        verify,
+    )
+
+    appliance = request.headers.get(H_APPLIANCE, "")
+    when = request.headers.get(H_TIME, "")
+    nonce = request.headers.get(H_NONCE, "")
+    signature = request.headers.get(H_SIGNATURE, "")
+    synced = request.headers.get(H_CLOCK_SYNCED, "1")
+    key_text = doc.get("public_key")
+    if not (appliance and when and nonce and signature) or len(nonce) > 64:
+        raise Refused(401, "hello is not signed; it needs the X-Outpost-* signature headers")
+    if not isinstance(key_text, str):
+        raise Refused(400, "hello lacks public_key")
+    try:
+        public = public_key_from_text(key_text)
+    except IdentityError:
+        raise Refused(400, "hello's public_key is not an Ed25519 key") from None
+    if appliance_id_for(unb64(key_text.strip())) != appliance:
+        raise Refused(401, "appliance id does not belong to the public key in the hello")
+    message = signed_text(
+        method=request.method,
+        path=request.path,
+        appliance_id=appliance,
+        when=when,
+        nonce=nonce,
+        body=body,
+    )
+    message += b"\n" + (b"1" if synced == "1" else b"0")
+    if not verify(public, signature, message):
+        raise Refused(401, "bad signature")
+    try:
+        sent_at = float(when)
+    except ValueError:
+        raise Refused(401, "bad X-Outpost-Time") from None
+    if not math.isfinite(sent_at) or (synced == "1" and abs(time.time() - sent_at) > TIME_WINDOW_S):
+        raise Refused(401, "request time is outside the accepted window; check the clock (NTP)")
+    return appliance, key_text.strip(), nonce
+
+
+def hello_sync_for(
+    db: HomeDB, appliance: str, public_key: str, nonce: str, doc: dict[str, Any]
+) -> dict[str, Any]:
+    return claims.hello_sync(db, appliance, public_key, nonce, doc)
+
+
+def _signed_handler(fn: Any) -> Any:
+    async def handle(request: web.Request) -> web.Response:
+        from provisioning.home.server import DB_KEY, _authenticate
+        from services.uplink.protocol import ProtocolError, decode
+
+        db = request.app[DB_KEY]
+        try:
+            appliance, nonce, body = await _authenticate(request)
+            doc = decode(body, request.headers.get("Content-Encoding", ""))
+            answer = await db.call(fn, db, appliance, nonce, doc)
+        except Refused as exc:
+            log.warning("home.refused", path=request.path, status=exc.status, reason=str(exc))
+            return web.json_response(exc.doc, status=exc.status)
+        except ProtocolError as exc:
+            return web.json_response({"ok": False, "error": str(exc)}, status=400)
+        return web.json_response(answer)
+
+    return handle
+
+
+def add_routes(app: web.Application) -> None:
+    """Registered by provisioning/home/server.py:create_app."""
+    app.router.add_post(HELLO_PATH, _hello)
+    app.router.add_post(SYNC_PATH, _signed_handler(sync_sync))
+    app.router.add_post(DIAGNOSTICS_PATH, _signed_handler(diagnostics_sync))
