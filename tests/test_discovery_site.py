@@ -206,6 +206,39 @@ def test_snmp_identity_read_for_every_snmp_device(running: Running) -> None:
         assert row["sys_object_id"].startswith("1.3.6.1."), mac
 
 
+def test_credentials_tried_in_order_v1_v2c_v3(running: Running, tmp_path: Path) -> None:
+    """A wrong community first, then SNMPv3 (authPriv), then v1: each agent answers the first
+    credential it accepts, and the one that did is reported by name."""
+    from simsite.corpus import CORPUS_V3_USER, FILESERVER
+
+    site = running.site
+    user = CORPUS_V3_USER
+    creds = tmp_path / "credentials.toml"
+    creds.write_text(
+        '[[credentials]]\nname = "wrong"\ncommunity = "not-this-one"\n\n'
+        f'[[credentials]]\nname = "office-v3"\nversion = "3"\nuser = "{user.user}"\n'
+        f'auth_protocol = "SHA"\nauth_key = "{user.auth_key}"\n'
+        f'priv_protocol = "AES"\npriv_key = "{user.priv_key}"\n\n'
+        '[[credentials]]\nname = "public-v1"\nversion = "1"\ncommunity = "public"\n'
+    )
+    fileserver = site.spec.device(FILESERVER).ip
+    nas = next(d for d in site.devices if d.name == "dsm").ip
+    silent = "198.18.0.199"  # nobody there: no credential answers
+    proc = site.run_in(
+        site.app_ns,
+        [sys.executable, "-m", "services.discovery", "snmp", fileserver, nas, silent,
+         "--credentials", str(creds), "--timeout", "0.5"],
+        capture_output=True, text=True, cwd=REPO, check=True,
+    )  # fmt: skip
+    result = json.loads(proc.stdout)
+    assert result[fileserver]["credential"] == "office-v3"
+    assert result[fileserver]["platform"] == "linux" and result[fileserver]["sysDescr"]
+    assert result[nas]["credential"] == "public-v1"
+    assert result[nas]["platform"] == "dsm" and result[nas]["model"] == "RS2212RP+"
+    assert result[silent] is None
+    assert "not-this-one" not in proc.stdout + proc.stderr and user.priv_key not in proc.stderr
+
+
 def test_identity_agrees_with_the_librenms_oracle(running: Running) -> None:
     site = running.site
     stems = {p.stem: p for p in CORPUS.glob("*.snmprec")}

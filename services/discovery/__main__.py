@@ -4,8 +4,9 @@
         one ARP sweep; prints JSON {"hosts": {ip: [macs]}, "duration_s", "sent"}
     python -m services.discovery mdns [--seconds 8]
         browse mDNS; prints JSON of every resolved service, with the second it was resolved
-    python -m services.discovery snmp IP [IP...]
-        fingerprint hosts with the [snmp] credentials of --config; prints JSON identities
+    python -m services.discovery snmp IP [IP...] [--config F | --credentials F]
+        fingerprint hosts with the [snmp] credentials of a config, or a file of
+        [[credentials]] tables; prints JSON identities and the credential that answered
     python -m services.discovery run --config FILE
         the store and the discovery service alone, until SIGTERM (tests use this in a
         simulated site's appliance namespace)
@@ -22,6 +23,7 @@ import signal
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from firmware.config import load_config
@@ -88,8 +90,19 @@ async def _mdns(args: argparse.Namespace) -> dict[str, Any]:
 async def _snmp(args: argparse.Namespace) -> dict[str, Any]:
     from services.discovery.fingerprint import Fingerprinter
 
-    config = load_config(args.config) if args.config else None
-    fp = Fingerprinter.from_config(config)
+    if args.credentials:
+        # A file of [[credentials]] tables, the same keys as [[snmp.credentials]].
+        import tomllib
+
+        from firmware.schema import load_dataclass
+        from services.snmp import SnmpSettings
+
+        table = tomllib.loads(args.credentials_text)
+        settings = load_dataclass(SnmpSettings, table, "snmp")
+        fp = Fingerprinter(settings.credentials, timeout_s=args.timeout)
+    else:
+        config = load_config(args.config) if args.config else None
+        fp = Fingerprinter.from_config(config, args.timeout)
     out: dict[str, Any] = {}
     async with fp:
         results = await asyncio.gather(*(fp.identify(ip) for ip in args.hosts))
@@ -146,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     snmp = sub.add_parser("snmp", help="fingerprint hosts over SNMP")
     snmp.add_argument("hosts", nargs="+")
     snmp.add_argument("--config", default="", help="TOML file with [snmp] credentials")
+    snmp.add_argument(
+        "--credentials", default="", help="TOML file of [[credentials]] tables (tried in order)"
+    )
+    snmp.add_argument("--timeout", type=float, default=1.0, help="seconds per request")
     run = sub.add_parser("run", help="store + discovery service until SIGTERM")
     run.add_argument("--config", required=True)
     args = parser.parse_args(argv)
@@ -153,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_run(args))
         return 0
     setup_logging("warning")
+    if args.command == "snmp" and args.credentials:
+        args.credentials_text = Path(args.credentials).read_text(encoding="utf-8")
     handler = {"sweep": _sweep, "mdns": _mdns, "snmp": _snmp}[args.command]
     result = asyncio.run(handler(args))
     json.dump(result, sys.stdout, indent=1, sort_keys=True)
