@@ -204,6 +204,8 @@ async def test_first_use_setup_login_csrf_and_actions(site: Site) -> None:
     assert status == 303
     rows = await site.ctx.store.query("SELECT acked FROM alerts WHERE id = ?", (alert_id,))
     assert rows[0]["acked"] == 1
+    _, html, _ = await get(site, "/")
+    assert "Attention: 1 open alert (acknowledged, being handled)" in html
     # Rediscover and identify go on the bus for discovery and the front panel.
     sub = site.ctx.bus.subscribe(RediscoverRequested, IdentifyRequested)
     assert (await post(site, "/actions/rediscover", {"csrf": session_token}))[0] == 303

@@ -29,7 +29,7 @@ from web.metrics import WebMetrics
 from web.metrics import render as render_metrics
 from web.netinfo import NetInfo, subnets_with_counts
 from web.openapi import spec
-from web.render import Chrome, h, layout
+from web.render import Chrome, fmt_duration, h, layout
 
 log = get_log("web")
 
@@ -330,8 +330,7 @@ def _appliance_facts(ctx: AppContext) -> dict[str, Any]:
     return {
         "Site": ctx.config.site.name or "(not named)",
         "Firmware": ctx.version,
-        "Up for": f"{int(uptime // 86400)} d {int(uptime % 86400 // 3600)} h "
-        f"{int(uptime % 3600 // 60)} min",
+        "Up for": fmt_duration(uptime),
         "Clock": "synchronised" if ctx.clock.clock_synced() else "NOT synchronised (no NTP yet)",
         "Provisioning": status.get("provisioning.state", "unknown"),
         "Update": status.get("update.state", "idle"),

@@ -55,7 +55,10 @@ def site_health(ov: Mapping[str, Any], status: Mapping[str, Any]) -> tuple[str, 
     if major_minor:
         problems.append(f"{major_minor} open alert{'s' if major_minor != 1 else ''}")
     if problems:
-        return "degraded", "Attention: " + ", ".join(problems)
+        headline = "Attention: " + ", ".join(problems)
+        if major_minor and not ov.get("alerts_unacked", 1):
+            headline += " (acknowledged, being handled)"
+        return "degraded", headline
     if ov["devices"]["total"] == 0:
         return "ok", "Looking for devices on the network"
     return "ok", "Network healthy: all monitored devices are answering"
