@@ -42,7 +42,7 @@ STREAM_KEEPALIVE_S = 15.0
 MAX_STREAMS = 32  # browsers following live updates at once; more get 503 and poll instead
 IDENTIFY_S = 60.0
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 _SECRET_KEY = re.compile(r"community|secret|password|passphrase|token|credential|psk|_key$", re.I)
