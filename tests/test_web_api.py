@@ -333,3 +333,15 @@ async def test_change_password_ends_other_sessions(site: Site) -> None:
             assert "Log out" in await r.text()
     events = await site.ctx.store.query("SELECT kind FROM events WHERE kind LIKE 'admin.%'")
     assert [e["kind"] for e in events] == ["admin.password_set", "admin.password_changed"]
+
+
+async def test_claim_code_shown_only_while_unclaimed(site: Site) -> None:
+    site.ctx.status.publish("provisioning.state", "unclaimed")
+    site.ctx.status.publish("provisioning.claim_code", "ABCD-EFGH-JKLM-NPQR")
+    for path in ("/", "/network"):
+        _, html, _ = await get(site, path)
+        assert "ABCD-EFGH-JKLM-NPQR" in html, path
+    site.ctx.status.publish("provisioning.state", "claimed")
+    site.ctx.status.publish("provisioning.claim_code", "")
+    _, html, _ = await get(site, "/")
+    assert 'id="claim"' not in html

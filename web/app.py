@@ -333,6 +333,11 @@ def _appliance_facts(ctx: AppContext) -> dict[str, Any]:
         "Up for": fmt_duration(uptime),
         "Clock": "synchronised" if ctx.clock.clock_synced() else "NOT synchronised (no NTP yet)",
         "Provisioning": status.get("provisioning.state", "unknown"),
+        **(
+            {"Claim code": status.get("provisioning.claim_code", "")}
+            if status.get("provisioning.state") == "unclaimed"
+            else {}
+        ),
         "Update": status.get("update.state", "idle"),
         "Uplink": status.get("uplink.state", "unconfigured"),
     }

@@ -91,6 +91,18 @@ def panel_html(status: Mapping[str, Any]) -> str:
     )
 
 
+def _claim_notice(status: Mapping[str, Any]) -> str:
+    """While unclaimed, the code the MSP types in to claim the box (provisioning shows it here
+    and on the label on purpose: it is a one-time pairing code, home only keeps its hash)."""
+    if status.get("provisioning.state") != "unclaimed":
+        return ""
+    code = status.get("provisioning.claim_code") or ""
+    return (
+        '<section class="notice" id="claim">Not yet set up by your IT provider. '
+        f'Give them this claim code: <strong class="mono">{h(code)}</strong></section>'
+    )
+
+
 def overview(ov: Mapping[str, Any], status: Mapping[str, Any], now: float) -> str:
     level, headline = site_health(ov, status)
     up = uplink_view(status, ov)
@@ -129,7 +141,8 @@ def overview(ov: Mapping[str, Any], status: Mapping[str, Any], now: float) -> st
         f"{h(up['text'])}"
         + (f" · {up['backlog']} records waiting to send" if up["backlog"] else "")
         + "</p></section>"
-        '<section class="cards">'
+        + _claim_notice(status)
+        + '<section class="cards">'
         f'<a class="card" href="/devices"><h2>Devices</h2><p class="big" id="devices-total">'
         f"{devs['total']}</p><p>{badge(str(devs['by_state'].get('up', 0)) + ' up', 'ok')} "
         f"{badge(str(devs['by_state'].get('down', 0)) + ' down', 'bad')} "
