@@ -507,3 +507,47 @@ def test_ip_conflict_names_both_devices(running: Running) -> None:
     time.sleep(2 * SWEEP_INTERVAL_S)
     same = [e for e in running.events("device.ip_conflict") if e["data"]["ip"] == victim.ip]
     assert len(same) == 1, "one event per conflict, not one per sweep"
+
+
+def test_an_interface_that_gets_its_address_later_is_swept(
+    running: Running, tmp_path: Path
+) -> None:
+    """At boot the address comes from DHCP after outpost started: discovery re-plans."""
+    site = running.site
+    db, log, config = tmp_path / "late.db", tmp_path / "late.log", tmp_path / "late.toml"
+    config.write_text(
+        f'[store]\npath = "{db}"\n\n[discovery]\nsubnets = ["198.18.9.0/24"]\n'
+        "sweep_interval_s = 3600\nmdns = false\nsnmp = false\n"
+    )
+    # A veth pair inside the appliance's namespace: an interface with no address yet.
+    site.run_in(
+        site.app_ns,
+        ["ip", "link", "add", "late0", "type", "veth", "peer", "name", "late1"],
+        check=True,
+    )
+    with log.open("wb") as out:
+        proc = site.popen_in(
+            site.app_ns,
+            [sys.executable, "-m", "services.discovery", "run", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    late = Running(site, db, log, proc, time.monotonic(), running.hostile)
+    try:
+        late.wait("the skipped subnet", lambda: "no interface" in log.read_text(), 15)
+        assert "discovery.swept " not in log.read_text()
+        for argv in (["ip", "addr", "add", "198.18.9.2/24", "dev", "late0"],
+                     ["ip", "link", "set", "late1", "up"],
+                     ["ip", "link", "set", "late0", "up"]):  # fmt: skip
+            site.run_in(site.app_ns, argv, check=True)
+        late.wait(
+            "a sweep of the new subnet",
+            lambda: "discovery.swept subnet=198.18.9.0/24" in log.read_text(),
+            30,
+        )
+        assert log.read_text().count("discovery.subnet_skipped") == 1, "said once, not per try"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        site.run_in(site.app_ns, ["ip", "link", "del", "late0"])

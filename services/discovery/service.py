@@ -42,6 +42,8 @@ from services.store import Event, Tx
 log = get_log("discovery")
 
 FLUSH_INTERVAL_S: Final = 5.0
+#: Without any sweepable subnet (no address yet), interfaces are looked at again this often.
+NO_PLAN_RETRY_S: Final = 10.0
 #: A device that answered no SNMP credential is asked again after this long.
 NO_ANSWER_RETRY_S: Final = 3600.0
 #: Passive sightings buffered between flushes (a flood of spoofed ARP cannot grow memory).
@@ -62,6 +64,8 @@ class DiscoveryService:
         self._snmp_next_try: dict[str, float] = {}
         self._mdns_version = -1
         self._idle = False
+        self._raw_denied = False
+        self._problems: list[str] = []
         self.last_sweeps: list[SweepResult] = []
 
     # ---- lifecycle ----
@@ -78,37 +82,20 @@ class DiscoveryService:
             self.ctx.status.publish("discovery.state", "idle")
             return
         try:
-            interfaces = await ipv4_interfaces()
-        except InterfaceError as exc:
-            log.error("discovery.interfaces_unreadable", error=str(exc))
-            interfaces = []
-        self.plans, problems = plan_sweeps(s, interfaces)
-        for problem in problems:
-            log.warning("discovery.subnet_skipped", problem=problem)
-        for plan in self.plans:
-            iface = plan.interface
-            if iface.name in self.sockets:
-                continue
-            sock = ArpSocket(iface.name, iface.ip, self._on_sighting)
-            try:
-                sock.open()
-            except ArpNotPermitted as exc:
-                log.error("discovery.arp_not_permitted", error=str(exc))
-                break
-            except OSError as exc:
-                log.error("discovery.arp_open_failed", interface=iface.name, error=str(exc))
-                continue
-            self.sockets[iface.name] = sock
-        if s.mdns:
-            self.mdns = MdnsWatcher()
-            try:
-                await self.mdns.start()
-            except OSError as exc:
-                log.error("discovery.mdns_failed", error=str(exc))
-                self.mdns = None
-        if s.snmp:
-            self.fingerprinter = Fingerprinter.from_config(self.ctx.config, s.snmp_timeout_s)
-            await self.fingerprinter.__aenter__()
+            await self._replan()
+            if s.mdns:
+                self.mdns = MdnsWatcher()
+                try:
+                    await self.mdns.start()
+                except OSError as exc:
+                    log.error("discovery.mdns_failed", error=str(exc))
+                    self.mdns = None
+            if s.snmp:
+                self.fingerprinter = Fingerprinter.from_config(self.ctx.config, s.snmp_timeout_s)
+                await self.fingerprinter.__aenter__()
+        except BaseException:
+            await self.teardown()  # the supervisor only tears down what finished setting up
+            raise
         log.info(
             "discovery.started",
             subnets=",".join(str(p.subnet) for p in self.plans),
@@ -134,11 +121,59 @@ class DiscoveryService:
             await asyncio.Event().wait()  # nothing to do, ever, with this configuration
         while True:
             started = time.monotonic()
+            await self._replan()
             await self.cycle()
-            next_cycle = started + self.settings.sweep_interval_s
+            interval = self.settings.sweep_interval_s
+            if not self.plans:
+                # At boot the LAN interface may not have its DHCP address yet: look again soon.
+                interval = min(interval, NO_PLAN_RETRY_S)
+            next_cycle = started + interval
             while (left := next_cycle - time.monotonic()) > 0:
                 await asyncio.sleep(min(FLUSH_INTERVAL_S, left))
                 await self.flush()
+
+    async def _replan(self) -> None:
+        """(Re)compute the sweeps from the interfaces as they are now; adapt the sockets.
+
+        Interfaces change under a running appliance: DHCP gives the address seconds after
+        boot, a lease changes, a USB adapter comes and goes.
+        """
+        try:
+            interfaces = await ipv4_interfaces()
+        except InterfaceError as exc:
+            log.error("discovery.interfaces_unreadable", error=str(exc))
+            interfaces = []
+        plans, problems = plan_sweeps(self.settings, interfaces)
+        if problems != self._problems:
+            for problem in problems:
+                log.warning("discovery.subnet_skipped", problem=problem)
+            self._problems = problems
+        wanted = {p.interface.name: p.interface.ip for p in plans}
+        for name, sock in list(self.sockets.items()):
+            if wanted.get(name) != sock.src_ip:
+                sock.close()
+                del self.sockets[name]
+        if [(p.subnet, p.interface) for p in plans] != [
+            (p.subnet, p.interface) for p in self.plans
+        ]:
+            log.info("discovery.planned", subnets=",".join(str(p.subnet) for p in plans) or "none")
+        self.plans = plans
+        if self._raw_denied:
+            return
+        for name, ip in wanted.items():
+            if name in self.sockets:
+                continue
+            sock = ArpSocket(name, ip, self._on_sighting)
+            try:
+                sock.open()
+            except ArpNotPermitted as exc:
+                log.error("discovery.arp_not_permitted", error=str(exc))
+                self._raw_denied = True  # said once; the kernel-assisted sweep takes over
+                return
+            except OSError as exc:
+                log.error("discovery.arp_open_failed", interface=name, error=str(exc))
+                continue
+            self.sockets[name] = sock
 
     # ---- one cycle ----
 
@@ -172,9 +207,11 @@ class DiscoveryService:
             buffered, self._passive = self._passive, {}
             now = self.ctx.clock.now().wall
             items = [inventory.Seen(mac, tuple(ips)) for mac, ips in sorted(buffered.items())]
-            await self._write(
+            events = await self._write(
                 lambda tx: inventory.record_seen(tx, items, now, active=False, source="arp")
             )
+            # A host learnt between sweeps is fingerprinted now, not at the next sweep.
+            force_identity = force_identity or any(e.kind == "device.joined" for e in events)
         mdns_changed = self.mdns is not None and self.mdns.version != self._mdns_version
         if force_identity or mdns_changed:
             await self._merge_identity()
@@ -300,11 +337,12 @@ class DiscoveryService:
         now = self.ctx.clock.now().wall
         await self._write(lambda tx: inventory.expire(tx, now, self.settings.leave_after_s))
 
-    async def _write(self, fn: Callable[[Tx], list[Event]]) -> None:
+    async def _write(self, fn: Callable[[Tx], list[Event]]) -> list[Event]:
         events = await self.ctx.store.write(fn)
         for event in events:
             log.info(event.kind, device_id=event.device_id, message=event.message)
             self.ctx.bus.publish(event)
+        return events
 
     # ---- passive sources ----
 
