@@ -308,13 +308,13 @@ class DiscoveryService:
         for device in devices:
             if not device.ip:
                 continue
+            if self._snmp_next_try.get(device.mac, 0.0) > mono:
+                continue  # answered no credential lately
             row = known.get(device.id)
-            if row is not None:
-                if wall - float(row["updated"]) < self.settings.snmp_refresh_s:
-                    continue
-                due.append((device, str(row["credential"])))
-            elif self._snmp_next_try.get(device.mac, 0.0) <= mono:
+            if row is None:
                 due.append((device, ""))
+            elif wall - float(row["updated"]) >= self.settings.snmp_refresh_s:
+                due.append((device, str(row["credential"])))  # the one that worked, first
         if not due:
             return {}
         answers = await asyncio.gather(

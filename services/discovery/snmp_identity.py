@@ -98,7 +98,10 @@ class SnmpIdentity:
             "sysObjectID": self.sys_object_id,
             "location": self.sys_location,
             "contact": self.sys_contact,
-            "uptime": self.uptime_s,  # seconds (sysUpTime / 100) when read
+            # Seconds (sysUpTime / 100) when read; "uptime" is the inventory contract's name,
+            # "uptime_s" the unit-carrying one the status page reads.
+            "uptime": self.uptime_s,
+            "uptime_s": self.uptime_s,
             "vendor": self.vendor,
             "platform": self.platform,
             "model": self.model,
