@@ -12,6 +12,10 @@ class ProvisioningSettings:
     identity_dir: str = setting(
         "/var/lib/outpost/identity", help="directory of the appliance's key pair"
     )
+    config_file: str = setting(
+        "/etc/outpost/outpost.toml",
+        help="the local configuration file that signed site configurations are laid over",
+    )
     state_dir: str = setting(
         "/var/lib/outpost/provisioning",
         help="claim state, signed configurations and seen commands (on the data partition)",

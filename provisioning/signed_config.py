@@ -214,3 +214,40 @@ def _peek_version(envelope: Any) -> Any:
     except Exception:
         return None
     return version if type(version) is int else None
+
+
+def read_table(path: str | Path) -> dict[str, Any]:
+    """A TOML file as a table ({} when it does not exist)."""
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+
+
+def load_effective_config(path: str | Path) -> Config:
+    """The configuration to run: the file, with the applied signed site configuration over it.
+
+    Used at start (``outpost run``). The signed sections were fully validated when they were
+    accepted; should they still not fit (the local file was edited since), the file alone is
+    used and the reason logged, so a box always starts with a configuration it can run.
+    """
+    from firmware.config import load_config
+    from firmware.logs import get_log
+
+    local = load_config(path)
+    keeper = ConfigKeeper(Path(local.provisioning.state_dir), local.provisioning.confirm_window_s)
+    overlay = keeper.applied_table()
+    if not overlay:
+        return local
+    try:
+        return load_dataclass(Config, merge(read_table(path), overlay))
+    except ConfigError as exc:
+        get_log("provisioning").error(
+            "config.overlay_unusable",
+            version=keeper.applied_version(),
+            problems="; ".join(exc.problems),
+        )
+        return local

@@ -69,7 +69,10 @@ def test_sigkill_appliance_and_home_lose_and_duplicate_nothing(tmp_path: Path) -
                     home.start()
                 _kill(proc)
                 proc = None
-            # Let the appliance drain, then stop it cleanly.
+            # Let the appliance drain with nothing new being produced, then stop it cleanly.
+            text = config_path.read_text()
+            assert "self_measure_s = 0.05" in text
+            config_path.write_text(text.replace("self_measure_s = 0.05", "self_measure_s = 0.0"))
             proc = _start(config_path, log)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:

@@ -101,10 +101,6 @@ SCHEMA = (
 )
 
 
-def _non_finite(text: str) -> float:
-    raise ValueError(f"{text} is not a JSON number")
-
-
 def _check_value(value: Any, where: str, depth: int = 0) -> None:
     """Refuse non-finite numbers, oversized strings and absurd nesting anywhere in a body."""
     if depth > 8:
@@ -393,8 +389,3 @@ class HomeDB:
                 }
             )
         return out
-
-
-def loads_strict(raw: bytes) -> Any:
-    """JSON with NaN/Infinity refused at parse time (kept for callers outside ingest)."""
-    return json.loads(raw, parse_constant=_non_finite)

@@ -21,7 +21,7 @@ from firmware.logs import get_log
 from provisioning.identity import load_or_create
 from services.store import StoreError, Tx
 from services.uplink import outbox
-from services.uplink.client import Exchange, HomeClient, sleep_or_wake
+from services.uplink.client import Exchange, HomeClient, UplinkConfigError, sleep_or_wake
 from services.uplink.protocol import HEARTBEAT_PATH, INGEST_PATH, PROTOCOL_VERSION
 
 log = get_log("uplink")
@@ -82,13 +82,19 @@ class UplinkService:
         identity = await asyncio.to_thread(
             load_or_create, self.ctx.config.provisioning.identity_dir
         )
-        client = HomeClient(
-            self.settings.url,
-            identity,
-            self.settings.ca_file,
-            self.settings.request_timeout_s,
-            self.ctx.clock,
-        )
+        try:
+            client = HomeClient(
+                self.settings.url,
+                identity,
+                self.settings.ca_file,
+                self.settings.request_timeout_s,
+                self.ctx.clock,
+            )
+        except UplinkConfigError as exc:
+            # Records keep being stored; the supervisor retries setup with back-off.
+            self.ctx.status.publish("uplink.state", "failing")
+            log.error("uplink.config_error", error=str(exc))
+            raise
         await client.open()
         self.client = client
         self.stream = await self.ctx.store.read(outbox.read_stream)
@@ -276,10 +282,18 @@ class UplinkService:
             except StoreError as exc:
                 log.warning("uplink.heartbeat_skipped", error=str(exc))
             else:
-                if exchange.outcome != "ok":
+                state = self.ctx.status.snapshot().get("uplink.state")
+                if exchange.outcome == "ok":
+                    if self.failures == 0:
+                        self.ctx.status.publish("uplink.state", "connected")
+                else:
                     log.info(
                         "uplink.heartbeat_failed", outcome=exchange.outcome, error=exchange.error
                     )
+                    if exchange.outcome in ("refused", "tls"):
+                        self.ctx.status.publish("uplink.state", "failing")
+                    elif state == "connected":
+                        self.ctx.status.publish("uplink.state", "buffering")
             await asyncio.sleep(self.settings.heartbeat_s)
 
 

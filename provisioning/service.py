@@ -1,0 +1,350 @@
+"""The provisioning service: say hello until claimed, then sync configuration and commands.
+
+Unclaimed, the box posts ``/api/v1/hello`` (its public key and its claim code's hash) every
+``sync_interval_s`` until the MSP claims it. Claimed, it posts ``/api/v1/sync``: the reports of
+configurations and the results of commands not yet delivered, the version of the configuration
+it runs; home answers with a newer signed configuration, if any, and the commands waiting for
+it. Reaching home confirms a configuration on trial; not reaching it within the confirm window
+rolls it back (provisioning/signed_config.py). Everything home sends is checked against the MSP
+key learnt at the claim; nothing is ever accepted from the network otherwise.
+
+A configuration that changes sections is applied by restarting the appliance process (systemd
+starts it again at once, with the file's configuration and the signed sections laid over it by
+:func:`provisioning.signed_config.load_effective_config`); a new version that changes nothing is
+recorded without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from firmware.context import AppContext
+from firmware.logs import get_log
+from firmware.schema import to_public_dict
+from firmware.updater import fsops, mailbox
+from provisioning.claim import ClaimState, ClaimStore, code_hash
+from provisioning.commands import Command, CommandBook, Handler, run_commands
+from provisioning.identity import Identity, load_or_create
+from provisioning.signed_config import ConfigKeeper, read_table
+from provisioning.signing import Refused, public_from_text
+from services.uplink.client import HomeClient
+from services.uplink.protocol import PROTOCOL_VERSION
+
+log = get_log("provisioning")
+
+HELLO_PATH = "/api/v1/hello"
+SYNC_PATH = "/api/v1/sync"
+DIAGNOSTICS_PATH = "/api/v1/diagnostics"
+PING_TIMEOUT_S = 2
+LOG_LINES = 500
+
+
+def _default_restart() -> None:
+    # systemd (Restart=always) starts the appliance again with the new configuration.
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+class ProvisioningService:
+    name = "provisioning"
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.settings = ctx.config.provisioning
+        state_dir = Path(self.settings.state_dir)
+        self.claims = ClaimStore(state_dir, self.settings.claim_code_ttl_s)
+        self.keeper = ConfigKeeper(state_dir, self.settings.confirm_window_s)
+        self.book = CommandBook(state_dir)
+        self.identity: Identity | None = None
+        self.client: HomeClient | None = None
+        self.restart: Callable[[], None] = _default_restart
+        self.home_now: float | None = None
+        self._reboot_after_sync = False
+        self._again = False
+
+    async def setup(self) -> None:
+        self.identity = await asyncio.to_thread(load_or_create, self.settings.identity_dir)
+        uplink = self.ctx.config.uplink
+        client = HomeClient(
+            uplink.url, self.identity, uplink.ca_file, uplink.request_timeout_s, self.ctx.clock
+        )
+        await client.open()
+        self.client = client
+        self._publish(await asyncio.to_thread(self.claims.load))
+        self.ctx.status.publish("config.version", self.keeper.applied_version())
+
+    async def teardown(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+
+    def _publish(self, claim: ClaimState) -> None:
+        self.ctx.status.publish("provisioning.state", "claimed" if claim.claimed else "unclaimed")
+        self.ctx.status.publish("provisioning.claim_code", "" if claim.claimed else claim.code)
+        self.ctx.status.publish("provisioning.site", claim.site)
+
+    async def run(self) -> None:
+        while True:
+            await self.step()
+            if self._again:
+                self._again = False
+                continue  # results of commands just run go home at once
+            await asyncio.sleep(self.settings.sync_interval_s)
+
+    async def step(self) -> None:
+        claim = await asyncio.to_thread(self.claims.load)
+        if not claim.claimed:
+            claim = await self.hello(claim)
+        if claim.claimed:
+            await self.sync(claim)
+        rolled = await asyncio.to_thread(self.keeper.check)
+        if rolled is not None:
+            report, changed = rolled
+            log.warning("config.rolled_back", version=report["version"], reason=report["reason"])
+            self._applied(changed)
+
+    # ---- unclaimed ----
+
+    async def hello(self, claim: ClaimState) -> ClaimState:
+        assert self.client is not None and self.identity is not None
+        doc = {
+            "v": PROTOCOL_VERSION,
+            "public_key": self.identity.public_text,
+            "claim_code_sha256": code_hash(claim.code),
+            "code_expires_at": claim.code_expires_at,
+            "version": self.ctx.version,
+        }
+        ex = await self.client.post(HELLO_PATH, doc)
+        if ex.outcome != "ok" or ex.doc is None:
+            log.info("provisioning.hello_failed", outcome=ex.outcome, error=ex.error)
+            return claim
+        if ex.doc.get("state") == "claimed":
+            site, key = str(ex.doc.get("site", "")), str(ex.doc.get("msp_key", ""))
+            try:
+                public_from_text(key)
+            except Refused as exc:
+                log.error("provisioning.bad_msp_key", error=exc.reason)
+                return claim
+            claim = await asyncio.to_thread(self.claims.mark_claimed, site, key)
+            log.info("provisioning.claimed", site=site)
+            self._publish(claim)
+        return claim
+
+    # ---- claimed ----
+
+    async def sync(self, claim: ClaimState) -> None:
+        assert self.client is not None and self.identity is not None
+        reports = await asyncio.to_thread(self.keeper.take_reports)
+        results = await asyncio.to_thread(self.book.take_results)
+        update = fsops.read_json(Path(self.ctx.config.updates.root) / "updater" / "state.json")
+        doc = {
+            "v": PROTOCOL_VERSION,
+            "appliance": self.identity.appliance_id,
+            "config_version": self.keeper.applied_version(),
+            "config_reports": reports,
+            "command_results": results,
+            "update": (update or {}).get("last_result") if isinstance(update, dict) else None,
+        }
+        ex = await self.client.post(SYNC_PATH, doc)
+        if ex.outcome == "refused" and "is released" in ex.error:
+            claim = await asyncio.to_thread(self.claims.release)
+            log.warning("provisioning.released", detail=ex.error)
+            self._publish(claim)
+            return
+        if ex.outcome != "ok" or ex.doc is None:
+            log.info("provisioning.sync_failed", outcome=ex.outcome, error=ex.error)
+            return
+        answer = ex.doc
+        await asyncio.to_thread(self.keeper.drop_reports, int(answer.get("reports_taken", 0)))
+        await asyncio.to_thread(self.book.drop_results, int(answer.get("results_taken", 0)))
+        confirmed = await asyncio.to_thread(self.keeper.confirm)
+        if confirmed is not None:
+            log.info("config.confirmed", version=confirmed["version"])
+        if self._reboot_after_sync and int(answer.get("results_taken", 0)) >= len(results):
+            self._reboot_after_sync = False
+            await self._reboot()
+        home_now = answer.get("now")
+        self.home_now = float(home_now) if isinstance(home_now, int | float) else None
+        public = public_from_text(claim.msp_key)
+        if answer.get("config") is not None:
+            await self._take_config(answer["config"], public)
+        commands = answer.get("commands") or []
+        if isinstance(commands, list) and commands:
+            ran = await run_commands(
+                commands,
+                public=public,
+                appliance_id=self.identity.appliance_id,
+                now=self._now(),
+                book=self.book,
+                handlers=self.handlers(),
+            )
+            self._again = True
+            if ran:
+                log.info("provisioning.commands_ran", ids=",".join(ran))
+
+    def _now(self) -> float:
+        """Commands expire by the box's clock once it is synchronised, else by home's."""
+        stamp = self.ctx.clock.now()
+        if stamp.synced or self.home_now is None:
+            return stamp.wall
+        return self.home_now
+
+    async def _take_config(self, envelope: Any, public: Any) -> None:
+        assert self.identity is not None
+        base = await asyncio.to_thread(_base_table, self.ctx)
+        report, changed = await asyncio.to_thread(
+            self.keeper.offer, envelope, public, self.identity.appliance_id, base
+        )
+        if report["outcome"] == "refused":
+            log.warning("config.refused", version=report["version"], reason=report["reason"])
+        else:
+            log.info("config.applied", version=report["version"], changed=",".join(changed))
+            self._applied(changed)
+        self._again = True  # the report goes home now
+
+    def _applied(self, changed: list[str]) -> None:
+        self.ctx.status.publish("config.version", self.keeper.applied_version())
+        if changed:
+            log.info("config.restart", sections=",".join(changed))
+            self.restart()
+
+    # ---- commands ----
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "identify": self._identify,
+            "rediscover": self._rediscover,
+            "poll": self._poll,
+            "diagnostics": self._diagnostics,
+            "reboot": self._reboot_command,
+            "update": self._update,
+        }
+
+    async def _identify(self, command: Command) -> str:
+        from web.actions import IdentifyRequested
+
+        seconds = float(command.args.get("duration_s", self.ctx.config.hardware.identify_s))
+        self.ctx.bus.publish(IdentifyRequested(seconds, f"msp:{command.id}"))
+        return f"identify blink for {seconds:g} s"
+
+    async def _rediscover(self, command: Command) -> str:
+        from web.actions import RediscoverRequested
+
+        self.ctx.bus.publish(RediscoverRequested(f"msp:{command.id}", time.time()))
+        return "discovery sweep requested"
+
+    async def _poll(self, command: Command) -> str:
+        ip = str(command.args.get("ip", ""))
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise ValueError(f"{ip!r} is not an IP address") from None
+        started = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            "ping",
+            "-n",
+            "-c",
+            "1",
+            "-W",
+            str(PING_TIMEOUT_S),
+            ip,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        code = await proc.wait()
+        if code != 0:
+            raise RuntimeError(f"{ip} did not answer a ping within {PING_TIMEOUT_S} s")
+        return f"{ip} answered a ping in {(time.monotonic() - started) * 1000:.0f} ms"
+
+    async def _diagnostics(self, command: Command) -> str:
+        assert self.client is not None
+        bundle = await collect_diagnostics(self.ctx)
+        bundle["command_id"] = command.id
+        size = len(json.dumps(bundle, default=str))
+        ex = await self.client.post(DIAGNOSTICS_PATH, json.loads(json.dumps(bundle, default=str)))
+        if ex.outcome != "ok":
+            raise RuntimeError(f"upload failed: {ex.outcome} {ex.error}")
+        return f"diagnostics uploaded ({size} bytes)"
+
+    async def _reboot_command(self, command: Command) -> str:
+        if not self.settings.reboot_command:
+            raise RuntimeError("reboot is disabled on this box (provisioning.reboot_command)")
+        self._reboot_after_sync = True  # after home has this result
+        return "rebooting"
+
+    async def _reboot(self) -> None:
+        log.warning("provisioning.reboot")
+        proc = await asyncio.create_subprocess_exec(*self.settings.reboot_command)
+        await proc.wait()
+
+    async def _update(self, command: Command) -> str:
+        url, version = command.args.get("url"), command.args.get("version")
+        if not isinstance(url, str) or not url:
+            raise ValueError("update needs args.url (the bundle's URL)")
+        box = Path(self.ctx.config.updates.mailbox_dir)
+        await asyncio.to_thread(
+            mailbox.write_request, box, url, str(version) if version else None, command.id
+        )
+        return f"update to {version or url} requested from the updater"
+
+
+def _base_table(ctx: AppContext) -> dict[str, Any]:
+    """The local configuration file as a table (what the signed sections are laid over)."""
+    return read_table(ctx.config.provisioning.config_file)
+
+
+async def collect_diagnostics(ctx: AppContext) -> dict[str, Any]:
+    """Logs, configuration without secrets, store statistics, status and update journal."""
+
+    def store_stats(conn: Any) -> dict[str, Any]:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        counts = {t: conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        return {"rows": counts, "bytes": page_size * pages}
+
+    logs: list[str] = []
+    with contextlib.suppress(OSError):
+        proc = await asyncio.create_subprocess_exec(
+            "journalctl",
+            "-u",
+            "outpost.service",
+            "-n",
+            str(LOG_LINES),
+            "--no-pager",
+            "-o",
+            "short-iso",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        out, _ = await proc.communicate()
+        logs = out.decode("utf-8", "replace").splitlines()[-LOG_LINES:]
+    updates = fsops.read_json(Path(ctx.config.updates.root) / "updater" / "state.json")
+    return {
+        "version": ctx.version,
+        "collected_at": time.time(),
+        "config": to_public_dict(ctx.config),
+        "status": ctx.status.snapshot(),
+        "store": await ctx.store.read(store_stats),
+        "update": updates,
+        "logs": logs,
+    }
+
+
+def make_provisioning(ctx: AppContext) -> ProvisioningService | None:
+    if not ctx.config.uplink.url:
+        return None  # no home to be claimed by
+    return ProvisioningService(ctx)
