@@ -80,6 +80,7 @@ class MdnsWatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.dropped = 0  # types or instances refused by the caps
         self.version = 0  # bumped on every change of the service set
+        self.changed = asyncio.Event()  # set on every change; the consumer clears it
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -138,6 +139,7 @@ class MdnsWatcher:
         if state_change is ServiceStateChange.Removed:
             if self._services.pop(key, None) is not None:
                 self.version += 1
+                self.changed.set()
             return
         if key not in self._services and len(self._services) >= MAX_INSTANCES:
             self.dropped += 1
@@ -183,3 +185,4 @@ class MdnsWatcher:
             return  # a periodic re-announcement: nothing new, keep the first resolution time
         self._services[(service_type, name)] = service
         self.version += 1
+        self.changed.set()

@@ -18,6 +18,7 @@ and keeps mDNS and SNMP going, sweeping through the kernel's own ARP instead
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -42,6 +43,8 @@ from services.store import Event, Tx
 log = get_log("discovery")
 
 FLUSH_INTERVAL_S: Final = 5.0
+#: After mDNS news, wait this long for the rest of the device's answers before merging.
+MDNS_SETTLE_S: Final = 1.0
 #: Without any sweepable subnet (no address yet), interfaces are looked at again this often.
 NO_PLAN_RETRY_S: Final = 10.0
 #: A device that answered no SNMP credential is asked again after this long.
@@ -129,8 +132,20 @@ class DiscoveryService:
                 interval = min(interval, NO_PLAN_RETRY_S)
             next_cycle = started + interval
             while (left := next_cycle - time.monotonic()) > 0:
-                await asyncio.sleep(min(FLUSH_INTERVAL_S, left))
+                await self._pause(min(FLUSH_INTERVAL_S, left))
                 await self.flush()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep until the next flush, or until mDNS news (then a short settle, so that the
+        burst of answers a device sends when it announces lands in one merge)."""
+        if self.mdns is None:
+            await asyncio.sleep(seconds)
+            return
+        changed = self.mdns.changed
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), seconds)
+            await asyncio.sleep(MDNS_SETTLE_S)
+        changed.clear()
 
     async def _replan(self) -> None:
         """(Re)compute the sweeps from the interfaces as they are now; adapt the sockets.
