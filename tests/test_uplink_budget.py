@@ -165,3 +165,25 @@ async def test_full_disk_keeps_running_trims_and_reports(tmp_path: Path) -> None
         assert reasons.get("thinned", 0) + reasons.get("budget", 0) > 0
         assert "thinned" in reported or "budget" in reported
         print(f"full disk: stored {stored}, StoreFull {full_errors} times, drops {reasons}")
+
+
+async def test_synced_clock_evicts_by_age_and_counts_it(tmp_path: Path) -> None:
+    home = Home(tmp_path / "home", tmp_path / "ca")
+    home.prepare()
+    config, _ = appliance_config(tmp_path, home, store={"max_age_days": 1})
+    clock = FixedClock(synced=True)
+    ctx, _sup = build(config, clock)
+    await ctx.store.open()
+    try:
+        await _fill(ctx, clock, minutes=20)  # 600 measurements, 2 events, all stamped synced
+        clock.advance(2 * 86400.0)
+        await _fill(ctx, clock, minutes=1)  # fresh ones stay
+        assert await BudgetKeeper(ctx).keep()
+        left = await ctx.store.query("SELECT COUNT(*) AS n FROM measurements")
+        drops = await ctx.store.query(
+            "SELECT kind, count FROM uplink_drops WHERE reason = 'max_age' ORDER BY kind"
+        )
+    finally:
+        await ctx.store.close()
+    assert left == [{"n": 6 * SERIES}]
+    assert drops == [{"kind": "event", "count": 2}, {"kind": "measurement", "count": 600}]
