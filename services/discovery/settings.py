@@ -21,7 +21,9 @@ class DiscoverySettings:
     auto_subnets: bool = setting(
         False, help="with no subnets set, sweep the subnets of the appliance's own interfaces"
     )
-    exclude: tuple[str, ...] = setting((), check=each(subnet), help="subnets or hosts to skip")
+    exclude: tuple[str, ...] = setting(
+        (), check=each(subnet), help="subnets to skip; a single host as '192.168.1.9/32'"
+    )
     allow_large_subnets: bool = setting(
         False, help="allow sweeping subnets larger than a /22 (slow, and loud on the LAN)"
     )
