@@ -168,8 +168,9 @@ def evidence_from_mdns(services: Iterable[MdnsService]) -> list[Evidence]:
 
 def evidence_from_vendor(vendor: str, local_mac: bool) -> list[Evidence]:
     if local_mac:
-        # Randomised MACs are what phones and laptops use on Wi-Fi by default.
-        return [Evidence("oui", "phone", 0.1, "randomised (locally administered) MAC")]
+        # Phones and laptops randomise their Wi-Fi MAC; virtual machines and containers make
+        # theirs up. Recorded so the page can say why there is no vendor; it votes for nothing.
+        return [Evidence("oui", "unknown", 0.0, "locally administered MAC (randomised or virtual)")]
     for pattern, kind, weight in _OUI_VENDORS:
         if vendor and re.search(pattern, vendor, re.IGNORECASE):
             return [Evidence("oui", kind, weight, f"MAC vendor {vendor}")]
