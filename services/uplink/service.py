@@ -35,21 +35,30 @@ class OutboxForwarder:
 
     It runs in the store's writer thread, inside the caller's transaction; the wake-up may come
     before the commit (or for a rolled-back write): the sender then just finds less to send.
+    Waking the event loop costs a system call and a trip through the GIL, so bulk records wake
+    the sender once until it has looked at the outbox again (``rearm``); a priority record
+    always wakes it.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._wake: Callable[[], None] | None = None
-        self.priority_waiting = False
+        self._armed = True
 
     def attach(self, wake: Callable[[], None]) -> None:
         with self._lock:
             self._wake = wake
+            self._armed = True
+
+    def rearm(self) -> None:
+        """The sender is about to read the outbox: the next bulk record wakes it again."""
+        self._armed = True
 
     def __call__(self, tx: Tx, kind: str, body: dict[str, Any], lane: int) -> None:
         outbox.forward(tx, kind, body, lane)
-        if lane == outbox.LANE_PRIORITY:
-            self.priority_waiting = True
+        if not self._armed and lane != outbox.LANE_PRIORITY:
+            return
+        self._armed = False
         with self._lock:
             wake = self._wake
         if wake is not None:
@@ -123,6 +132,7 @@ class UplinkService:
     async def _send_loop(self) -> None:
         bulk_since: float | None = None
         while True:
+            self.forwarder.rearm()
             backlog = await self.ctx.store.read(outbox.read_backlog)
             total = sum(backlog.pending.values())
             self.ctx.status.publish("uplink.backlog", total)
