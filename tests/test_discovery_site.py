@@ -551,3 +551,54 @@ def test_an_interface_that_gets_its_address_later_is_swept(
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
         site.run_in(site.app_ns, ["ip", "link", "del", "late0"])
+
+
+_INJECT = r"""
+import socket, struct, sys
+def arp(op, sha, spa, tha, tpa, hlen=6, plen=4, htype=1, ptype=0x0800):
+    return struct.pack("!HHBBH", htype, ptype, hlen, plen, op) + sha + socket.inet_aton(spa) \
+        + tha + socket.inet_aton(tpa)
+def frame(src, body, ethertype=0x0806):
+    return b"\xff" * 6 + src + struct.pack("!H", ethertype) + body
+me = bytes.fromhex(sys.argv[1].replace(":", ""))
+good = bytes.fromhex(sys.argv[2].replace(":", ""))
+multicast = bytes.fromhex("01005e000001")
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+frames = [
+    frame(me, arp(2, multicast, "198.18.0.201", b"\0" * 6, "198.18.0.2")),  # multicast sender
+    frame(me, arp(1, me, "198.18.0.202", b"\0" * 6, "198.18.0.2", hlen=8)),  # wrong hlen
+    frame(me, arp(3, me, "198.18.0.203", b"\0" * 6, "198.18.0.2")),  # RARP op on ARP
+    frame(me, arp(1, me, "0.0.0.0", b"\0" * 6, "198.18.0.204")),  # probe: no address yet
+    frame(me, arp(1, me, "10.1.1.1", b"\0" * 6, "198.18.0.2")),  # outside the subnet
+    frame(me, arp(1, b"\0" * 6, "198.18.0.205", b"\0" * 6, "198.18.0.2")),  # zero MAC
+    frame(me, b"\x00\x01\x08")[:20],  # truncated
+    frame(me, b"\xff" * 28, ethertype=0x0806),  # garbage body
+] + [frame(me, bytes(range(i, i + 46))) for i in range(0, 200, 10)]
+# The positive control: a gratuitous ARP of a host nobody swept yet.
+frames.append(frame(good, arp(1, good, "198.18.0.98", b"\0" * 6, "198.18.0.98")))
+for f in frames:
+    s.send(f.ljust(60, b"\0"))
+print(len(frames))
+"""
+
+
+def test_malformed_arp_frames_are_ignored_and_a_gratuitous_arp_is_learnt(
+    running: Running,
+) -> None:
+    site = running.site
+    good = mac_for("epson", "gratuitous")
+    sent = site.run_in(
+        site.ns_of("hostile"),
+        [sys.executable, "-c", _INJECT, running.hostile.mac, good],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert int(sent.stdout) > 25
+    row = running.wait("the gratuitous ARP's host", lambda: running.devices().get(good), 20)
+    assert row["ip"] == "198.18.0.98"
+    ips = {r["ip"] for r in running.devices().values()}
+    assert not ips & {"198.18.0.201", "198.18.0.202", "198.18.0.203", "198.18.0.204",
+                      "198.18.0.205", "10.1.1.1", "0.0.0.0"}  # fmt: skip
+    macs = set(running.devices())
+    assert "01:00:5e:00:00:01" not in macs and "00:00:00:00:00:00" not in macs
+    assert running.proc.poll() is None
