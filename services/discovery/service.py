@@ -39,6 +39,7 @@ from services.discovery.interfaces import (
 from services.discovery.kernel_arp import kernel_sweep
 from services.discovery.mdns import MdnsService, MdnsWatcher
 from services.store import Event, Tx
+from web.actions import RediscoverRequested
 
 log = get_log("discovery")
 
@@ -70,6 +71,9 @@ class DiscoveryService:
         self._raw_denied = False
         self._problems: list[str] = []
         self.last_sweeps: list[SweepResult] = []
+        # "Rediscover now" from the status page (and, later, from the MSP): a sweep at the next
+        # flush instead of at the end of the interval.
+        self._rediscover = ctx.bus.subscribe(RediscoverRequested, limit=4)
 
     # ---- lifecycle ----
 
@@ -134,6 +138,16 @@ class DiscoveryService:
             while (left := next_cycle - time.monotonic()) > 0:
                 await self._pause(min(FLUSH_INTERVAL_S, left))
                 await self.flush()
+                if self._take_rediscover_request():
+                    break
+
+    def _take_rediscover_request(self) -> bool:
+        requested = False
+        while not self._rediscover.queue.empty():
+            request: RediscoverRequested = self._rediscover.queue.get_nowait()
+            log.info("discovery.rediscover_requested", by=request.requested_by)
+            requested = True
+        return requested
 
     async def _pause(self, seconds: float) -> None:
         """Sleep until the next flush, or until mDNS news (then a short settle, so that the
