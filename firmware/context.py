@@ -13,6 +13,8 @@ Status keys in use (publisher: meaning):
   alerts.open (alerting): {"critical": n, "major": n, "minor": n, "warning": n}
   update.state (updater): "idle" | "downloading" | "installing" | "trial"
   identify (hardware/provisioning): True while the identify blink runs
+  discovery.state (discovery): "idle" (nothing configured to sweep) | "running"
+  panel (hardware): {"state": LED state name, "leds": {"power", "uplink", "alert"}: pattern}
   polling.icmp (polling): why ICMP is unavailable (no CAP_NET_RAW, no ping sockets), else absent
   fault (any): text of a fault that needs a technician, else absent
 """

@@ -44,10 +44,14 @@ def upsert_configured(tx: Tx, devices: tuple[ConfiguredDevice, ...]) -> None:
             continue
         merged = _attrs(row[1])
         merged.update(attrs)
+        # A technician's name or kind marks the row 'config', so that discovery's next merge
+        # keeps them instead of overwriting them with its own conclusion.
+        overrides = bool(dev.name) or dev.kind != "unknown"
         tx.conn.execute(
             "UPDATE devices SET name = CASE WHEN ? != '' THEN ? ELSE name END,"
-            " kind = CASE WHEN ? != 'unknown' THEN ? ELSE kind END, attrs = ? WHERE id = ?",
-            (dev.name, dev.name, dev.kind, dev.kind, json.dumps(merged), row[0]),
+            " kind = CASE WHEN ? != 'unknown' THEN ? ELSE kind END, attrs = ?,"
+            " source = CASE WHEN ? THEN 'config' ELSE source END WHERE id = ?",
+            (dev.name, dev.name, dev.kind, dev.kind, json.dumps(merged), overrides, row[0]),
         )
 
 
