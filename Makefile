@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 DEB_PKGS := iproute2 iputils-ping snmpd snmp arp-scan chromium chromium-driver
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: run test lint bench deps venv clean cleanup
+.PHONY: run test lint bench deps venv clean cleanup install
 
 deps:
 ifeq ($(IS_ROOT),yes)
@@ -47,6 +47,13 @@ run: deps venv
 bench: deps venv
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) -m bench
+
+# On the Pi (Raspberry Pi OS Bookworm), as root: docs/install.md. Builds the release's wheels
+# (the only step that needs the package registry), then installs them offline.
+install:
+	@[ -x build/venv/bin/pip ] || $(PYTHON) -m venv build/venv
+	build/venv/bin/pip wheel -q -w build/wheels .
+	sh firmware/system/install.sh --wheels build/wheels $(INSTALL_ARGS)
 
 cleanup: venv
 	$(PY) -m simsite cleanup
