@@ -55,3 +55,27 @@ async def test_heartbeat_and_fleet_view(tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in page
     assert "<script>" not in page and "<b>down</b>" not in page
     assert "printer &lt;b&gt;down&lt;/b&gt;" in page
+
+
+async def test_fleet_view_password(tmp_path: Path) -> None:
+    with running_home(tmp_path, fleet_password="s3cret horse") as home:
+        config, _ = appliance_config(tmp_path, home, heartbeat_s=0.3)
+        identity = identity_for(config)
+        home.register(identity)
+        context = ssl.create_default_context(cafile=str(home.ca_file))
+        async with running_appliance(config), aiohttp.ClientSession() as session:
+            # Appliances sign their requests: the password does not stand in their way.
+            await wait_for(
+                lambda: home.rows("SELECT heartbeat_at FROM appliances")[0][0] is not None,
+                what="a heartbeat at home",
+            )
+            for path in ("/fleet", "/api/v1/fleet"):
+                async with session.get(home.url + path, ssl=context) as response:
+                    assert response.status == 401
+                    assert "Basic" in response.headers["WWW-Authenticate"]
+                wrong = {"Authorization": aiohttp.encode_basic_auth("msp", "guess")}
+                async with session.get(home.url + path, ssl=context, headers=wrong) as response:
+                    assert response.status == 401
+                right = {"Authorization": aiohttp.encode_basic_auth("msp", "s3cret horse")}
+                async with session.get(home.url + path, ssl=context, headers=right) as response:
+                    assert response.status == 200

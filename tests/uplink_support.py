@@ -48,6 +48,7 @@ class Home:
     proc: subprocess.Popen[bytes] | None = None
     netns: str = ""  # run inside this namespace of ``site`` (a simsite.site.Site)
     site: Any = None
+    fleet_password: str = ""
 
     @property
     def url(self) -> str:
@@ -81,6 +82,10 @@ class Home:
         ]
         if self.faults:
             argv += ["--faults", self.faults]
+        if self.fleet_password:
+            password_file = self.data_dir / "fleet.password"
+            password_file.write_text(self.fleet_password + "\n")
+            argv += ["--fleet-password-file", str(password_file)]
         with open(self.data_dir / "home.log", "ab") as errors:
             if self.site is not None:  # inside the simulated site's MSP namespace
                 self.proc = self.site.popen_in(
@@ -142,8 +147,8 @@ class Home:
 
 
 @contextlib.contextmanager
-def running_home(tmp: Path, faults: str = "") -> Iterator[Home]:
-    home = Home(tmp / "home", tmp / "ca", faults=faults)
+def running_home(tmp: Path, faults: str = "", fleet_password: str = "") -> Iterator[Home]:
+    home = Home(tmp / "home", tmp / "ca", faults=faults, fleet_password=fleet_password)
     home.prepare()
     home.start()
     try:

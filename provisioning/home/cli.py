@@ -36,7 +36,7 @@ def _config(path: str | None) -> dict[str, Any]:
         return {}
     with open(path, "rb") as handle:
         table = tomllib.load(handle)
-    known = {"data_dir", "listen", "cert", "key"}
+    known = {"data_dir", "listen", "cert", "key", "fleet_password_file"}
     unknown = set(table) - known
     if unknown:
         raise SystemExit(f"outpost-home: {path}: unknown keys {sorted(unknown)}; known: {known}")
@@ -67,12 +67,31 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             return EXIT_USAGE
     faults = Faults.parse(args.faults) if args.faults else None
+    password_file = args.fleet_password_file or conf.get("fleet_password_file") or ""
+    fleet_password = ""
+    if password_file:
+        try:
+            fleet_password = Path(password_file).read_text().strip()
+        except OSError as exc:
+            print(f"outpost-home: cannot read {password_file}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        if not fleet_password:
+            print(
+                f"outpost-home: {password_file} is empty; write the password in it", file=sys.stderr
+            )
+            return EXIT_USAGE
     setup_logging("info")
 
     async def main() -> None:
         task = asyncio.create_task(
             serve(
-                str(data_dir / "home.db"), host=host, port=port, cert=cert, key=key, faults=faults
+                str(data_dir / "home.db"),
+                host=host,
+                port=port,
+                cert=cert,
+                key=key,
+                faults=faults,
+                fleet_password=fleet_password,
             )
         )
         loop = asyncio.get_running_loop()
@@ -134,6 +153,10 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--listen", help=f"HOST:PORT (default {DEFAULT_LISTEN})")
     run.add_argument("--cert", help="server certificate PEM (default DATA_DIR/server.pem)")
     run.add_argument("--key", help="server key PEM (default DATA_DIR/server.key)")
+    run.add_argument(
+        "--fleet-password-file",
+        help="file with the fleet view's password (HTTP Basic, user 'msp'); none: no password",
+    )
     run.add_argument("--faults", help=argparse.SUPPRESS)  # fault injection, tests only
     run.set_defaults(func=cmd_run)
     ca = sub.add_parser("init-ca", help="make the MSP's CA in DATA_DIR")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hmac
 import html
 import json
 import math
@@ -249,8 +251,36 @@ async def fleet_html(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
-def create_app(db: HomeDB, faults: Faults | None = None) -> web.Application:
+FLEET_USER = "msp"
+FLEET_PATHS = frozenset({"/", "/fleet", FLEET_PATH})
+
+
+def _fleet_auth_middleware(password: str) -> Any:
+    """HTTP Basic authentication (user ``msp``) for the fleet view only; appliances sign."""
+    expected = "Basic " + base64.b64encode(f"{FLEET_USER}:{password}".encode()).decode()
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in FLEET_PATHS:
+            return await handler(request)
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return web.Response(
+                status=401,
+                text="the fleet view needs the MSP's password",
+                headers={"WWW-Authenticate": 'Basic realm="Outpost fleet", charset="UTF-8"'},
+            )
+        return await handler(request)
+
+    return check
+
+
+def create_app(
+    db: HomeDB, faults: Faults | None = None, fleet_password: str = ""
+) -> web.Application:
     middlewares = [_fault_middleware(faults)] if faults else []
+    if fleet_password:
+        middlewares.append(_fleet_auth_middleware(fleet_password))
     app = web.Application(client_max_size=MAX_WIRE_BYTES, middlewares=middlewares)
     app[DB_KEY] = db
     app.router.add_post(INGEST_PATH, ingest)
@@ -274,12 +304,20 @@ def server_ssl(cert: str, key: str) -> ssl.SSLContext:
 
 
 async def serve(
-    db_path: str, *, host: str, port: int, cert: str, key: str, faults: Faults | None = None
+    db_path: str,
+    *,
+    host: str,
+    port: int,
+    cert: str,
+    key: str,
+    faults: Faults | None = None,
+    fleet_password: str = "",
 ) -> None:
     """Run home until cancelled (or SIGTERM/SIGINT via the CLI)."""
     db = HomeDB(db_path)
     await db.open()
-    runner = web.AppRunner(create_app(db, faults), access_log=None, auto_decompress=False)
+    app = create_app(db, faults, fleet_password)
+    runner = web.AppRunner(app, access_log=None, auto_decompress=False)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, ssl_context=server_ssl(cert, key))
