@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import partial
@@ -47,6 +48,7 @@ RESERVE_MAX = 64 * MIB
 RESERVE_FRACTION = 0.02
 THIN_LEVELS_S = (300.0, 3600.0)  # roll-up resolutions, finest first
 CHECK_S = 5.0
+AGE_CHECK_S = 600.0  # between age-eviction passes
 WAL_PAGES = 1000  # SQLite's automatic checkpoint size: the WAL grows about this far
 WAL_TRUNCATE = 2 * MIB  # a WAL larger than this is truncated after a checkpoint
 
@@ -308,6 +310,7 @@ class BudgetKeeper:
         self.trims = 0
         self.removed: dict[str, int] = defaultdict(int)
         self.ballast = Ballast(ctx.store.path)
+        self._aged_at = -AGE_CHECK_S
 
     async def setup(self) -> None:
         await asyncio.to_thread(self.ballast.ensure)
@@ -340,7 +343,10 @@ class BudgetKeeper:
         if usage.wal > WAL_TRUNCATE:
             await asyncio.to_thread(checkpoint, store.path)
         removed_any = False
-        if self.ctx.clock.clock_synced():
+        # Age eviction scans whole tables: every few minutes is plenty for a limit in days.
+        now = time.monotonic()
+        if self.ctx.clock.clock_synced() and now - self._aged_at >= AGE_CHECK_S:
+            self._aged_at = now
             max_age = self.max_age_s
             while (n := await store.write(lambda tx: drop_by_age(tx, max_age, True))) > 0:
                 self.removed["max_age"] += n
