@@ -15,6 +15,7 @@ from firmware.updater.service import make_updater
 from firmware.version import __version__
 from hardware.service import make_hardware
 from hardware.watchdog import make_watchdog
+from provisioning.service import make_provisioning
 from services.alerting.service import make_alerting
 from services.discovery.migrations import DISCOVERY
 from services.discovery.service import discovery_factory
@@ -43,6 +44,7 @@ SERVICE_FACTORIES: list[ServiceFactory] = [
     _web,
     budget_factory,
     uplink_factory,
+    make_provisioning,
     selfmon_factory,
     make_alerting,
     discovery_factory,

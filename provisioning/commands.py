@@ -80,9 +80,11 @@ class CommandBook:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fsops.write_json_atomic(self.path, state, mode=0o640)
 
-    def record(self, cid: str, expires_at: float | None, outcome: str, detail: str) -> None:
+    def record(
+        self, cid: str, expires_at: float | None, outcome: str, detail: str, **extra: str
+    ) -> None:
         state = self.load()
-        result = {"id": cid, "outcome": outcome, "detail": detail, "at": time.time()}
+        result = {"id": cid, "outcome": outcome, "detail": detail, "at": time.time(), **extra}
         if expires_at is not None:
             state["seen"][cid] = {"expires_at": expires_at, "result": result}
         state["results"] = [*state["results"], result][-RESULTS_KEEP:]
@@ -128,9 +130,17 @@ async def run_commands(
             # block a genuine command that later arrives with the same id.
             book.record(_peek_id(envelope) or "?", None, "refused", exc.reason)
             continue
-        if book.seen(command.id) is not None:
-            # Re-delivered (home did not get our result yet) or replayed: never run twice; the
-            # first result is still queued or already home.
+        first = book.seen(command.id)
+        if first is not None:
+            # Replayed (or re-delivered): never run twice. Home is told, with the first result,
+            # so it can stop handing the command out and count the replay.
+            book.record(
+                command.id,
+                None,
+                "duplicate",
+                f"already run: {first['outcome']} {first['detail']}",
+                first=str(first["outcome"]),
+            )
             continue
         handler = handlers.get(command.action)
         if handler is None:

@@ -33,7 +33,7 @@ from firmware.schema import to_public_dict
 from firmware.updater import fsops, mailbox
 from provisioning.claim import ClaimState, ClaimStore, code_hash
 from provisioning.commands import Command, CommandBook, Handler, run_commands
-from provisioning.identity import Identity, load_or_create
+from provisioning.identity import Identity, IdentityError, load_or_create
 from provisioning.signed_config import ConfigKeeper, read_table
 from provisioning.signing import Refused, public_from_text
 from services.uplink.client import HomeClient
@@ -69,9 +69,12 @@ class ProvisioningService:
         self.home_now: float | None = None
         self._reboot_after_sync = False
         self._again = False
+        # The configuration version this process runs with; only it can confirm a trial.
+        self.running_version = 0
+        self._restarting = False
 
     async def setup(self) -> None:
-        self.identity = await asyncio.to_thread(load_or_create, self.settings.identity_dir)
+        self.identity = await _identity(self.settings.identity_dir)
         uplink = self.ctx.config.uplink
         client = HomeClient(
             uplink.url, self.identity, uplink.ca_file, uplink.request_timeout_s, self.ctx.clock
@@ -79,7 +82,8 @@ class ProvisioningService:
         await client.open()
         self.client = client
         self._publish(await asyncio.to_thread(self.claims.load))
-        self.ctx.status.publish("config.version", self.keeper.applied_version())
+        self.running_version = await asyncio.to_thread(self.keeper.applied_version)
+        self.ctx.status.publish("config.version", self.running_version)
 
     async def teardown(self) -> None:
         if self.client is not None:
@@ -100,6 +104,8 @@ class ProvisioningService:
             await asyncio.sleep(self.settings.sync_interval_s)
 
     async def step(self) -> None:
+        if self._restarting:
+            return  # the process is about to restart with another configuration
         claim = await asyncio.to_thread(self.claims.load)
         if not claim.claimed:
             claim = await self.hello(claim)
@@ -165,7 +171,7 @@ class ProvisioningService:
         answer = ex.doc
         await asyncio.to_thread(self.keeper.drop_reports, int(answer.get("reports_taken", 0)))
         await asyncio.to_thread(self.book.drop_results, int(answer.get("results_taken", 0)))
-        confirmed = await asyncio.to_thread(self.keeper.confirm)
+        confirmed = await asyncio.to_thread(self.keeper.confirm, self.running_version)
         if confirmed is not None:
             log.info("config.confirmed", version=confirmed["version"])
         if self._reboot_after_sync and int(answer.get("results_taken", 0)) >= len(results):
@@ -211,10 +217,13 @@ class ProvisioningService:
         self._again = True  # the report goes home now
 
     def _applied(self, changed: list[str]) -> None:
-        self.ctx.status.publish("config.version", self.keeper.applied_version())
         if changed:
             log.info("config.restart", sections=",".join(changed))
+            self._restarting = True
             self.restart()
+        else:  # nothing that runs changes: this process runs the new version as it is
+            self.running_version = self.keeper.applied_version()
+            self.ctx.status.publish("config.version", self.running_version)
 
     # ---- commands ----
 
@@ -294,6 +303,19 @@ class ProvisioningService:
             mailbox.write_request, box, url, str(version) if version else None, command.id
         )
         return f"update to {version or url} requested from the updater"
+
+
+async def _identity(directory: str) -> Identity:
+    """The box's identity; retried briefly because the uplink may be creating it right now."""
+    for attempt in range(5):
+        try:
+            return await asyncio.to_thread(load_or_create, directory)
+        except (OSError, IdentityError) as exc:
+            if attempt == 4:
+                raise
+            log.info("provisioning.identity_retry", error=str(exc))
+            await asyncio.sleep(0.2)
+    raise AssertionError("unreachable")
 
 
 def _base_table(ctx: AppContext) -> dict[str, Any]:

@@ -159,11 +159,15 @@ class ConfigKeeper:
         self._save(state)
         return state["reports"][-1], changed
 
-    def confirm(self) -> dict[str, Any] | None:
-        """Home was reached with the configuration on trial: it becomes the last known good."""
+    def confirm(self, running_version: int | None = None) -> dict[str, Any] | None:
+        """Home was reached with the configuration on trial: it becomes the last known good.
+
+        ``running_version``: the version the process that reached home runs with; a process
+        still running the old configuration (about to restart) proves nothing about the new one.
+        """
         state = self.load()
         trial = state.get("trial")
-        if not trial:
+        if not trial or (running_version is not None and running_version != trial["version"]):
             return None
         state["last_good"] = state["applied"]
         state["trial"] = None

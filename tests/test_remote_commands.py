@@ -64,8 +64,15 @@ async def test_command_runs_once_even_when_redelivered_or_replayed(tmp_path: Pat
     assert await _run(CommandBook(tmp_path), [envelope], rec) == []
     assert rec.calls == ["c1"]
     results = book.take_results()
-    assert [(r["id"], r["outcome"]) for r in results] == [("c1", "started"), ("c1", "done")]
-    assert results[-1]["detail"] == "identify ok"
+    assert [(r["id"], r["outcome"]) for r in results] == [
+        ("c1", "started"),
+        ("c1", "done"),
+        ("c1", "duplicate"),
+        ("c1", "duplicate"),
+        ("c1", "duplicate"),
+    ]
+    assert results[1]["detail"] == "identify ok"
+    assert results[-1]["detail"] == "already run: done identify ok"
 
 
 async def test_expired_command_is_refused_not_run(tmp_path: Path) -> None:
@@ -110,7 +117,7 @@ async def test_failing_command_reports_why_and_is_not_retried(tmp_path: Path) ->
     assert book.take_results()[-1]["outcome"] == "failed"
     assert book.take_results()[-1]["detail"] == "RuntimeError: device unreachable"
     assert await _run(book, [envelope], rec) == []
-    book.drop_results(2)
+    book.drop_results(3)
     assert book.take_results() == []
 
 

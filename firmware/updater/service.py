@@ -103,7 +103,9 @@ class UpdaterService:
                 # Wake right when the clean-running time is up rather than up to 2 s later.
                 due = self.started + self.settings.healthy_after_s - time.monotonic()
                 wait_s = min(wait_s, max(0.05, due + 0.01))
-            await self.ctx.status.wait_changed(wait_s)
+            # A plain sleep, not status.wait_changed: on Python 3.11 asyncio.wait_for can
+            # swallow a cancellation that races with the event firing, and stop() would hang.
+            await asyncio.sleep(wait_s)
 
     async def teardown(self) -> None:
         return None

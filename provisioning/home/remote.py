@@ -254,9 +254,13 @@ def sync_sync(db: HomeDB, appliance: str, nonce: str, doc: dict[str, Any]) -> di
             outcome, cid = str(res.get("outcome", "")), str(res.get("id", ""))
             detail = str(res.get("detail", ""))[:2000]
             if outcome == "duplicate":
+                # The box refused to run it again; it ran before with the outcome ``first``.
+                first = str(res.get("first", ""))
                 conn.execute(
-                    "UPDATE commands SET replays = replays + 1 WHERE id = ? AND appliance = ?",
-                    (cid, appliance),
+                    "UPDATE commands SET replays = replays + 1,"
+                    " state = CASE WHEN ? IN ('done', 'failed', 'refused') THEN ? ELSE state END"
+                    " WHERE id = ? AND appliance = ?",
+                    (first, first, cid, appliance),
                 )
             else:
                 # A final result is never overwritten by a later "started" or by a replay.
@@ -283,7 +287,10 @@ def sync_sync(db: HomeDB, appliance: str, nonce: str, doc: dict[str, Any]) -> di
         conn.execute("ROLLBACK")
         raise
     config_row = conn.execute(
-        "SELECT envelope FROM site_configs WHERE appliance = ? AND version > ?"
+        # The newest version the box has not refused yet: a refused one is never resent.
+        "SELECT envelope FROM site_configs c WHERE appliance = ? AND version > ?"
+        " AND NOT EXISTS (SELECT 1 FROM config_reports r WHERE r.appliance = c.appliance"
+        " AND r.version = c.version AND r.outcome = 'refused')"
         " ORDER BY version DESC LIMIT 1",
         (appliance, applied),
     ).fetchone()
