@@ -275,7 +275,7 @@ async def test_claim_configure_command_and_roll_back_through_home(tmp_path: Path
             assert {type(e) for e in seen} == {IdentifyRequested, RediscoverRequested}
             request = json.loads((tmp_path / "mailbox" / "request.json").read_text())
             assert request["command_id"] == ids["update"] and request["version"] == "9.9.9"
-            await until(lambda: (tmp_path / "rebooted").exists(), "the reboot command")
+            await until((tmp_path / "rebooted").exists, "the reboot command")
             bundle = _diagnostics(home, appliance)
             assert bundle["command_id"] == ids["diagnostics"]
             assert bundle["config"]["site"]["name"] == "Dentist, 1st floor"
