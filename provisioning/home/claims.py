@@ -89,6 +89,7 @@ def hello_sync(
                     " code_expires_at = ?, last_seen = ? WHERE appliance = ?",
                     (hashed, expires, now, appliance),
                 )
+                state = "pending"
             elif state == "pending":
                 conn.execute(
                     "UPDATE claims SET code_hash = ?, code_expires_at = ?, last_seen = ?,"

@@ -1,0 +1,104 @@
+"""Claim codes and home's claim records: unguessable, single use, expiring, one identity per box."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from provisioning.claim import ALPHABET, ClaimStore, code_hash, new_code, normalize
+from provisioning.home import claims
+from provisioning.home.db import HomeDB
+
+MSP_KEY = "k" * 43
+
+
+def _db(tmp_path: Path) -> HomeDB:
+    db = HomeDB(tmp_path / "home.db")
+    db.open_sync()
+    return db
+
+
+def _hello(db: HomeDB, appliance: str, code: str, expires: float, nonce: str) -> str:
+    doc = {"claim_code_sha256": code_hash(code), "code_expires_at": expires, "version": "1.0.0"}
+    answer = claims.hello_sync(db, appliance, f"key-{appliance}", nonce, doc)
+    return str(answer["state"])
+
+
+def test_codes_are_random_readable_and_normalised() -> None:
+    codes = {new_code() for _ in range(200)}
+    assert len(codes) == 200
+    for code in codes:
+        assert len(code) == 19 and code.count("-") == 3
+        assert set(code.replace("-", "")) <= set(ALPHABET)
+    code = next(iter(codes))
+    assert normalize(code.lower().replace("-", " ")) == code
+    assert code_hash(code.lower()) == code_hash(code)
+
+
+def test_box_keeps_its_code_until_it_expires_and_makes_a_new_one_after_release(
+    tmp_path: Path,
+) -> None:
+    store = ClaimStore(tmp_path, ttl_s=60.0)
+    first = store.load()
+    assert store.load() == first and not first.claimed
+    later = store.load(now=time.time() + 61.0)
+    assert later.code != first.code  # expired: replaced
+    claimed = store.mark_claimed("Dentist", MSP_KEY)
+    assert claimed.claimed and store.load(now=time.time() + 10_000).claimed  # no expiry now
+    released = store.release()
+    assert not released.claimed and released.code != claimed.code and released.msp_key == ""
+
+
+def test_repeated_hello_is_one_identity_and_claim_is_single_use(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    try:
+        code, expires = new_code(), time.time() + 600
+        for n in range(5):  # retries and reboots
+            assert _hello(db, "op-box1", code, expires, f"n{n}") == "pending"
+        assert len(claims.pending_sync(db)) == 1
+        assert claims.claim_sync(db, code, "Dentist", MSP_KEY) == "op-box1"
+        assert db.appliance_sync("op-box1") is not None  # registered: its uplink is accepted
+        with pytest.raises(claims.ClaimError, match="already claimed for site 'Dentist'"):
+            claims.claim_sync(db, code, "Other", MSP_KEY)
+        assert _hello(db, "op-box1", code, expires, "n9") == "claimed"
+        # Released by the MSP: the old code is spent, even before the box makes a new one.
+        claims.release_sync(db, "op-box1")
+        row = db.appliance_sync("op-box1")
+        assert row is not None and row.state == "released"
+        with pytest.raises(claims.ClaimError, match="this code is spent"):
+            claims.claim_sync(db, code, "Other", MSP_KEY)
+        new = new_code()
+        assert _hello(db, "op-box1", new, expires, "n10") == "pending"
+        assert claims.claim_sync(db, new, "Other", MSP_KEY) == "op-box1"
+        row = db.appliance_sync("op-box1")
+        assert row is not None and row.state == "registered" and row.site == "Other"
+    finally:
+        db.close_sync()
+
+
+def test_expired_code_and_unknown_code_are_refused(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    try:
+        code = new_code()
+        _hello(db, "op-box2", code, time.time() + 1.0, "a")
+        with pytest.raises(claims.ClaimError, match="has expired"):
+            claims.claim_sync(db, code, "Dentist", MSP_KEY, now=time.time() + 5.0)
+        with pytest.raises(claims.ClaimError, match="no box has phoned home"):
+            claims.claim_sync(db, new_code(), "Dentist", MSP_KEY)
+        with pytest.raises(claims.ClaimError, match="name the site"):
+            claims.claim_sync(db, code, " ", MSP_KEY)
+    finally:
+        db.close_sync()
+
+
+def test_replayed_hello_is_refused(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    try:
+        code = new_code()
+        _hello(db, "op-box3", code, time.time() + 60, "same")
+        with pytest.raises(claims.Refused, match="replayed request"):
+            _hello(db, "op-box3", code, time.time() + 60, "same")
+    finally:
+        db.close_sync()
