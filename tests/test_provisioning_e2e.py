@@ -314,6 +314,26 @@ async def test_claim_configure_command_and_roll_back_through_home(tmp_path: Path
             (why,) = [r[2] for r in reports(home, appliance) if r[1] == "rolled_back"]
             assert why == "home was not reachable within 3 s; back to version 1"
 
+            # ---- released by the MSP: the box shows a new code and can be claimed again ----
+            assert msp(home, "release", appliance).returncode == 0
+            new_code = await until(
+                lambda: box.ctx.status.snapshot().get("provisioning.claim_code"),
+                "the released box's new claim code",
+            )
+            assert new_code != code
+            await until(
+                lambda: json.loads(msp(home, "pending").stdout)[0]["state"] == "pending",
+                "the new code's hello at home",
+            )
+            spent = msp(home, "claim", code, "--site", "Dentist")
+            assert spent.returncode == 2
+            assert msp(home, "claim", new_code, "--site", "Dentist").returncode == 0
+            await until(
+                lambda: box.ctx.status.snapshot().get("provisioning.state") == "claimed",
+                "the box claimed again",
+            )
+            assert len(json.loads(msp(home, "pending").stdout)) == 1  # still one identity
+
 
 def _insert_config(home: Home, appliance: str, version: int, key: Any, target: str) -> None:
     doc = {
