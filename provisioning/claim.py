@@ -45,6 +45,7 @@ class ClaimState:
     site: str = ""
     msp_key: str = ""  # the MSP's Ed25519 public key: signs configurations and commands
     claimed_at: float = 0.0
+    appliance: str = ""  # the identity this state belongs to (a factory reset makes a new one)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -60,8 +61,9 @@ class ClaimStore:
         fsops.write_json_atomic(self.path, state.as_dict(), mode=0o640)
         return state
 
-    def load(self, now: float | None = None) -> ClaimState:
-        """The claim state, with a fresh code if there is none or the old one expired."""
+    def load(self, appliance: str = "", now: float | None = None) -> ClaimState:
+        """The claim state, with a fresh code if there is none, the old one expired, or it
+        belongs to another identity (the box was reset and has a new key)."""
         now = time.time() if now is None else now
         data = fsops.read_json(self.path)
         if isinstance(data, dict):
@@ -69,16 +71,22 @@ class ClaimStore:
                 state = ClaimState(**data)
             except TypeError:
                 state = None
-            if state is not None and (state.claimed or state.code_expires_at > now):
+            if (
+                state is not None
+                and (not appliance or state.appliance in ("", appliance))
+                and (state.claimed or state.code_expires_at > now)
+            ):
                 return state
-        return self._save(ClaimState(new_code(), now + self.ttl_s))
+        return self._save(ClaimState(new_code(), now + self.ttl_s, appliance=appliance))
 
-    def mark_claimed(self, site: str, msp_key: str) -> ClaimState:
-        state = self.load()
+    def mark_claimed(self, site: str, msp_key: str, appliance: str = "") -> ClaimState:
+        state = self.load(appliance)
         return self._save(
-            ClaimState(state.code, state.code_expires_at, True, site, msp_key, time.time())
+            ClaimState(
+                state.code, state.code_expires_at, True, site, msp_key, time.time(), appliance
+            )
         )
 
-    def release(self) -> ClaimState:
+    def release(self, appliance: str = "") -> ClaimState:
         """The MSP released the box: forget the claim, make a new code (the old one is spent)."""
-        return self._save(ClaimState(new_code(), time.time() + self.ttl_s))
+        return self._save(ClaimState(new_code(), time.time() + self.ttl_s, appliance=appliance))

@@ -33,7 +33,7 @@ from firmware.schema import to_public_dict
 from firmware.updater import fsops, mailbox
 from provisioning.claim import ClaimState, ClaimStore, code_hash
 from provisioning.commands import Command, CommandBook, Handler, run_commands
-from provisioning.identity import Identity, IdentityError, load_or_create
+from provisioning.identity import PRIVATE_KEY_FILE, Identity, IdentityError, load_or_create
 from provisioning.signed_config import ConfigKeeper, read_table
 from provisioning.signing import Refused, public_from_text
 from services.uplink.client import HomeClient
@@ -46,6 +46,7 @@ SYNC_PATH = "/api/v1/sync"
 DIAGNOSTICS_PATH = "/api/v1/diagnostics"
 PING_TIMEOUT_S = 2
 LOG_LINES = 500
+IDENTITY_WAIT_STEPS = 30  # x 0.1 s
 
 
 def _default_restart() -> None:
@@ -81,7 +82,14 @@ class ProvisioningService:
         )
         await client.open()
         self.client = client
-        self._publish(await asyncio.to_thread(self.claims.load))
+        before = fsops.read_json(self.claims.path)
+        owner = before.get("appliance", "") if isinstance(before, dict) else ""
+        if owner and owner != self.identity.appliance_id:
+            # A new identity (factory reset): what home signed for the old key must not stay.
+            await asyncio.to_thread(self._forget_remote_state)
+            log.warning("provisioning.new_identity", old=owner, new=self.identity.appliance_id)
+        claim = await asyncio.to_thread(self.claims.load, self.identity.appliance_id)
+        self._publish(claim)
         self.running_version = await asyncio.to_thread(self.keeper.applied_version)
         self.ctx.status.publish("config.version", self.running_version)
 
@@ -89,6 +97,10 @@ class ProvisioningService:
         if self.client is not None:
             await self.client.close()
             self.client = None
+
+    def _forget_remote_state(self) -> None:
+        for journal in (self.keeper.path, self.book.path):
+            journal.unlink(missing_ok=True)
 
     def _publish(self, claim: ClaimState) -> None:
         self.ctx.status.publish("provisioning.state", "claimed" if claim.claimed else "unclaimed")
@@ -106,7 +118,8 @@ class ProvisioningService:
     async def step(self) -> None:
         if self._restarting:
             return  # the process is about to restart with another configuration
-        claim = await asyncio.to_thread(self.claims.load)
+        assert self.identity is not None
+        claim = await asyncio.to_thread(self.claims.load, self.identity.appliance_id)
         if not claim.claimed:
             claim = await self.hello(claim)
         if claim.claimed:
@@ -139,7 +152,9 @@ class ProvisioningService:
             except Refused as exc:
                 log.error("provisioning.bad_msp_key", error=exc.reason)
                 return claim
-            claim = await asyncio.to_thread(self.claims.mark_claimed, site, key)
+            claim = await asyncio.to_thread(
+                self.claims.mark_claimed, site, key, self.identity.appliance_id
+            )
             log.info("provisioning.claimed", site=site)
             self._publish(claim)
         return claim
@@ -160,8 +175,11 @@ class ProvisioningService:
             "update": (update or {}).get("last_result") if isinstance(update, dict) else None,
         }
         ex = await self.client.post(SYNC_PATH, doc)
-        if ex.outcome == "refused" and "is released" in ex.error:
-            claim = await asyncio.to_thread(self.claims.release)
+        if ex.outcome == "refused" and (
+            "is released" in ex.error or "unknown appliance" in ex.error
+        ):
+            # Released by the MSP (or home no longer knows this box): be claimable again.
+            claim = await asyncio.to_thread(self.claims.release, self.identity.appliance_id)
             log.warning("provisioning.released", detail=ex.error)
             self._publish(claim)
             return
@@ -306,7 +324,13 @@ class ProvisioningService:
 
 
 async def _identity(directory: str) -> Identity:
-    """The box's identity; retried briefly because the uplink may be creating it right now."""
+    """The box's identity. The uplink (started just before) makes it on first start; two
+    creators racing would clash on the key's temporary file, so give it a moment to appear."""
+    key = Path(directory) / PRIVATE_KEY_FILE
+    for _ in range(IDENTITY_WAIT_STEPS):
+        if key.exists():
+            break
+        await asyncio.sleep(0.1)
     for attempt in range(5):
         try:
             return await asyncio.to_thread(load_or_create, directory)

@@ -102,3 +102,13 @@ def test_replayed_hello_is_refused(tmp_path: Path) -> None:
             _hello(db, "op-box3", code, time.time() + 60, "same")
     finally:
         db.close_sync()
+
+
+def test_claim_state_belongs_to_one_identity(tmp_path: Path) -> None:
+    store = ClaimStore(tmp_path, ttl_s=600.0)
+    store.load("op-old")
+    claimed = store.mark_claimed("Dentist", MSP_KEY, "op-old")
+    assert store.load("op-old") == claimed
+    # After a factory reset the box has a new key: it starts unclaimed, with a new code.
+    fresh = store.load("op-new")
+    assert not fresh.claimed and fresh.code != claimed.code and fresh.appliance == "op-new"
