@@ -90,3 +90,13 @@ class ClaimStore:
     def release(self, appliance: str = "") -> ClaimState:
         """The MSP released the box: forget the claim, make a new code (the old one is spent)."""
         return self._save(ClaimState(new_code(), time.time() + self.ttl_s, appliance=appliance))
+
+
+def claim_summary(state_dir: str | Path) -> dict[str, Any]:
+    """For ``outpost status``: claimed for which site, or the code to claim it with."""
+    data = fsops.read_json(Path(state_dir) / "claim.json")
+    if not isinstance(data, dict):
+        return {"provisioning": "not started yet (the appliance makes its claim code at start)"}
+    if data.get("claimed"):
+        return {"provisioning": "claimed", "site": data.get("site", "")}
+    return {"provisioning": "unclaimed", "claim_code": data.get("code", "")}

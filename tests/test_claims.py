@@ -112,3 +112,14 @@ def test_claim_state_belongs_to_one_identity(tmp_path: Path) -> None:
     # After a factory reset the box has a new key: it starts unclaimed, with a new code.
     fresh = store.load("op-new")
     assert not fresh.claimed and fresh.code != claimed.code and fresh.appliance == "op-new"
+
+
+def test_status_summary_shows_the_code_until_claimed(tmp_path: Path) -> None:
+    from provisioning.claim import claim_summary
+
+    assert claim_summary(tmp_path)["provisioning"].startswith("not started")
+    store = ClaimStore(tmp_path, ttl_s=600.0)
+    code = store.load("op-a").code
+    assert claim_summary(tmp_path) == {"provisioning": "unclaimed", "claim_code": code}
+    store.mark_claimed("Dentist", MSP_KEY, "op-a")
+    assert claim_summary(tmp_path) == {"provisioning": "claimed", "site": "Dentist"}
