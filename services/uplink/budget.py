@@ -40,7 +40,9 @@ from services.uplink import outbox
 log = get_log("budget")
 
 MIB = 1024 * 1024
-CHUNK_ROWS = 5000  # rows examined per trimming transaction
+# Rows examined per trimming transaction: a trim is a write too, and its WAL (up to a page per
+# row touched, the (series, ts) index being scattered) must fit in the room kept for the WAL.
+CHUNK_ROWS = 2000
 KEEP_NEWEST = 0.10  # thinning never touches the newest tenth of the rows
 TARGET = 0.90  # trim down to this fraction of the budget (hysteresis)
 RESERVE_MIN = 4 * MIB  # kept free on the partition: deletes and checkpoints need room too
