@@ -36,8 +36,10 @@ die() { echo "install.sh: $*" >&2; exit 1; }
 
 [ -n "$WHEELS" ] || die "name the wheel directory with --wheels DIR (make install builds it)"
 [ -d "$WHEELS" ] || die "$WHEELS is not a directory of wheels"
-OUTPOST_WHEEL="$(ls "$WHEELS"/outpost-*.whl 2>/dev/null | head -n 1)"
-[ -n "$OUTPOST_WHEEL" ] || die "no outpost-*.whl in $WHEELS"
+COUNT="$(ls "$WHEELS"/outpost-*.whl 2>/dev/null | wc -l)"
+[ "$COUNT" -gt 0 ] || die "no outpost-*.whl in $WHEELS"
+[ "$COUNT" -eq 1 ] || die "$WHEELS holds $COUNT outpost wheels; it must hold one release's set"
+OUTPOST_WHEEL="$(ls "$WHEELS"/outpost-*.whl)"
 VERSION="$(basename "$OUTPOST_WHEEL" | cut -d- -f2)"
 case "$VERSION" in
     *[!0-9.]*|"") die "wheel version '$VERSION' is not a release version like 1.4.2" ;;
