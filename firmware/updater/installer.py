@@ -199,7 +199,8 @@ class Updater:
             except BundleRefused as exc:
                 self._discard_job_files(state)
                 self._finish(state, "refused", exc.reason)
-            except UpdateError as exc:
+            except (UpdateError, OSError, tarfile.TarError) as exc:
+                # Passing trouble (network, a full disk): counted, retried by the next resume.
                 job = state["job"]
                 job["attempts"] = job.get("attempts", 0) + 1
                 job["last_error"] = str(exc)
