@@ -20,24 +20,16 @@ from firmware.clock import Clock
 from firmware.config import Config
 from firmware.context import AppContext
 from services.store import Store
-from services.store.records import Event, Measurement, insert_event, insert_measurements
+from services.store.records import (
+    DEVICE_KINDS,
+    Event,
+    Measurement,
+    insert_event,
+    insert_measurements,
+)
 from web.app import create_app
 
-KINDS = [
-    "router",
-    "switch",
-    "ap",
-    "nas",
-    "printer",
-    "ups",
-    "server",
-    "workstation",
-    "phone",
-    "camera",
-    "media",
-    "iot",
-    "unknown",
-]
+KINDS = list(DEVICE_KINDS)
 
 
 def free_port() -> int:

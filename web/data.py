@@ -14,22 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from services.store.records import DEVICE_KINDS
+
 SEVERITIES = ("critical", "major", "minor", "warning", "info")
-KINDS = (
-    "router",
-    "switch",
-    "ap",
-    "nas",
-    "printer",
-    "ups",
-    "server",
-    "workstation",
-    "phone",
-    "camera",
-    "media",
-    "iot",
-    "unknown",
-)
+KINDS = DEVICE_KINDS
 # Alert rules that mean "the device does not answer at all" (alerting's rule names).
 DOWN_RULES = ("device.down", "icmp.down", "device.unreachable")
 RTT_METRIC = "icmp.rtt_ms"

@@ -13,19 +13,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 from services.discovery.mdns import MdnsService
 from services.discovery.snmp_identity import SnmpIdentity
+from services.store.records import DEVICE_KINDS, DeviceKind
 
-Kind = Literal[
-    "router", "switch", "ap", "nas", "printer", "ups", "server", "workstation", "phone",
-    "camera", "media", "iot", "unknown",
-]  # fmt: skip
-KINDS: Final[tuple[str, ...]] = (
-    "router", "switch", "ap", "nas", "printer", "ups", "server", "workstation", "phone",
-    "camera", "media", "iot", "unknown",
-)  # fmt: skip
+Kind = DeviceKind
+KINDS: Final[tuple[str, ...]] = DEVICE_KINDS
 
 W_SNMP_RULE: Final = 0.9  # a vendor rule matched sysObjectID / the vendor MIB answered
 W_SNMP_DESCR: Final = 0.6  # a word in sysDescr

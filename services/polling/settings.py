@@ -10,22 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from firmware.schema import between, each, ip_address, port, positive, setting
+from services.store.records import DEVICE_KINDS
 
-KINDS = (
-    "router",
-    "switch",
-    "ap",
-    "nas",
-    "printer",
-    "ups",
-    "server",
-    "workstation",
-    "phone",
-    "camera",
-    "media",
-    "iot",
-    "unknown",
-)
+KINDS = DEVICE_KINDS
 
 
 def _kind(value: str) -> str | None:
