@@ -28,8 +28,8 @@ from pathlib import Path
 
 from firmware.schema import Secret
 from services.snmp import SnmpClient, SnmpCredential, Target, ber
-from services.snmp.loopback import Snmpsim, corpus_dir
 from services.snmp.message import Message, decode_message, encode_message
+from simsite.local_agents import Snmpsim, corpus_dir
 
 RECORDING = "procurve_2520"  # HP ProCurve 2520 switch: 2,600 varbinds, most of them IF-MIB
 REPEATS = 5

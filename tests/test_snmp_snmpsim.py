@@ -25,7 +25,7 @@ from services.snmp import (
     Varbind,
     oid_to_str,
 )
-from services.snmp.loopback import Snmpsim, corpus_dir
+from simsite.local_agents import Snmpsim, corpus_dir
 from tests.snmp_helpers import NETSNMP_FORMAT, netsnmp_line, normalise_netsnmp
 
 CORPUS = corpus_dir()

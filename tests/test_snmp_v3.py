@@ -25,7 +25,7 @@ from services.snmp import (
     Target,
     oid_to_str,
 )
-from services.snmp.loopback import PROBE_COMMUNITY, NetSnmpd, V3User
+from simsite.local_agents import PROBE_COMMUNITY, NetSnmpd, V3User
 from tests.snmp_helpers import NETSNMP_FORMAT, netsnmp_line, normalise_netsnmp
 
 AUTH_KEY = "auth-Passphrase-1"

@@ -41,7 +41,7 @@ PROBE_COMMUNITY: Final = "outpost-probe"
 def corpus_dir() -> Path | None:
     """The shared recordings: $OUTPOST_SNMP_CORPUS, or ../shared/snmp-corpus beside the repo."""
     env = os.environ.get("OUTPOST_SNMP_CORPUS")
-    path = Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "snmp-corpus"
+    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "snmp-corpus"
     return path if path.is_dir() else None
 
 
