@@ -138,6 +138,15 @@ def read_backlog(conn: sqlite3.Connection) -> Backlog:
     return Backlog(pending, row[0] if row else None, read_acked(conn))
 
 
+def read_due(conn: sqlite3.Connection, bulk_limit: int) -> tuple[bool, int]:
+    """(any priority row pending, bulk rows pending counted up to ``bulk_limit``): cheap."""
+    priority = conn.execute("SELECT 1 FROM outbox WHERE lane = 0 LIMIT 1").fetchone() is not None
+    bulk = conn.execute(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE lane = 1 LIMIT ?)", (bulk_limit,)
+    ).fetchone()[0]
+    return priority, int(bulk)
+
+
 def read_pending(conn: sqlite3.Connection, max_records: int, max_bytes: int) -> list[OutboxRow]:
     """The next batch: priority rows first, then bulk, each lane in seq order above its pointer.
 

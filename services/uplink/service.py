@@ -10,10 +10,12 @@ after a capped, fully jittered exponential back-off; home recognises the ones it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from firmware.context import AppContext
@@ -27,6 +29,7 @@ from services.uplink.protocol import HEARTBEAT_PATH, INGEST_PATH, PROTOCOL_VERSI
 log = get_log("uplink")
 
 IDLE_CHECK_S = 5.0  # even without a wake-up, look at the outbox this often
+BACKLOG_COUNT_S = 2.0  # how often uplink.backlog is recounted while records flow
 FAILING_AFTER = 5  # consecutive failed exchanges before "buffering" becomes "failing"
 
 
@@ -110,7 +113,9 @@ class UplinkService:
         loop = asyncio.get_running_loop()
 
         def wake() -> None:
-            loop.call_soon_threadsafe(self._wake.set)
+            # Runs in the store's writer thread: a closing loop must not fail the write.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._wake.set)
 
         self.forwarder.attach(wake)
         self.ctx.status.publish("uplink.state", "buffering")
@@ -131,26 +136,30 @@ class UplinkService:
 
     async def _send_loop(self) -> None:
         bulk_since: float | None = None
+        counted_at = -BACKLOG_COUNT_S
         while True:
             self.forwarder.rearm()
-            backlog = await self.ctx.store.read(outbox.read_backlog)
-            total = sum(backlog.pending.values())
-            self.ctx.status.publish("uplink.backlog", total)
-            if total == 0:
+            # Counting a long queue is a scan: the status figure is refreshed every few seconds,
+            # while the decision below only looks as far as one batch.
+            if time.monotonic() - counted_at >= BACKLOG_COUNT_S:
+                backlog = await self.ctx.store.read(outbox.read_backlog)
+                self.ctx.status.publish("uplink.backlog", sum(backlog.pending.values()))
+                counted_at = time.monotonic()
+            limit = self.settings.batch_max_records
+            priority, bulk = await self.ctx.store.read(partial(outbox.read_due, bulk_limit=limit))
+            if not priority and bulk == 0:
                 bulk_since = None
+                self.ctx.status.publish("uplink.backlog", 0)
                 if self.failures == 0:
                     self.ctx.status.publish("uplink.state", "connected")
                 await sleep_or_wake(self._wake, IDLE_CHECK_S)
                 continue
             # Bulk waits to fill a batch (count or age); anything in the priority lane goes now.
-            if backlog.pending[outbox.LANE_PRIORITY] == 0:
+            if not priority:
                 now = time.monotonic()
                 bulk_since = bulk_since if bulk_since is not None else now
                 due = bulk_since + self.settings.batch_max_age_s
-                if (
-                    backlog.pending[outbox.LANE_BULK] < self.settings.batch_max_records
-                    and now < due
-                ):
+                if bulk < limit and now < due:
                     await sleep_or_wake(self._wake, due - now)
                     continue
             pause = await self.send_once()
