@@ -379,10 +379,13 @@ async def collect_diagnostics(ctx: AppContext) -> dict[str, Any]:
         out, _ = await proc.communicate()
         logs = out.decode("utf-8", "replace").splitlines()[-LOG_LINES:]
     updates = fsops.read_json(Path(ctx.config.updates.root) / "updater" / "state.json")
+    config = to_public_dict(ctx.config)
+    # Not a secret in the schema's sense, but a password hash has no business leaving the box.
+    config.get("web", {}).pop("admin_password_hash", None)
     return {
         "version": ctx.version,
         "collected_at": time.time(),
-        "config": to_public_dict(ctx.config),
+        "config": config,
         "status": ctx.status.snapshot(),
         "store": await ctx.store.read(store_stats),
         "update": updates,

@@ -281,6 +281,7 @@ async def test_claim_configure_command_and_roll_back_through_home(tmp_path: Path
             assert bundle["config"]["site"]["name"] == "Dentist, 1st floor"
             assert bundle["store"]["rows"]["events"] >= 1
             assert "ca_file" in bundle["config"]["uplink"]
+            assert "admin_password_hash" not in bundle["config"]["web"]
 
             # Expired: refused by the box, reported, never run.
             expired = _expired_command(home, appliance)
