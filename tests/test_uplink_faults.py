@@ -7,6 +7,7 @@ does, home must end with every record exactly once, in order per lane.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 from services.store import Event, Measurement, insert_event, insert_measurements
@@ -62,3 +63,22 @@ async def test_no_loss_no_duplicates_under_home_faults(tmp_path: Path) -> None:
         # recognised them when they came again.
         duplicates = home.rows("SELECT duplicates FROM appliances")[0][0]
         assert duplicates > 0
+
+
+async def test_slow_down_answer_pauses_sending(tmp_path: Path) -> None:
+    with running_home(tmp_path, faults="slowdown=1.0,slow_s=0.6") as home:
+        config, _ = appliance_config(
+            tmp_path, home, batch_max_records=10, batch_max_age_s=0.0, heartbeat_s=60.0
+        )
+        identity = identity_for(config)
+        home.register(identity)
+        async with running_appliance(config) as (ctx, _sup):
+            items = [Measurement(None, "slow", float(i)) for i in range(40)]
+            await ctx.store.write(lambda tx: insert_measurements(tx, items))
+            await wait_for(lambda: len(home.records(identity.appliance_id)) == 40, what="40")
+    arrivals = sorted(
+        {round(t, 3) for (t,) in home.rows("SELECT received_at FROM records ORDER BY id")}
+    )
+    assert len(arrivals) == 4  # four batches of ten
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert min(gaps) >= 0.55, gaps  # each answer asked for 0.6 s and got it

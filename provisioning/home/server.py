@@ -67,6 +67,7 @@ class Faults:
     slow_s: float = 3.0
     reset: float = 0.0  # commit, then abort the connection without an answer
     garbage: float = 0.0  # commit, then answer 200 with bytes that are not the protocol
+    slowdown: float = 0.0  # commit, then answer normally but ask for a pause of slow_s
 
     @classmethod
     def parse(cls, text: str) -> Faults:
@@ -110,6 +111,10 @@ def _fault_middleware(faults: Faults) -> Any:
         edge += faults.garbage
         if draw < edge:
             return web.Response(body=b"\x00\xffnot json{", content_type="application/json")
+        edge += faults.slowdown
+        if draw < edge and isinstance(response, web.Response) and response.status == 200:
+            doc = json.loads(response.body or b"{}")  # type: ignore[arg-type]
+            return web.json_response({**doc, "slow_down_s": faults.slow_s})
         return response
 
     return inject
