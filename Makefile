@@ -52,6 +52,7 @@ bench: deps venv
 # (the only step that needs the package registry), then installs them offline.
 install:
 	@[ -x build/venv/bin/pip ] || $(PYTHON) -m venv build/venv
+	rm -rf build/wheels  # exactly one release's wheels: install.sh refuses a mix
 	build/venv/bin/pip wheel -q -w build/wheels .
 	sh firmware/system/install.sh --wheels build/wheels $(INSTALL_ARGS)
 

@@ -21,8 +21,12 @@ EXIT_FATAL = 1
 DEFAULT_CONFIG = "/etc/outpost/outpost.toml"
 
 
-def _load_or_report(path: str) -> Config | None:
+def _load_or_report(path: str, *, effective: bool = False) -> Config | None:
     try:
+        if effective:
+            from provisioning.signed_config import load_effective_config
+
+            return load_effective_config(path)
         return load_config(path)
     except ConfigError as exc:
         print(f"outpost: configuration {path} is not valid:", file=sys.stderr)
@@ -32,7 +36,8 @@ def _load_or_report(path: str) -> Config | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = _load_or_report(args.config)
+    # The file, with the MSP's applied signed site configuration over it (provisioning).
+    config = _load_or_report(args.config, effective=True)
     if config is None:
         return EXIT_CONFIG
     setup_logging(config.log.level)
@@ -77,9 +82,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     config = _load_or_report(args.config)
     if config is None:
         return EXIT_CONFIG
+    from provisioning.claim import claim_summary
+
     summary = {
         "version": __version__,
         "site": config.site.name,
+        **claim_summary(config.provisioning.state_dir),
         **_store_summary(config.store.path),
     }
     print(json.dumps(summary, indent=2))

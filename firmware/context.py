@@ -8,6 +8,9 @@ the LED state machine) without polling. ``bus`` carries typed records between se
 Status keys in use (publisher: meaning):
   phase (app): "starting" | "running" | "stopping"
   provisioning.state (provisioning): "unclaimed" | "claimed"
+  provisioning.claim_code (provisioning): the code to claim the box with, while unclaimed
+  provisioning.site (provisioning): the site the MSP claimed the box for
+  config.version (provisioning): version of the applied signed site configuration
   uplink.state (uplink): "unconfigured" | "connected" | "buffering" | "failing"
   uplink.backlog (uplink): records not yet acknowledged by home
   alerts.open (alerting): {"critical": n, "major": n, "minor": n, "warning": n}
@@ -53,11 +56,14 @@ class LiveStatus:
         return dict(self.facts)
 
     async def wait_changed(self, timeout_s: float) -> bool:
+        # asyncio.wait, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+        # arrives as the event fires, and a stopping service would then never stop.
+        waiter = asyncio.ensure_future(self.changed.wait())
         try:
-            await asyncio.wait_for(self.changed.wait(), timeout_s)
-        except TimeoutError:
-            return False
-        return True
+            done, _ = await asyncio.wait({waiter}, timeout=timeout_s)
+        finally:
+            waiter.cancel()
+        return bool(done)
 
 
 @dataclass
