@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -38,6 +39,7 @@ LOOPBACK_HOME = "127.0.0.1"
 READY_TIMEOUT_S = 60.0
 DEMO_POLL_INTERVAL_S = 30.0
 DEMO_SWEEP_INTERVAL_S = 120.0
+DEMO_SYNC_INTERVAL_S = 2.0  # how often the unclaimed box says hello (30 s on a real box)
 
 
 def _free_port(preferred: int) -> int:
@@ -93,6 +95,13 @@ def _appliance_config(
         f'ca_file = "{work / "home" / "ca.pem"}"',
         "[provisioning]",
         f'identity_dir = "{work / "appliance" / "identity"}"',
+        f'state_dir = "{work / "appliance" / "provisioning"}"',
+        f'config_file = "{work / "outpost.toml"}"',
+        f"sync_interval_s = {DEMO_SYNC_INTERVAL_S}",
+        # A remote "reboot" must never reboot the developer's machine.
+        "reboot_command = []",
+        "[updates]",
+        f'mailbox_dir = "{work / "appliance" / "update"}"',
         "[hardware]",
         'backend = "sim"',
     ]
@@ -139,22 +148,9 @@ def _home(
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    identity = load_or_create(work / "appliance" / "identity")
+    # The MSP's signing key: the box learns it when claimed and trusts signed config with it.
     subprocess.run(
-        [
-            home,
-            "register",
-            "--data-dir",
-            str(home_dir),
-            "--appliance-id",
-            identity.appliance_id,
-            "--public-key",
-            identity.public_text,
-            "--site",
-            SITE_NAME,
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
+        [home, "init-signing", "--data-dir", str(home_dir)], check=True, stdout=subprocess.DEVNULL
     )
     log = work / "home.log"
     proc = site.popen_in(
@@ -165,6 +161,54 @@ def _home(
     )
     _wait_for("the home server", lambda: "listening" in log.read_text(errors="replace"), proc, log)
     return proc, f"https://{host}:{port}"
+
+
+def _outpost_status(config: Path) -> dict[str, object]:
+    answer = subprocess.run(
+        [_tool("outpost"), "status", "--config", str(config)], capture_output=True, text=True
+    )
+    status: dict[str, object] = json.loads(answer.stdout) if answer.returncode == 0 else {}
+    return status
+
+
+def _claim(work: Path, config: Path, app_proc: subprocess.Popen[bytes], app_log: Path) -> str:
+    """Claim the fresh box the way an MSP technician does: read the code it shows (here from
+    `outpost status`, on a real box from its label or status page), then `outpost-home claim`."""
+    home_dir = work / "home"
+    code = ""
+
+    def have_code() -> bool:
+        nonlocal code
+        code = str(_outpost_status(config).get("claim_code", ""))
+        return bool(code)
+
+    _wait_for("the appliance's claim code", have_code, app_proc, app_log)
+
+    def claimed() -> bool:
+        # Home can match the code only once the box has said hello with it.
+        answer = subprocess.run(
+            [
+                _tool("outpost-home"),
+                "claim",
+                code,
+                "--site",
+                SITE_NAME,
+                "--data-dir",
+                str(home_dir),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        return answer.returncode == 0
+
+    _wait_for("home to know the box's claim code", claimed, app_proc, app_log)
+    _wait_for(
+        "the box to learn its site",
+        lambda: _outpost_status(config).get("provisioning") == "claimed",
+        app_proc,
+        app_log,
+    )
+    return load_or_create(work / "appliance" / "identity").appliance_id
 
 
 async def _forward_until_stopped(
@@ -228,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         web_sock = work / "web.sock"
         _wait_for("the appliance", web_sock.exists, app_proc, app_log)
+        appliance_id = _claim(work, config, app_proc, app_log)
         forwards = [(_free_port(8080), web_sock)]
         if in_namespaces:
             home_sock = work / "home.sock"
@@ -253,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             f"\nOutpost is running against the simulated site '{SITE_NAME}'.\n"
             f"  status page:  http://127.0.0.1:{forwards[0][0]}/\n"
             f"  MSP fleet:    {fleet}  (certificate from the demo CA {work / 'home' / 'ca.pem'})\n"
+            f"  appliance:    {appliance_id}, claimed for '{SITE_NAME}' by its claim code\n"
             f"  logs:         {app_log}  {work / 'home.log'}\n"
             + (f"  namespaces:   {site.prefix}* (ip netns list)\n" if in_namespaces else "")
             + "Ctrl-C stops everything.\n",

@@ -50,6 +50,8 @@ def test_make_run_serves_the_status_page_and_cleans_up(tmp_path: Path) -> None:
         page = re.search(r"status page:\s+(http://\S+)", text)
         fleet = re.search(r"MSP fleet:\s+(https://\S+)", text)
         assert page and fleet, text
+        # The fresh box was claimed with its own claim code, as an MSP technician would.
+        assert re.search(r"appliance:\s+op-\w+, claimed for 'Demo Dental Practice'", text), text
         status: dict[str, object] = {}
         for _ in range(60):  # discovery needs a sweep before the devices are in
             status = json.loads(_get(page.group(1) + "api/v1/status"))
