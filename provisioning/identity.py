@@ -12,10 +12,12 @@ the SHA-256 of the exact body bytes sent (after compression); see docs/uplink.md
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import secrets
 import stat
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,20 +155,27 @@ def load_or_create(directory: str | Path) -> Identity:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        # Write to a temporary name created 0600, fsync, then rename: a power cut leaves either
-        # no key or a whole key, never a truncated one (which would change the box's identity).
-        tmp = directory / f".{PRIVATE_KEY_FILE}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # Write to a temporary file of our own (mkstemp: 0600, unique), fsync, then link it to
+        # the key's name: a power cut leaves either no key or a whole key, never a truncated one
+        # (which would change the box's identity); and when two callers race at first start,
+        # link() lets exactly one key win and both go on with that one.
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{PRIVATE_KEY_FILE}.", dir=directory)
         try:
-            os.write(fd, pem)
-            os.fsync(fd)
+            try:
+                os.write(fd, pem)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp_name, key_path)
         finally:
-            os.close(fd)
-        os.replace(tmp, key_path)
+            os.unlink(tmp_name)
         identity = _load(directory)
-        (directory / PUBLIC_KEY_FILE).write_text(
+        public_tmp = directory / f".{PUBLIC_KEY_FILE}.{os.getpid()}.{id(identity)}"
+        public_tmp.write_text(
             f"appliance_id = {identity.appliance_id}\npublic_key = {identity.public_text}\n"
         )
+        os.replace(public_tmp, directory / PUBLIC_KEY_FILE)
         dir_fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(dir_fd)

@@ -79,3 +79,36 @@ async def test_ack_is_capped_to_what_was_sent_and_never_goes_back(tmp_path: Path
         assert records[0]["body"]["metric"] == "m" and records[0]["body"]["boot_id"] == "test-boot"
     finally:
         await store.close()
+
+
+def test_identity_made_once_when_two_processes_race_at_first_start(tmp_path: Path) -> None:
+    """Two processes creating the identity at the same moment end with one key, the same id."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    directory = tmp_path / "identity"
+    script = (
+        "import sys; from provisioning.identity import load_or_create; "
+        "print(load_or_create(sys.argv[1]).appliance_id)"
+    )
+    for attempt in range(5):
+        target = directory / str(attempt)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(target)],
+                cwd=REPO,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        results = [p.communicate(timeout=60) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [err for _, err in results]
+        ids = {out.strip() for out, _ in results}
+        assert len(ids) == 1, f"racing first starts made {len(ids)} identities"
+        assert sorted(f.name for f in target.iterdir()) == sorted(
+            f.name for f in target.iterdir() if not f.name.startswith(".")
+        ), "no temporary files left behind"
