@@ -110,7 +110,7 @@ def store_files(store_path: str) -> list[Path]:
 class FactoryReset:
     """Wipe the appliance's identity and data, then reboot into a fresh, unclaimed box."""
 
-    identity_dir: Path
+    wipe_dirs: Iterable[Path]  # emptied, kept: identity, provisioning state (claim, configs)
     data_files: Iterable[Path]
     reboot: Callable[[], Awaitable[None]]
     wiped: list[str] = field(default_factory=list)
@@ -121,8 +121,9 @@ class FactoryReset:
         await self.reboot()
 
     def _wipe(self) -> None:
-        count = _remove_contents(self.identity_dir)
-        self.wiped.append(f"{self.identity_dir} ({count} entries)")
+        for directory in self.wipe_dirs:
+            count = _remove_contents(directory)
+            self.wiped.append(f"{directory} ({count} entries)")
         for path in self.data_files:
             try:
                 path.unlink()

@@ -204,7 +204,10 @@ class HardwareService:
         assert self._reboot is not None
         log.warning("hardware.factory_reset")
         self.reset = FactoryReset(
-            identity_dir=Path(self.ctx.config.provisioning.identity_dir),
+            wipe_dirs=(
+                Path(self.ctx.config.provisioning.identity_dir),
+                Path(self.ctx.config.provisioning.state_dir),
+            ),
             data_files=store_files(self.ctx.config.store.path),
             reboot=self._reboot,
         )

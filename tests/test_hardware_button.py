@@ -69,8 +69,14 @@ def config_paths(tmp_path: Path) -> tuple[Any, Path]:
     (identity / "device.key").write_text("PRIVATE KEY")
     (identity / "claim").mkdir()
     (identity / "claim" / "token").write_text("x")
+    state = tmp_path / "provisioning"
+    state.mkdir()
+    (state / "claim.json").write_text('{"claimed": true, "site": "Acme"}')
     config = make_config()
-    config = replace(config, provisioning=replace(config.provisioning, identity_dir=str(identity)))
+    config = replace(
+        config,
+        provisioning=replace(config.provisioning, identity_dir=str(identity), state_dir=str(state)),
+    )
     return config, identity
 
 
@@ -176,6 +182,8 @@ async def test_factory_reset_wipes_identity_and_data_after_confirm(
             await asyncio.sleep(0.02)
         assert service.reboots, "the factory reset must end with a reboot"
         assert exists(identity) and entries(identity) == []
+        state = Path(ctx.config.provisioning.state_dir)
+        assert exists(state) and entries(state) == [], "claim and signed configs are forgotten"
         assert not exists(db)
         assert not exists(Path(str(db) + "-wal"))
         # The recorded LED history shows the confirm blink before the wipe.
