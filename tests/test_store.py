@@ -142,9 +142,26 @@ async def test_component_migrations_apply_once_in_order(tmp_path: Path) -> None:
         {"component": "extra", "version": 1},
         {"component": "extra", "version": 2},
     ]
-    # An older firmware must refuse a schema it does not know rather than corrupt it.
+    # After a firmware rollback the older release runs on additive migrations it does not know.
     older = MigrationChain("extra", chain.migrations[:1])
-    with pytest.raises(SchemaTooNew, match="newer than this firmware knows"):
+    s = Store(tmp_path / "o.db", chains=[older])
+    await s.open()
+    await s.write(lambda tx: tx.conn.execute("INSERT INTO widgets (id) VALUES (1)"))
+    await s.close()
+    # But it refuses a schema that a newer release changed in a way it cannot run on.
+    breaking = MigrationChain(
+        "extra",
+        (
+            *chain.migrations,
+            Migration(
+                3, "widgets renamed", sql("ALTER TABLE widgets RENAME TO gadgets"), breaking=True
+            ),
+        ),
+    )
+    s = Store(tmp_path / "o.db", chains=[breaking])
+    await s.open()
+    await s.close()
+    with pytest.raises(SchemaTooNew, match=r"migration 3 \(widgets renamed\) cannot be run on"):
         s = Store(tmp_path / "o.db", chains=[older])
         await s.open()
 

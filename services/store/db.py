@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import sqlite_utils
 
@@ -135,6 +135,7 @@ class Store:
 
     def _open_sync(self) -> None:
         directory = os.path.dirname(self.path) or "."
+        conn: sqlite3.Connection | None = None
         try:
             os.makedirs(directory, exist_ok=True)
             conn = _connect(self.path)
@@ -143,17 +144,24 @@ class Store:
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             migrate(conn, self.chains)
-        except sqlite3.DatabaseError as exc:
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            self._raise_open_error(exc)
+        self._conn = conn
+
+    def _raise_open_error(self, exc: BaseException) -> NoReturn:
+        if isinstance(exc, sqlite3.DatabaseError):
             raise StoreError(
                 f"cannot open the store at {self.path}: {exc}. If the file is damaged, move it "
                 "aside (the appliance starts a new one) and send it to the MSP for recovery"
             ) from exc
-        except PermissionError as exc:
+        if isinstance(exc, PermissionError):
             raise StoreError(
                 f"cannot open the store at {self.path}: permission denied; the data directory "
                 "must be writable by the user running outpost"
             ) from exc
-        self._conn = conn
+        raise exc
 
     async def close(self) -> None:
         """Commit what is queued, then stop the writer and close every connection."""

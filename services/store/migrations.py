@@ -4,6 +4,11 @@ Each component (core, discovery, polling, uplink, ...) owns its tables and its o
 service's schema lives beside its code. Applied versions are recorded in ``schema_migrations``;
 every migration runs in its own transaction, so a power cut mid-upgrade leaves the database at
 the previous version, never half-migrated.
+
+Firmware updates roll back (docs/updates.md): the previous release must then run on a database a
+newer release migrated. Most migrations only add (tables, columns with defaults, indexes) and
+older code runs on them unharmed; a migration that older code cannot run on (a rename, a drop,
+a changed meaning) is marked ``breaking``, and only then does older firmware refuse to start.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ class Migration:
     version: int
     name: str
     apply: Callable[[sqlite3.Connection], None]
+    # True when firmware that predates this migration cannot run on the migrated schema.
+    breaking: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER NOT NULL,
     name TEXT NOT NULL,
     applied_at REAL NOT NULL,
+    breaking INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (component, version)
 )"""
 
@@ -76,17 +84,41 @@ def migrate(conn: sqlite3.Connection, chains: Sequence[MigrationChain]) -> list[
         have = current.get(chain.component, 0)
         known = len(chain.migrations)
         if have > known:
-            raise SchemaTooNew(
-                f"the database schema of {chain.component!r} is at version {have}, newer than "
-                f"this firmware knows ({known}); run the newer firmware or restore a backup"
+            breaking = conn.execute(
+                "SELECT version, name FROM schema_migrations"
+                " WHERE component = ? AND version > ? AND breaking ORDER BY version",
+                (chain.component, known),
+            ).fetchall()
+            if breaking:
+                version, name = breaking[0]
+                raise SchemaTooNew(
+                    f"the database schema of {chain.component!r} is at version {have}, newer "
+                    f"than this firmware knows ({known}), and migration {version} ({name}) "
+                    "cannot be run on by older firmware; run the newer firmware or restore a "
+                    "backup of the store"
+                )
+            log.warning(
+                "store.newer_schema",
+                component=chain.component,
+                schema=have,
+                known=known,
+                note="additive migrations of a newer release; running on them",
             )
+            continue
         for migration in chain.migrations[have:]:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 migration.apply(conn)
                 conn.execute(
-                    "INSERT INTO schema_migrations VALUES (?, ?, ?, ?)",
-                    (chain.component, migration.version, migration.name, time.time()),
+                    "INSERT INTO schema_migrations (component, version, name, applied_at,"
+                    " breaking) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        chain.component,
+                        migration.version,
+                        migration.name,
+                        time.time(),
+                        int(migration.breaking),
+                    ),
                 )
             except BaseException:
                 conn.execute("ROLLBACK")
