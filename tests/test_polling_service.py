@@ -130,3 +130,46 @@ async def test_configured_devices_join_the_inventory_with_their_settings(tmp_pat
         "public-v2c",
     )
     assert t.tcp_ports == (9100, 631) and t.interval_s == 30.0
+
+
+async def test_yes_no_readings_are_stored_with_unit_0_1(tmp_path: Path) -> None:
+    """A disk's health or a port's state is a yes/no fact, shown as yes/no, never as '1'."""
+    from firmware.clock import FixedClock
+    from services.polling.profiles import Reading
+    from services.polling.results import PollResult
+    from services.polling.schema import POLLING
+    from services.polling.service import store_result
+    from services.store import Store
+
+    store = Store(tmp_path / "o.db", chains=[POLLING], clock=FixedClock())
+    await store.open()
+    try:
+        result = PollResult(
+            device_id=1,
+            ip="198.18.0.30",
+            name="nas",
+            kind="nas",
+            wall_s=0.0,
+            mono_s=0.0,
+            reachable=True,
+            checks=(),
+            duration_s=0.1,
+            readings=(
+                Reading("disk.health_ok", 1.0, "Disk 1"),
+                Reading("if.oper_up", 0.0, "eth1"),
+                Reading("printer.jammed", 0.0),
+                Reading("storage.used_pct", 71.0, "/volume1", "%"),
+            ),
+        )
+        await store.write(lambda tx: store_result(tx, result, missed=0))
+        units = {
+            r["metric"]: r["unit"] for r in await store.query("SELECT metric, unit FROM series")
+        }
+    finally:
+        await store.close()
+    assert units == {
+        "disk.health_ok": "0/1",
+        "if.oper_up": "0/1",
+        "printer.jammed": "0/1",
+        "storage.used_pct": "%",
+    }

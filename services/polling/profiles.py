@@ -417,6 +417,22 @@ PRINTER_ERROR_BITS = {
     "printer.offline": 6,
     "printer.service_requested": 7,
 }
+# Metrics that are yes/no facts (1.0 = yes): stored with unit "0/1" so that every reader (the
+# status page, home) shows them as yes/no rather than as a number.
+BOOLEAN_METRICS = frozenset(
+    {
+        "tcp.open",
+        "if.admin_up",
+        "if.oper_up",
+        "disk.health_ok",
+        "raid.ok",
+        "supply.empty",
+        "ups.on_battery",
+        "ups.battery_replace",
+        "ups.selftest_ok",
+        *PRINTER_ERROR_BITS,
+    }
+)
 # Printer-MIB special values of level and capacity (RFC 3805): not quantities.
 LEVEL_OTHER, LEVEL_UNKNOWN, LEVEL_SOME = -1, -2, -3
 

@@ -22,6 +22,7 @@ from services.polling.gateway import default_gateway
 from services.polling.icmp import IcmpUnavailable, Pinger
 from services.polling.inventory import PollTarget, load_targets, upsert_configured
 from services.polling.poller import DevicePoller, DeviceState
+from services.polling.profiles import BOOLEAN_METRICS
 from services.polling.results import PollResult
 from services.snmp import SnmpClient, SnmpCredential
 from services.store.db import Tx
@@ -195,7 +196,13 @@ def store_result(tx: Tx, result: PollResult, missed: int) -> None:
     insert_measurements(
         tx,
         [
-            Measurement(result.device_id, r.metric, r.value, r.instance, r.unit)
+            Measurement(
+                result.device_id,
+                r.metric,
+                r.value,
+                r.instance,
+                r.unit or ("0/1" if r.metric in BOOLEAN_METRICS else ""),
+            )
             for r in result.readings
         ],
     )
