@@ -409,28 +409,10 @@ def hello_sync_for(
     return claims.hello_sync(db, appliance, public_key, nonce, doc)
 
 
-def _signed_handler(fn: Any) -> Any:
-    async def handle(request: web.Request) -> web.Response:
-        from provisioning.home.server import DB_KEY, _authenticate
-        from services.uplink.protocol import ProtocolError, decode
-
-        db = request.app[DB_KEY]
-        try:
-            appliance, nonce, body = await _authenticate(request)
-            doc = decode(body, request.headers.get("Content-Encoding", ""))
-            answer = await db.call(fn, db, appliance, nonce, doc)
-        except Refused as exc:
-            log.warning("home.refused", path=request.path, status=exc.status, reason=str(exc))
-            return web.json_response(exc.doc, status=exc.status)
-        except ProtocolError as exc:
-            return web.json_response({"ok": False, "error": str(exc)}, status=400)
-        return web.json_response(answer)
-
-    return handle
-
-
 def add_routes(app: web.Application) -> None:
     """Registered by provisioning/home/server.py:create_app."""
+    from provisioning.home.server import signed_endpoint  # server imports this module
+
     app.router.add_post(HELLO_PATH, _hello)
-    app.router.add_post(SYNC_PATH, _signed_handler(sync_sync))
-    app.router.add_post(DIAGNOSTICS_PATH, _signed_handler(diagnostics_sync))
+    app.router.add_post(SYNC_PATH, signed_endpoint(sync_sync, slow_down=False))
+    app.router.add_post(DIAGNOSTICS_PATH, signed_endpoint(diagnostics_sync, slow_down=False))

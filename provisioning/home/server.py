@@ -166,32 +166,35 @@ def _answer(doc: dict[str, Any], db: HomeDB, status: int = 200) -> web.Response:
     return web.json_response(doc, status=status)
 
 
-async def ingest(request: web.Request) -> web.Response:
-    db = request.app[DB_KEY]
-    try:
-        appliance_id, nonce, body = await _authenticate(request)
-        doc = decode(body, request.headers.get("Content-Encoding", ""))
-        answer = await db.call(db.ingest_sync, appliance_id, nonce, doc)
-    except Refused as exc:
-        log.warning("home.refused", path=request.path, status=exc.status, reason=str(exc))
-        return web.json_response(exc.doc, status=exc.status)
-    except ProtocolError as exc:
-        return web.json_response({"ok": False, "error": str(exc)}, status=400)
-    return _answer(answer, db)
+# The work of a signed endpoint, run on the database thread: (db, appliance, nonce, doc) -> answer.
+SignedWork = Callable[[HomeDB, str, str, dict[str, Any]], dict[str, Any]]
 
 
-async def heartbeat(request: web.Request) -> web.Response:
-    db = request.app[DB_KEY]
-    try:
-        appliance_id, nonce, body = await _authenticate(request)
-        doc = decode(body, request.headers.get("Content-Encoding", ""))
-        answer = await db.call(db.heartbeat_sync, appliance_id, nonce, doc)
-    except Refused as exc:
-        log.warning("home.refused", path=request.path, status=exc.status, reason=str(exc))
-        return web.json_response(exc.doc, status=exc.status)
-    except ProtocolError as exc:
-        return web.json_response({"ok": False, "error": str(exc)}, status=400)
-    return _answer(answer, db)
+def signed_endpoint(
+    work: SignedWork, *, slow_down: bool
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A POST endpoint for an appliance's signed request: authenticate (signature, time, nonce),
+    decode the body, run ``work`` on the database thread, answer. With ``slow_down`` the answer
+    asks the box to pause when home's database queue is deep (the bulk endpoints)."""
+
+    async def handle(request: web.Request) -> web.Response:
+        db = request.app[DB_KEY]
+        try:
+            appliance_id, nonce, body = await _authenticate(request)
+            doc = decode(body, request.headers.get("Content-Encoding", ""))
+            answer = await db.call(work, db, appliance_id, nonce, doc)
+        except Refused as exc:
+            log.warning("home.refused", path=request.path, status=exc.status, reason=str(exc))
+            return web.json_response(exc.doc, status=exc.status)
+        except ProtocolError as exc:
+            return web.json_response({"ok": False, "error": str(exc)}, status=400)
+        return _answer(answer, db) if slow_down else web.json_response(answer)
+
+    return handle
+
+
+ingest = signed_endpoint(HomeDB.ingest_sync, slow_down=True)
+heartbeat = signed_endpoint(HomeDB.heartbeat_sync, slow_down=True)
 
 
 async def fleet_json(request: web.Request) -> web.Response:
