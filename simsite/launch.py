@@ -212,9 +212,11 @@ def _claim(work: Path, config: Path, app_proc: subprocess.Popen[bytes], app_log:
 
 
 async def _forward_until_stopped(
-    forwards: list[tuple[int, Path]], procs: dict[str, subprocess.Popen[bytes]]
+    forwards: list[tuple[int, Path]], procs: dict[str, subprocess.Popen[bytes]], banner: str
 ) -> str:
     servers = [await tcp_to_unix("127.0.0.1", port, str(path)) for port, path in forwards]
+    # Only now are the addresses in the banner listening: print them.
+    print(banner, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -294,18 +296,17 @@ def main(argv: list[str] | None = None) -> int:
             fleet = f"https://127.0.0.1:{forwards[1][0]}/fleet"
         else:
             fleet = f"{home_url}/fleet"
-        print(
+        banner = (
             f"\nOutpost is running against the simulated site '{SITE_NAME}'.\n"
             f"  status page:  http://127.0.0.1:{forwards[0][0]}/\n"
             f"  MSP fleet:    {fleet}  (certificate from the demo CA {work / 'home' / 'ca.pem'})\n"
             f"  appliance:    {appliance_id}, claimed for '{SITE_NAME}' by its claim code\n"
             f"  logs:         {app_log}  {work / 'home.log'}\n"
             + (f"  namespaces:   {site.prefix}* (ip netns list)\n" if in_namespaces else "")
-            + "Ctrl-C stops everything.\n",
-            flush=True,
+            + "Ctrl-C stops everything.\n"
         )
         reason = asyncio.run(
-            _forward_until_stopped(forwards, {"the appliance": app_proc, "home": home_proc})
+            _forward_until_stopped(forwards, {"the appliance": app_proc, "home": home_proc}, banner)
         )
         print(f"\n{reason}; stopping ...", flush=True)
         _stop(app_proc)
