@@ -133,9 +133,10 @@ class Supervisor:
                 if not done:
                     log.error("service.ignored_cancel", service=service.name)
             remaining = max(0.1, deadline - time.monotonic())
-            try:
-                await asyncio.wait_for(self._teardown(service), remaining)
-            except TimeoutError:
+            teardown = asyncio.create_task(self._teardown(service))
+            done, _ = await asyncio.wait({teardown}, timeout=remaining)
+            if not done:  # a stuck teardown is abandoned, like a stuck run loop
+                teardown.cancel()
                 log.error("service.teardown_timeout", service=service.name)
             self.states[service.name].state = "stopped"
             log.info("service.stopped", service=service.name)

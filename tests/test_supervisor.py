@@ -184,3 +184,24 @@ def test_real_process_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert rc == 0
     assert took < 5.0
     assert "appliance.stopped" in rest
+
+
+async def test_stop_abandons_a_teardown_that_hangs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sup, "STOP_BUDGET_S", 0.5)
+    journal: list[str] = []
+
+    class HangingTeardown(Recorder):
+        async def teardown(self) -> None:
+            journal.append("teardown hangs")
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                await asyncio.sleep(3600)  # and ignores being cancelled once
+
+    s = Supervisor([Recorder("store", journal), HangingTeardown("web", journal)])
+    await s.start()
+    await asyncio.sleep(0.05)
+    began = time.monotonic()
+    await s.stop()
+    assert time.monotonic() - began < 1.5
+    assert "teardown hangs" in journal and "teardown store" in journal
