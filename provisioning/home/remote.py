@@ -350,57 +350,26 @@ async def _hello(request: web.Request) -> web.Response:
 
 def verify_hello(request: web.Request, body: bytes, doc: dict[str, Any]) -> tuple[str, str, str]:
     """A hello is signed like any request, by the key it carries: (appliance, key, nonce)."""
-    import math
-
-    from provisioning.home.server import TIME_WINDOW_S
+    from provisioning.home.server import check_signature, signature_headers
     from provisioning.identity import (
-        H_APPLIANCE,
-        H_CLOCK_SYNCED,
-        H_NONCE,
-        H_SIGNATURE,
-        H_TIME,
         IdentityError,
         appliance_id_for,
         public_key_from_text,
-        signed_text,
         unb64,
-        verify,
     )
 
-    appliance = request.headers.get(H_APPLIANCE, "")
-    when = request.headers.get(H_TIME, "")
-    nonce = request.headers.get(H_NONCE, "")
-    signature = request.headers.get(H_SIGNATURE, "")
-    synced = request.headers.get(H_CLOCK_SYNCED, "1")
+    headers = signature_headers(request, "hello")
     key_text = doc.get("public_key")
-    if not (appliance and when and nonce and signature) or len(nonce) > 64:
-        raise Refused(401, "hello is not signed; it needs the X-Outpost-* signature headers")
     if not isinstance(key_text, str):
         raise Refused(400, "hello lacks public_key")
     try:
         public = public_key_from_text(key_text)
     except IdentityError:
         raise Refused(400, "hello's public_key is not an Ed25519 key") from None
-    if appliance_id_for(unb64(key_text.strip())) != appliance:
+    if appliance_id_for(unb64(key_text.strip())) != headers.appliance_id:
         raise Refused(401, "appliance id does not belong to the public key in the hello")
-    message = signed_text(
-        method=request.method,
-        path=request.path,
-        appliance_id=appliance,
-        when=when,
-        nonce=nonce,
-        body=body,
-    )
-    message += b"\n" + (b"1" if synced == "1" else b"0")
-    if not verify(public, signature, message):
-        raise Refused(401, "bad signature")
-    try:
-        sent_at = float(when)
-    except ValueError:
-        raise Refused(401, "bad X-Outpost-Time") from None
-    if not math.isfinite(sent_at) or (synced == "1" and abs(time.time() - sent_at) > TIME_WINDOW_S):
-        raise Refused(401, "request time is outside the accepted window; check the clock (NTP)")
-    return appliance, key_text.strip(), nonce
+    check_signature(request, headers, body, public)
+    return headers.appliance_id, key_text.strip(), headers.nonce
 
 
 def hello_sync_for(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from firmware.logs import get_log
 from provisioning.home.db import HomeDB, Refused
@@ -120,44 +121,73 @@ def _fault_middleware(faults: Faults) -> Any:
     return inject
 
 
+@dataclass(frozen=True)
+class SignatureHeaders:
+    appliance_id: str
+    when: str
+    nonce: str
+    signature: str
+    synced: bool
+
+
+def signature_headers(request: web.Request, what: str = "request") -> SignatureHeaders:
+    """The X-Outpost-* headers of a signed request, or Refused(401) when any is missing."""
+    headers = SignatureHeaders(
+        appliance_id=request.headers.get(H_APPLIANCE, ""),
+        when=request.headers.get(H_TIME, ""),
+        nonce=request.headers.get(H_NONCE, ""),
+        signature=request.headers.get(H_SIGNATURE, ""),
+        synced=request.headers.get(H_CLOCK_SYNCED, "1") == "1",
+    )
+    if not (headers.appliance_id and headers.when and headers.nonce and headers.signature):
+        raise Refused(401, f"{what} is not signed; it needs the X-Outpost-* signature headers")
+    if len(headers.nonce) > 64:
+        raise Refused(401, f"{what} is not signed; it needs the X-Outpost-* signature headers")
+    return headers
+
+
+def check_signature(
+    request: web.Request, headers: SignatureHeaders, body: bytes, public: Ed25519PublicKey
+) -> None:
+    """The one place home checks an appliance's signature and the request's time window."""
+    message = signed_text(
+        method=request.method,
+        path=request.path,
+        appliance_id=headers.appliance_id,
+        when=headers.when,
+        nonce=headers.nonce,
+        body=body,
+    )
+    message += b"\n" + (b"1" if headers.synced else b"0")
+    if not verify(public, headers.signature, message):
+        raise Refused(401, "bad signature")
+    try:
+        sent_at = float(headers.when)
+    except ValueError:
+        raise Refused(401, "bad X-Outpost-Time") from None
+    # A box whose clock is not synchronised says so (signed): its time cannot be checked.
+    late = headers.synced and abs(time.time() - sent_at) > TIME_WINDOW_S
+    if not math.isfinite(sent_at) or late:
+        raise Refused(401, "request time is outside the accepted window; check the clock (NTP)")
+
+
 async def _authenticate(request: web.Request) -> tuple[str, str, bytes]:
-    """Check the signature headers; return (appliance id, nonce, body bytes)."""
+    """Check a registered appliance's signed request; return (appliance id, nonce, body)."""
     db = request.app[DB_KEY]
-    appliance_id = request.headers.get(H_APPLIANCE, "")
-    when = request.headers.get(H_TIME, "")
-    nonce = request.headers.get(H_NONCE, "")
-    signature = request.headers.get(H_SIGNATURE, "")
-    synced = request.headers.get(H_CLOCK_SYNCED, "1")
-    if not (appliance_id and when and nonce and signature) or len(nonce) > 64:
-        raise Refused(401, "request is not signed; it needs the X-Outpost-* signature headers")
+    headers = signature_headers(request)
+    appliance_id = headers.appliance_id
     row = await db.call(db.appliance_sync, appliance_id)
     if row is None:
         raise Refused(403, f"unknown appliance {appliance_id}; register it with the MSP first")
     if row.state != "registered":
         raise Refused(403, f"appliance {appliance_id} is {row.state}")
     body = await request.read()
-    message = signed_text(
-        method=request.method,
-        path=request.path,
-        appliance_id=appliance_id,
-        when=when,
-        nonce=nonce,
-        body=body,
-    )
-    message += b"\n" + (b"1" if synced == "1" else b"0")
     try:
         public = public_key_from_text(row.public_key)
     except IdentityError:
         raise Refused(500, "the registered public key of this appliance is damaged") from None
-    if not verify(public, signature, message):
-        raise Refused(401, "bad signature")
-    try:
-        sent_at = float(when)
-    except ValueError:
-        raise Refused(401, "bad X-Outpost-Time") from None
-    if not math.isfinite(sent_at) or (synced == "1" and abs(time.time() - sent_at) > TIME_WINDOW_S):
-        raise Refused(401, "request time is outside the accepted window; check the clock (NTP)")
-    return appliance_id, nonce, body
+    check_signature(request, headers, body, public)
+    return appliance_id, headers.nonce, body
 
 
 def _answer(doc: dict[str, Any], db: HomeDB, status: int = 200) -> web.Response:
