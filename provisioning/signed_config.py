@@ -63,6 +63,8 @@ def verify(
     appliance_id: str,
     applied_version: int,
     base: dict[str, Any],
+    *,
+    rolled_back: frozenset[int] = frozenset(),
 ) -> tuple[SiteConfig, Config]:
     """The configuration in ``envelope`` and the validated whole it makes; else Refused."""
     doc = open_envelope(envelope, public, KIND)
@@ -77,6 +79,12 @@ def verify(
         raise Refused(
             f"configuration version {version} is not newer than the applied version "
             f"{applied_version}"
+        )
+    if version in rolled_back:
+        # Applying it again would cut the box off again: the box would flap between the two.
+        raise Refused(
+            f"configuration version {version} was rolled back on this box; fix it and push it "
+            "as a newer version"
         )
     table = doc.get("config")
     if not isinstance(table, dict):
@@ -139,7 +147,14 @@ class ConfigKeeper:
         state = self.load()
         applied_version = int(state["applied"]["version"]) if state.get("applied") else 0
         try:
-            site, _config = verify(envelope, public, appliance_id, applied_version, base)
+            site, _config = verify(
+                envelope,
+                public,
+                appliance_id,
+                applied_version,
+                base,
+                rolled_back=frozenset(state.get("rolled_back", [])),
+            )
         except Refused as exc:
             version = _peek_version(envelope)
             self._report(state, version, "refused", exc.reason)
@@ -192,6 +207,12 @@ class ConfigKeeper:
         state["applied"] = state.get("last_good")
         new = state["applied"]["table"] if state["applied"] else {}
         state["trial"] = None
+        if boot.boot_id == trial["boot_id"]:
+            # Cut off from home by this very configuration: never apply it again. (A reboot
+            # during the trial, e.g. a power cut, says nothing against it; it may come again.)
+            state["rolled_back"] = sorted({*state.get("rolled_back", []), trial["version"]})[
+                -REPORTS_KEEP:
+            ]
         back_to = state["applied"]["version"] if state["applied"] else 0
         self._report(state, trial["version"], "rolled_back", f"{why}; back to version {back_to}")
         self._save(state)

@@ -125,6 +125,16 @@ def test_unreachable_home_rolls_back_after_the_window(tmp_path: Path) -> None:
     assert report["reason"] == "home was not reachable within 600 s; back to version 1"
     assert changed == ["uplink"]
     assert keeper.applied_version() == 1 and keeper.applied_table() == GOOD
+    # Offered again (a home that resends it), it is refused: the box must not flap.
+    report, changed = keeper.offer(signing.sign(MSP, _doc(2, cut)), MSP.public_key(), ME, BASE)
+    assert report["outcome"] == "refused" and changed == []
+    assert report["reason"] == (
+        "configuration version 2 was rolled back on this box; fix it and push it as a newer version"
+    )
+    assert keeper.applied_version() == 1 and keeper.load()["trial"] is None
+    # A newer version with the fix is taken.
+    report, _ = keeper.offer(signing.sign(MSP, _doc(3, GOOD)), MSP.public_key(), ME, BASE)
+    assert report["outcome"] == "applied"
 
 
 def test_reboot_during_the_trial_rolls_back(tmp_path: Path) -> None:

@@ -287,10 +287,11 @@ def sync_sync(db: HomeDB, appliance: str, nonce: str, doc: dict[str, Any]) -> di
         conn.execute("ROLLBACK")
         raise
     config_row = conn.execute(
-        # The newest version the box has not refused yet: a refused one is never resent.
+        # The newest version the box has neither refused nor rolled back: those are never
+        # resent (a rolled-back one would cut the box off again, and it would flap).
         "SELECT envelope FROM site_configs c WHERE appliance = ? AND version > ?"
         " AND NOT EXISTS (SELECT 1 FROM config_reports r WHERE r.appliance = c.appliance"
-        " AND r.version = c.version AND r.outcome = 'refused')"
+        " AND r.version = c.version AND r.outcome IN ('refused', 'rolled_back'))"
         " ORDER BY version DESC LIMIT 1",
         (appliance, applied),
     ).fetchone()
