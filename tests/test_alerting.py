@@ -309,3 +309,59 @@ async def test_ip_conflict_stays_open_while_discovery_still_sees_it(
     service.expiry = dict.fromkeys(service.expiry, 0.0)
     await service.sweep()
     assert open_alerts(service) == []
+
+
+def test_yes_no_faults_of_ups_disks_and_raid() -> None:
+    """UPS battery and self-test, a NAS's disk health and RAID state: alert while faulty."""
+    from services.alerting.rules import DeviceMemory, evaluate
+    from services.alerting.settings import AlertingSettings
+    from services.polling.profiles import Reading
+    from services.polling.results import PollResult
+
+    def conditions(**values: float) -> dict[str, tuple[str | None, str]]:
+        readings = (
+            Reading("ups.battery_replace", values["replace"]),
+            Reading("ups.selftest_ok", values["selftest"]),
+            Reading("disk.health_ok", values["disk"], "Disk 3"),
+            Reading("raid.ok", values["raid"], "Volume 1"),
+        )
+        result = PollResult(
+            device_id=7,
+            ip="198.18.0.30",
+            name="nas",
+            kind="nas",
+            wall_s=0.0,
+            mono_s=0.0,
+            reachable=True,
+            readings=readings,
+            checks=(),
+            duration_s=0.1,
+        )
+        found = evaluate(result, DeviceMemory(), AlertingSettings(), {}, is_gateway=False)
+        return {c.key: (c.severity, c.message) for c in found if c.rule != "device.down"}
+
+    faulty = conditions(replace=1, selftest=0, disk=0, raid=0)
+    assert faulty["ups.battery_replace:7"] == (
+        "minor",
+        "nas (198.18.0.30): the battery needs replacing",
+    )
+    assert faulty["ups.selftest:7"] == (
+        "minor",
+        "nas (198.18.0.30): the last battery self-test failed",
+    )
+    assert faulty["disk.failed:7:Disk 3"] == (
+        "major",
+        "nas (198.18.0.30): Disk 3 reports a failure",
+    )
+    assert faulty["raid.degraded:7:Volume 1"] == (
+        "major",
+        "nas (198.18.0.30): Volume 1 is degraded or crashed",
+    )
+    healthy = conditions(replace=0, selftest=1, disk=1, raid=1)
+    for key in (
+        "ups.battery_replace:7",
+        "ups.selftest:7",
+        "disk.failed:7:Disk 3",
+        "raid.degraded:7:Volume 1",
+    ):
+        assert healthy[key][0] is None, f"{key} must clear when the device is healthy"

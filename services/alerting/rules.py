@@ -41,6 +41,33 @@ class DeviceMemory:
     ever_open: set[str] = field(default_factory=set)  # TCP ports seen open since start
 
 
+@dataclass(frozen=True)
+class FlagRule:
+    """A fault a device reports as a yes/no reading (unit 0/1)."""
+
+    rule: str
+    bad_value: float  # the reading that means the fault is there
+    severity: Severity
+    text: str  # formatted with {label} (the device) and {inst} (the disk, array ...)
+    per_instance: bool  # one alert per instance (each disk) or one per device
+
+
+FLAG_RULES: Mapping[str, FlagRule] = {
+    "ups.battery_replace": FlagRule(
+        "ups.battery_replace", 1, "minor", "{label}: the battery needs replacing", False
+    ),
+    "ups.selftest_ok": FlagRule(
+        "ups.selftest", 0, "minor", "{label}: the last battery self-test failed", False
+    ),
+    "disk.health_ok": FlagRule(
+        "disk.failed", 0, "major", "{label}: {inst} reports a failure", True
+    ),
+    "raid.ok": FlagRule(
+        "raid.degraded", 0, "major", "{label}: {inst} is degraded or crashed", True
+    ),
+}
+
+
 def level_severity(
     value: float | None,
     current: str | None,
@@ -214,45 +241,17 @@ def evaluate(
                     f"{label} runs on battery (mains power lost){detail}",
                 )
             )
-        elif r.metric == "ups.battery_replace" and r.value is not None:
+        # ---- yes/no faults: the UPS battery, its self-test, a NAS's disks and RAID
+        elif r.metric in FLAG_RULES and r.value is not None:
+            flag = FLAG_RULES[r.metric]
+            key = f"{flag.rule}:{dev}:{inst}" if flag.per_instance else f"{flag.rule}:{dev}"
             out.append(
                 Condition(
-                    f"ups.battery_replace:{dev}",
-                    "ups.battery_replace",
+                    key,
+                    flag.rule,
                     dev,
-                    "minor" if r.value == 1 else None,
-                    f"{label}: the battery needs replacing",
-                )
-            )
-        elif r.metric == "ups.selftest_ok" and r.value is not None:
-            out.append(
-                Condition(
-                    f"ups.selftest:{dev}",
-                    "ups.selftest",
-                    dev,
-                    "minor" if r.value == 0 else None,
-                    f"{label}: the last battery self-test failed",
-                )
-            )
-        # ---- disks and RAID of a NAS
-        elif r.metric == "disk.health_ok" and r.value is not None:
-            out.append(
-                Condition(
-                    f"disk.failed:{dev}:{inst}",
-                    "disk.failed",
-                    dev,
-                    "major" if r.value == 0 else None,
-                    f"{label}: {inst} reports a failure",
-                )
-            )
-        elif r.metric == "raid.ok" and r.value is not None:
-            out.append(
-                Condition(
-                    f"raid.degraded:{dev}:{inst}",
-                    "raid.degraded",
-                    dev,
-                    "major" if r.value == 0 else None,
-                    f"{label}: {inst} is degraded or crashed",
+                    flag.severity if r.value == flag.bad_value else None,
+                    flag.text.format(label=label, inst=inst),
                 )
             )
         # ---- TCP services: a port that answered before and now refuses or stays silent
