@@ -18,13 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.settings.polling import PollingSettings
 from services.polling.access import ClientAccess
 from services.polling.icmp import Pinger
 from services.polling.inventory import PollTarget
 from services.polling.poller import DevicePoller
 from services.polling.profiles import PollContext, profiles_for
 from services.polling.rates import RateTracker
-from services.polling.settings import PollingSettings
 from services.snmp import SnmpClient, SnmpCredential, SnmpError
 from tests.polling_support import CORPUS, CORPUS_KINDS, corpus_agent, corpus_target
 

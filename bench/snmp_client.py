@@ -26,7 +26,7 @@ import timeit
 from collections.abc import Callable
 from pathlib import Path
 
-from firmware.schema import Secret
+from core.schema import Secret
 from services.snmp import SnmpClient, SnmpCredential, Target, ber
 from services.snmp.message import Message, decode_message, encode_message
 from simsite.local_agents import Snmpsim, corpus_dir

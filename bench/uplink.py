@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from firmware.clock import FixedClock
-from provisioning.home.db import HomeDB
+from core.clock import FixedClock
+from home.db import HomeDB
 from services.store import Measurement, Store, Tx, insert_measurements
 from services.uplink.outbox import UPLINK_CHAIN, Expander, read_pending
 from services.uplink.service import OutboxForwarder

@@ -6,17 +6,17 @@ import asyncio
 import signal
 from collections.abc import Callable
 
-from firmware.clock import Clock
-from firmware.config import Config
-from firmware.context import AppContext
-from firmware.logs import get_log
-from firmware.supervisor import Service, Supervisor
+from core.clock import Clock
+from core.config import Config
+from core.logs import get_log
+from core.supervisor import Service, Supervisor
 from firmware.updater.service import make_updater
 from firmware.version import __version__
 from hardware.service import make_hardware
 from hardware.watchdog import make_watchdog
 from provisioning.service import make_provisioning
 from services.alerting.service import make_alerting
+from services.context import AppContext
 from services.discovery.migrations import DISCOVERY
 from services.discovery.service import discovery_factory
 from services.polling.schema import POLLING

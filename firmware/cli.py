@@ -9,10 +9,10 @@ import os
 import sqlite3
 import sys
 
-from firmware.config import Config, ConfigError, load_config
-from firmware.logs import setup_logging
-from firmware.schema import to_public_dict
-from firmware.supervisor import FatalStartError
+from core.config import Config, ConfigError, load_config
+from core.logs import setup_logging
+from core.schema import to_public_dict
+from core.supervisor import FatalStartError
 from firmware.version import __version__
 
 EXIT_CONFIG = 2  # the configuration is unusable: fix it, restarting will not help

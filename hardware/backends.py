@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from firmware.logs import get_log
+from core.logs import get_log
+from core.settings.hardware import HardwareSettings
 from hardware.leds import LED_NAMES, level
-from hardware.settings import HardwareSettings
 
 log = get_log("hardware")
 

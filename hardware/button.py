@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from firmware.logs import get_log
+from core.logs import get_log
 from hardware.leds import PanelState
 
 log = get_log("hardware")

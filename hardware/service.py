@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from firmware.context import AppContext
-from firmware.logs import get_log
+from core.logs import get_log
+from core.messages import IdentifyRequested
 from hardware.backends import Backend, SimBackend, make_backend
 from hardware.button import (
     RESET_CONFIRM_S,
@@ -28,8 +28,8 @@ from hardware.button import (
     store_files,
 )
 from hardware.leds import LED_NAMES, Panel, PanelState, panel
+from services.context import AppContext
 from services.store.records import Event, insert_event
-from web.actions import IdentifyRequested
 
 log = get_log("hardware")
 

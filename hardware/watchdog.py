@@ -14,8 +14,8 @@ import os
 import socket
 from collections.abc import Mapping
 
-from firmware.context import AppContext
-from firmware.logs import get_log
+from core.logs import get_log
+from services.context import AppContext
 
 log = get_log("watchdog")
 

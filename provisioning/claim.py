@@ -9,32 +9,19 @@ once the box is claimed the code is spent; when the MSP releases the box it make
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from firmware.updater import fsops
-
-ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # base32 without I, O, 0, 1: read off a label
-CODE_CHARS = 16
+from core import fsops
+from core.wire.claim_codes import ALPHABET, CODE_CHARS
 
 
 def new_code() -> str:
     raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_CHARS))
     return "-".join(raw[i : i + 4] for i in range(0, CODE_CHARS, 4))
-
-
-def normalize(code: str) -> str:
-    """What a technician typed, as the box printed it (case, spaces and dashes forgiven)."""
-    raw = "".join(ch for ch in code.upper() if ch.isalnum())
-    return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
-
-
-def code_hash(code: str) -> str:
-    return hashlib.sha256(b"outpost-claim-v1:" + normalize(code).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from firmware.updater import fsops
-from provisioning.signing import Refused, open_envelope
+from core import fsops
+from core.wire.signing import COMMAND_ACTIONS, COMMAND_KIND, Refused, open_envelope
 
-KIND = "outpost.command"
-ACTIONS = ("identify", "rediscover", "poll", "diagnostics", "reboot", "update")
+KIND = COMMAND_KIND
+ACTIONS = COMMAND_ACTIONS
 MAX_LIFETIME_S = 7 * 86400.0  # a command valid longer than this is refused as a mistake
 RESULTS_KEEP = 50
 
@@ -162,7 +162,7 @@ async def run_commands(
 def _peek_id(envelope: Any) -> str | None:
     import json
 
-    from provisioning.identity import unb64
+    from core.wire.keys import unb64
 
     try:
         cid = json.loads(unb64(envelope["doc"])).get("id")

@@ -5,120 +5,24 @@ file readable only by the user running outpost (0600, directory 0700). The appli
 derived from the public key (``op-`` + 20 base32 characters of its SHA-256), so home can check
 that an id and a key belong together, and re-imaging a box with the same key keeps its id.
 
-Every request to home is signed over its method, path, appliance id, time, a random nonce and
-the SHA-256 of the exact body bytes sent (after compression); see docs/uplink.md.
+Ids, key text and request signing are shared with home and live in :mod:`core.wire.keys`.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import os
-import secrets
 import stat
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from core.wire.keys import Identity, IdentityError, appliance_id_for
 
 PRIVATE_KEY_FILE = "device.key"
 PUBLIC_KEY_FILE = "device.pub"
-
-# Request headers of a signed request (the wire protocol, docs/uplink.md).
-H_APPLIANCE = "X-Outpost-Appliance"
-H_TIME = "X-Outpost-Time"
-H_NONCE = "X-Outpost-Nonce"
-H_SIGNATURE = "X-Outpost-Signature"
-H_CLOCK_SYNCED = "X-Outpost-Clock-Synced"
-
-
-class IdentityError(Exception):
-    """The key pair cannot be made or read; the message says what to do."""
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def appliance_id_for(public_raw: bytes) -> str:
-    """The appliance id that belongs to a raw 32-byte Ed25519 public key."""
-    digest = hashlib.sha256(public_raw).digest()
-    return "op-" + base64.b32encode(digest).decode("ascii")[:20].lower()
-
-
-def public_key_from_text(text: str) -> Ed25519PublicKey:
-    """Parse a public key as printed by ``Identity.public_text`` (base64url of 32 raw bytes)."""
-    try:
-        raw = unb64(text.strip())
-        return Ed25519PublicKey.from_public_bytes(raw)
-    except (ValueError, TypeError) as exc:
-        raise IdentityError(
-            f"not an Ed25519 public key: {text[:60]!r}; copy the 'public_key' line printed by "
-            "'python -m provisioning.identity --dir DIR'"
-        ) from exc
-
-
-def signed_text(
-    *, method: str, path: str, appliance_id: str, when: str, nonce: str, body: bytes
-) -> bytes:
-    """The exact bytes a request signature covers."""
-    digest = hashlib.sha256(body).hexdigest()
-    return "\n".join(
-        ("outpost-v1", method.upper(), path, appliance_id, when, nonce, digest)
-    ).encode("utf-8")
-
-
-def verify(public: Ed25519PublicKey, signature_b64: str, message: bytes) -> bool:
-    try:
-        public.verify(unb64(signature_b64), message)
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
-
-
-@dataclass(frozen=True)
-class Identity:
-    appliance_id: str
-    private_key: Ed25519PrivateKey
-    public_raw: bytes
-
-    @property
-    def public_text(self) -> str:
-        return b64(self.public_raw)
-
-    def sign_headers(
-        self, method: str, path: str, body: bytes, *, clock_synced: bool = True
-    ) -> dict[str, str]:
-        """Headers that authenticate one request to home."""
-        when = f"{time.time():.3f}"
-        nonce = secrets.token_urlsafe(16)
-        message = signed_text(
-            method=method,
-            path=path,
-            appliance_id=self.appliance_id,
-            when=when,
-            nonce=nonce,
-            body=body,
-        )
-        # The sync flag is covered by the signature through the time header's meaning: home
-        # only enforces the time window when it is set, so it is signed too.
-        message += b"\n" + (b"1" if clock_synced else b"0")
-        return {
-            H_APPLIANCE: self.appliance_id,
-            H_TIME: when,
-            H_NONCE: nonce,
-            H_CLOCK_SYNCED: "1" if clock_synced else "0",
-            H_SIGNATURE: b64(self.private_key.sign(message)),
-        }
 
 
 def _load(directory: Path) -> Identity:

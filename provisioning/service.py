@@ -27,17 +27,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from firmware.context import AppContext
-from firmware.logs import get_log
-from firmware.schema import to_public_dict
-from firmware.updater import fsops, mailbox
-from provisioning.claim import ClaimState, ClaimStore, code_hash
+from core import fsops, mailbox
+from core.logs import get_log
+from core.schema import to_public_dict
+from core.wire.claim_codes import code_hash
+from core.wire.keys import Identity, IdentityError
+from core.wire.protocol import PROTOCOL_VERSION
+from core.wire.signing import Refused, public_from_text
+from provisioning.claim import ClaimState, ClaimStore
 from provisioning.commands import Command, CommandBook, Handler, run_commands
-from provisioning.identity import PRIVATE_KEY_FILE, Identity, IdentityError, load_or_create
+from provisioning.identity import PRIVATE_KEY_FILE, load_or_create
 from provisioning.signed_config import ConfigKeeper, read_table
-from provisioning.signing import Refused, public_from_text
+from services.context import AppContext
 from services.uplink.client import HomeClient
-from services.uplink.protocol import PROTOCOL_VERSION
 
 log = get_log("provisioning")
 
@@ -256,14 +258,14 @@ class ProvisioningService:
         }
 
     async def _identify(self, command: Command) -> str:
-        from web.actions import IdentifyRequested
+        from core.messages import IdentifyRequested
 
         seconds = float(command.args.get("duration_s", self.ctx.config.hardware.identify_s))
         self.ctx.bus.publish(IdentifyRequested(seconds, f"msp:{command.id}"))
         return f"identify blink for {seconds:g} s"
 
     async def _rediscover(self, command: Command) -> str:
-        from web.actions import RediscoverRequested
+        from core.messages import RediscoverRequested
 
         self.ctx.bus.publish(RediscoverRequested(f"msp:{command.id}", time.time()))
         return "discovery sweep requested"

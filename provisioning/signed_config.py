@@ -23,13 +23,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from firmware.config import Config
-from firmware.schema import ConfigError, load_dataclass
-from firmware.updater import fsops
-from firmware.updater.installer import BootInfo
-from provisioning.signing import Refused, open_envelope
+from core import fsops
+from core.clock import BootInfo
+from core.config import Config
+from core.schema import ConfigError, load_dataclass
+from core.wire.signing import CONFIG_KIND, Refused, open_envelope
 
-KIND = "outpost.site-config"
+KIND = CONFIG_KIND
 # Sections home may set. Paths on the box ([store], [provisioning], [updates]) stay local: a
 # remote document must not be able to point the box at another disk or another signing key.
 REMOTE_SECTIONS = frozenset(
@@ -232,7 +232,7 @@ def _peek_version(envelope: Any) -> Any:
     """The version an (untrusted) envelope claims, only for the refusal report."""
     import json
 
-    from provisioning.identity import unb64
+    from core.wire.keys import unb64
 
     try:
         version = json.loads(unb64(envelope["doc"])).get("version")
@@ -259,8 +259,8 @@ def load_effective_config(path: str | Path) -> Config:
     accepted; should they still not fit (the local file was edited since), the file alone is
     used and the reason logged, so a box always starts with a configuration it can run.
     """
-    from firmware.config import load_config
-    from firmware.logs import get_log
+    from core.config import load_config
+    from core.logs import get_log
 
     local = load_config(path)
     keeper = ConfigKeeper(Path(local.provisioning.state_dir), local.provisioning.confirm_window_s)

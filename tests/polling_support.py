@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from firmware.schema import Secret
+from core.schema import Secret
 from services.polling.access import ClientAccess
 from services.polling.profiles import PollContext, Reading, profiles_for
 from services.polling.rates import RateTracker

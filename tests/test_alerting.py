@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from core.config import parse_config
 from firmware.app import MIGRATION_CHAINS
-from firmware.config import parse_config
-from firmware.context import AppContext
 from services.alerting.engine import in_window
 from services.alerting.service import AlertingService
+from services.context import AppContext
 from services.polling.profiles import Reading
 from services.polling.results import CheckOutcome, PollResult
 from services.store import Store
@@ -313,8 +313,8 @@ async def test_ip_conflict_stays_open_while_discovery_still_sees_it(
 
 def test_yes_no_faults_of_ups_disks_and_raid() -> None:
     """UPS battery and self-test, a NAS's disk health and RAID state: alert while faulty."""
+    from core.settings.alerting import AlertingSettings
     from services.alerting.rules import DeviceMemory, evaluate
-    from services.alerting.settings import AlertingSettings
     from services.polling.profiles import Reading
     from services.polling.results import PollResult
 

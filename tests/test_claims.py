@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.claim import ALPHABET, ClaimStore, code_hash, new_code, normalize
-from provisioning.home import claims
-from provisioning.home.db import HomeDB
+from core.wire.claim_codes import ALPHABET, code_hash, normalize
+from home import claims
+from home.db import HomeDB
+from provisioning.claim import ClaimStore, new_code
 
 MSP_KEY = "k" * 43
 

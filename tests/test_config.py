@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from firmware.config import Config, ConfigError, load_config, parse_config
-from firmware.schema import Secret, to_public_dict
+from core.config import Config, ConfigError, load_config, parse_config
+from core.schema import Secret, to_public_dict
 from tests.conftest import IS_ROOT, OUTPOST, REPO
 
 

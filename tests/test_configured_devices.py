@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from firmware.clock import FixedClock
-from firmware.config import parse_config
+from core.clock import FixedClock
+from core.config import parse_config
 from services.discovery import inventory
 from services.discovery.mdns import MdnsService
 from services.discovery.migrations import DISCOVERY

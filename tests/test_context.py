@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from firmware.context import LiveStatus
+from core.status import LiveStatus
 
 
 async def test_wait_changed_wakes_on_publish_and_times_out() -> None:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from firmware.clock import FixedClock
-from firmware.config import ConfigError, parse_config
-from firmware.context import AppContext
+from core.clock import FixedClock
+from core.config import ConfigError, parse_config
+from core.settings.discovery import DiscoverySettings
+from services.context import AppContext
 from services.discovery import inventory
 from services.discovery.arp import (
     ARP_REPLY,
@@ -31,7 +32,6 @@ from services.discovery.migrations import DISCOVERY
 from services.discovery.oui import lookup, normalize_mac
 from services.discovery.sanitize import MAX_NAME_CHARS, clean_mapping, clean_name, clean_text
 from services.discovery.service import DiscoveryService
-from services.discovery.settings import DiscoverySettings
 from services.discovery.snmp_identity import read_identity
 from services.store import Event, Store
 from tests.discovery_corpus import CORPUS, SnmprecReader, corpus_names, score, table
@@ -146,7 +146,7 @@ def test_plan_refuses_foreign_and_large_subnets() -> None:
 
 def test_defaults_never_scan_and_say_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The safety rule: no subnets and no auto_subnets -> one discovery.idle line, no sockets."""
-    from firmware.logs import setup_logging
+    from core.logs import setup_logging
 
     config = parse_config(f'[store]\npath = "{tmp_path}/o.db"\n')
     assert config.discovery.subnets == () and config.discovery.auto_subnets is False
@@ -423,10 +423,10 @@ async def test_a_spoofing_flood_cannot_grow_the_inventory(tmp_path: Path) -> Non
 async def test_rediscover_request_from_the_page_sweeps_now(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The status page's "Rediscover now" (web.actions.RediscoverRequested on the bus) starts
+    """The status page's "Rediscover now" (core.messages.RediscoverRequested on the bus) starts
     a sweep at the next flush instead of waiting out the sweep interval."""
     import services.discovery.service as discovery_service
-    from web.actions import RediscoverRequested
+    from core.messages import RediscoverRequested
 
     monkeypatch.setattr(discovery_service, "FLUSH_INTERVAL_S", 0.05)
     config = parse_config(

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from core.messages import IdentifyRequested
 from hardware.backends import SimBackend
 from hardware.button import Action, action_for_hold, feedback_for_hold
 from hardware.leds import PanelState
 from hardware.service import HardwareService
 from services.store.records import Event, insert_event
 from tests.web_support import appliance, make_config
-from web.actions import IdentifyRequested
 
 
 @pytest.mark.parametrize(

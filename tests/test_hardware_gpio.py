@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from core.settings.hardware import HardwareSettings
 from hardware.backends import GpioBackend
-from hardware.settings import HardwareSettings
 
 
 class FakePwm:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.config import load_config
+from core.config import load_config
 from tests.updater_support import REPO, build_wheel
 
 INSTALL = REPO / "firmware" / "system" / "install.sh"

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from core.settings.polling import PollingSettings
 from services.polling.inventory import PollTarget
 from services.polling.poller import DevicePoller
 from services.polling.profiles import (
@@ -21,7 +22,6 @@ from services.polling.profiles import (
     SYS_UPTIME,
 )
 from services.polling.results import PollResult
-from services.polling.settings import PollingSettings
 from services.snmp import (
     Counter32,
     Integer,

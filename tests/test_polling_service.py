@@ -7,9 +7,9 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+from core.config import parse_config
 from firmware.app import MIGRATION_CHAINS
-from firmware.config import parse_config
-from firmware.context import AppContext
+from services.context import AppContext
 from services.polling.results import PollResult
 from services.polling.service import PollingService
 from services.store import Store
@@ -86,7 +86,7 @@ async def test_dead_device_never_delays_the_good_one(tmp_path: Path) -> None:
 
 
 def test_configured_devices_are_checked_with_clear_messages() -> None:
-    from firmware.schema import ConfigError
+    from core.schema import ConfigError
 
     bad = {
         "[[polling.devices]]\nname = 'x'\n": "needs an ip",
@@ -134,7 +134,7 @@ async def test_configured_devices_join_the_inventory_with_their_settings(tmp_pat
 
 async def test_yes_no_readings_are_stored_with_unit_0_1(tmp_path: Path) -> None:
     """A disk's health or a port's state is a yes/no fact, shown as yes/no, never as '1'."""
-    from firmware.clock import FixedClock
+    from core.clock import FixedClock
     from services.polling.profiles import Reading
     from services.polling.results import PollResult
     from services.polling.schema import POLLING

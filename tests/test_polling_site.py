@@ -214,10 +214,10 @@ def test_ping_sweep_of_254_addresses_within_a_second(appliance: Appliance) -> No
 
 V3_POLL = """
 import asyncio, json, sys, time
-from firmware.schema import Secret
+from core.schema import Secret
 from services.polling.inventory import PollTarget
 from services.polling.poller import DevicePoller
-from services.polling.settings import PollingSettings
+from core.settings.polling import PollingSettings
 from services.snmp import SnmpClient, SnmpCredential
 
 async def main(priv_key):

@@ -18,17 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.messages import IdentifyRequested, RediscoverRequested
+from core.supervisor import Supervisor
+from core.wire import signing
 from firmware.app import build
-from firmware.context import AppContext
-from firmware.supervisor import Supervisor
-from provisioning import signing
-from provisioning.home import remote
-from provisioning.home.db import HomeDB
+from home import remote
+from home.db import HomeDB
 from provisioning.service import ProvisioningService
 from provisioning.signed_config import KIND, load_effective_config
+from services.context import AppContext
 from services.store import Event, insert_event
 from tests.uplink_support import HOME, Home, running_home
-from web.actions import IdentifyRequested, RediscoverRequested
 
 
 def _config_text(tmp: Path, home: Home, window_s: float) -> str:

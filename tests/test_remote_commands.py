@@ -8,7 +8,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from provisioning import signing
+from core.wire import signing
 from provisioning.commands import KIND, Command, CommandBook, run_commands
 
 ME = "op-aaaaaaaaaaaaaaaaaaaa"

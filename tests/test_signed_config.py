@@ -7,8 +7,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from firmware.updater.installer import BootInfo
-from provisioning import signing
+from core.clock import BootInfo
+from core.wire import signing
 from provisioning.signed_config import KIND, ConfigKeeper
 
 ME = "op-aaaaaaaaaaaaaaaaaaaa"

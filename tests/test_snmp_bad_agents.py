@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 
 import pytest
 
-from firmware.schema import Secret
+from core.schema import Secret
 from services.snmp import (
     OID,
     Counter32,

@@ -8,8 +8,8 @@ import tomllib
 
 import pytest
 
-from firmware.logs import get_log, setup_logging
-from firmware.schema import ConfigError, Secret, load_dataclass, to_public_dict
+from core.logs import get_log, setup_logging
+from core.schema import ConfigError, Secret, load_dataclass, to_public_dict
 from services.snmp import SnmpClient, SnmpCredential, SnmpSettings, Target
 from services.snmp.errors import SnmpErrorStatus, SnmpTimeout
 from services.snmp.message import Message, decode_message, encode_message

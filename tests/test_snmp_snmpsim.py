@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.schema import Secret
+from core.schema import Secret
 from services.snmp import (
     NoSuchInstance,
     SnmpClient,

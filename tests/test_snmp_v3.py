@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from firmware.schema import Secret
+from core.schema import Secret
 from services.snmp import (
     NoSuchObject,
     OctetString,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.clock import FixedClock
+from core.clock import FixedClock
 from services.store import (
     Event,
     Measurement,

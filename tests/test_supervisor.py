@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from firmware import supervisor as sup
-from firmware.logs import get_log, setup_logging
-from firmware.schema import Secret
-from firmware.supervisor import FatalStartError, Supervisor
+from core.logs import get_log, setup_logging
+from core.schema import Secret
+from core.supervisor import FatalStartError, Supervisor
+from core import supervisor as sup
 from tests.conftest import OUTPOST, REPO
 
 

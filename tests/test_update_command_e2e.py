@@ -14,8 +14,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from core.wire.keys import public_key_text
 from firmware.updater.build import build_bundle
-from firmware.updater.manifest import public_key_text
 from tests.test_provisioning_e2e import msp, queue, remote_status, running_box, until
 from tests.updater_support import build_wheel, file_server, pip_wheel, run_updater
 from tests.uplink_support import running_home

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from firmware.config import load_config
-from firmware.updater import mailbox
+from core import mailbox
+from core.clock import BootInfo
+from core.config import load_config
 from firmware.updater.build import build_bundle
-from firmware.updater.installer import BootInfo, Updater
+from firmware.updater.installer import Updater
 from firmware.updater.manifest import HEADER_BYTES, Manifest, write_bundle
 from tests.updater_support import (
     FileServer,

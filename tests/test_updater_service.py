@@ -6,11 +6,11 @@ import asyncio
 import json
 from pathlib import Path
 
-from firmware.clock import FixedClock
-from firmware.config import parse_config
-from firmware.context import AppContext
-from firmware.updater import fsops
+from core import fsops
+from core.clock import FixedClock
+from core.config import parse_config
 from firmware.updater.service import UpdaterService
+from services.context import AppContext
 from services.store import Store
 
 

@@ -8,8 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from core.clock import FixedClock
 from firmware.app import build
-from firmware.clock import FixedClock
 from services.store import Event, Measurement, StoreError, insert_event, insert_measurements
 from services.uplink.budget import MIB, BudgetKeeper, measure
 from tests.conftest import needs_root

@@ -9,10 +9,11 @@ from typing import Any
 
 import aiohttp
 
-from provisioning.home.ca import init_ca
-from provisioning.identity import H_SIGNATURE, Identity, load_or_create
+from core.wire.keys import H_SIGNATURE, Identity
+from core.wire.protocol import INGEST_PATH, encode
+from home.ca import init_ca
+from provisioning.identity import load_or_create
 from services.store import Measurement, insert_measurements
-from services.uplink.protocol import INGEST_PATH, encode
 from tests.uplink_support import (
     Home,
     appliance_config,

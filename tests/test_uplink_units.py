@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from firmware.clock import FixedClock
-from provisioning.home.db import check_record
+from core.clock import FixedClock
+from core.wire.protocol import ProtocolError, decode, encode, parse_answer, parse_retry_after
+from home.db import check_record
 from services.store import Measurement, Store, insert_measurements
 from services.uplink import outbox
-from services.uplink.protocol import ProtocolError, decode, encode, parse_answer, parse_retry_after
 from services.uplink.service import OutboxForwarder, full_jitter
 
 

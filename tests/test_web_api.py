@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from firmware.context import AppContext
+from core.messages import IdentifyRequested, RediscoverRequested
+from services.context import AppContext
 from tests.web_support import appliance, make_config, mark_down, seed_site, serve
 from web import auth
-from web.actions import IdentifyRequested, RediscoverRequested
 from web.app import create_app
 
 PAGES = ["/", "/devices", "/devices?q=nas&sort=-ip", "/alerts", "/network", "/login", "/setup"]
@@ -275,7 +275,7 @@ def test_password_rules_and_lan_only_setup() -> None:
     assert auth.is_lan_client("fe80::1") and auth.is_lan_client("")
     assert not auth.is_lan_client("8.8.8.8") and not auth.is_lan_client("2001:4860::1")
     assert auth.password_problem("a" * 12, "b" * 12)
-    from firmware.config import ConfigError, parse_config
+    from core.config import ConfigError, parse_config
 
     with pytest.raises(ConfigError, match="not a scrypt hash"):
         parse_config('[web]\nadmin_password_hash = "hunter2"\n')

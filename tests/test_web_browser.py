@@ -12,9 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
+from core.messages import RediscoverRequested
 from tests.browser_support import browser, screenshot, wait_js, watch
 from tests.web_support import appliance, free_port, mark_down, seed_site, serve
-from web.actions import RediscoverRequested
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}

@@ -10,8 +10,8 @@ from typing import Any
 
 import aiohttp
 
-from firmware.config import Config, parse_config
-from firmware.schema import Secret
+from core.config import Config, parse_config
+from core.schema import Secret
 from tests.browser_support import browser, screenshot, wait_js, watch
 from tests.web_support import appliance, insert_device, mark_down, seed_site, serve
 from web import auth

@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from firmware.updater.manifest import public_key_text
+from core.wire.keys import public_key_text
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("firmware", "services", "web", "provisioning", "hardware", "simsite")

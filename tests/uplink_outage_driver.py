@@ -13,9 +13,9 @@ import json
 import sys
 import time
 
+from core.clock import FixedClock
+from core.config import load_config
 from firmware.app import build
-from firmware.clock import FixedClock
-from firmware.config import load_config
 from services.store import Event, Measurement, insert_event, insert_measurements
 
 DEVICES = 20  # each with 3 metrics, every simulated minute

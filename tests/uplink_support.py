@@ -17,16 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.clock import Clock
+from core.config import Config, parse_config
+from core.supervisor import Supervisor
+from core.wire.keys import Identity
 from firmware.app import build
-from firmware.clock import Clock
-from firmware.config import Config, parse_config
-from firmware.context import AppContext
-from firmware.supervisor import Supervisor
-from provisioning.home.ca import init_ca, issue_cert
-from provisioning.home.db import HomeDB
-from provisioning.identity import Identity, load_or_create
+from home.ca import init_ca, issue_cert
+from home.db import HomeDB
+from provisioning.identity import load_or_create
+from services.context import AppContext
 
-HOME = [sys.executable, "-m", "provisioning.home.cli"]
+HOME = [sys.executable, "-m", "home.cli"]
 OUTPOST = [sys.executable, "-m", "firmware"]
 
 

@@ -15,18 +15,13 @@ from typing import Any
 
 from aiohttp import web
 
+from core.clock import Clock
+from core.config import Config
+from core.vocabulary import DEVICE_KINDS
 from firmware.app import MIGRATION_CHAINS
-from firmware.clock import Clock
-from firmware.config import Config
-from firmware.context import AppContext
+from services.context import AppContext
 from services.store import Store
-from services.store.records import (
-    DEVICE_KINDS,
-    Event,
-    Measurement,
-    insert_event,
-    insert_measurements,
-)
+from services.store.records import Event, Measurement, insert_event, insert_measurements
 from web.app import create_app
 
 KINDS = list(DEVICE_KINDS)

@@ -20,11 +20,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from firmware.context import AppContext
-from firmware.logs import get_log
+from core.logs import get_log
+from core.messages import IdentifyRequested, RediscoverRequested
+from services.context import AppContext
 from services.store.records import Event, insert_event
 from web import auth, charts, data, pages
-from web.actions import IdentifyRequested, RediscoverRequested
 from web.metrics import WebMetrics
 from web.metrics import render as render_metrics
 from web.netinfo import NetInfo, subnets_with_counts

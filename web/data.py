@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.store.records import DEVICE_KINDS
+from core.vocabulary import DEVICE_KINDS
 
 SEVERITIES = ("critical", "major", "minor", "warning", "info")
 KINDS = DEVICE_KINDS

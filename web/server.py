@@ -8,8 +8,8 @@ import os
 
 from aiohttp import web
 
-from firmware.context import AppContext
-from firmware.logs import get_log
+from core.logs import get_log
+from services.context import AppContext
 from web.app import create_app
 
 log = get_log("web")

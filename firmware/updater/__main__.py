@@ -19,9 +19,9 @@ import json
 import sys
 from pathlib import Path
 
-from firmware.config import ConfigError, load_config
-from firmware.logs import setup_logging
-from firmware.updater.settings import UpdateSettings
+from core.config import ConfigError, load_config
+from core.logs import setup_logging
+from core.settings.updates import UpdateSettings
 
 DEFAULT_CONFIG = "/etc/outpost/outpost.toml"
 EXIT_REFUSED = 3
@@ -53,7 +53,7 @@ def _result_code(state: dict[str, object]) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from firmware.updater import mailbox
+    from core import mailbox
     from firmware.updater.installer import UpdateError
 
     updater = _updater(args)
@@ -90,8 +90,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
-    from firmware.updater import mailbox
-    from firmware.updater.installer import BootInfo
+    from core import mailbox
+    from core.clock import BootInfo
     from firmware.version import __version__
 
     settings = _settings(args)
@@ -133,7 +133,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         PrivateFormat,
     )
 
-    from firmware.updater.manifest import public_key_text
+    from core.wire.keys import public_key_text
 
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 
-from firmware.logs import get_log
+from core.logs import get_log
 
 log = get_log("updater")
 

@@ -26,22 +26,22 @@ import subprocess
 import tarfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from firmware.logs import get_log
-from firmware.updater import fsops
+from core import fsops
+from core.clock import BootInfo
+from core.logs import get_log
+from core.settings.updates import UpdateSettings
+from core.wire.keys import load_public_key
 from firmware.updater.manifest import (
     BundleRefused,
     OpenedBundle,
     check_payload,
-    load_public_key,
     read_signed_manifest,
     sha256_file,
 )
-from firmware.updater.settings import UpdateSettings
 from firmware.updater.versions import BadVersion, parse_version
 
 log = get_log("updater")
@@ -53,22 +53,6 @@ SMOKE_TIMEOUT_S = 120.0
 PAUSE_ENV = "OUTPOST_UPDATER_PAUSE_AT"
 
 PRE_SWITCH_PHASES = ("downloading", "verifying", "unpacking", "building")
-
-
-@dataclass(frozen=True)
-class BootInfo:
-    """Which boot this is and how long it has run (CLOCK_BOOTTIME counts suspended time too)."""
-
-    boot_id: str
-    uptime_s: float
-
-    @classmethod
-    def read(cls) -> BootInfo:
-        try:
-            boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        except OSError:
-            boot_id = "unknown"
-        return cls(boot_id, time.clock_gettime(time.CLOCK_BOOTTIME))
 
 
 class UpdateError(Exception):

@@ -25,8 +25,8 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from core.wire.keys import key_id
 from firmware.updater.versions import BadVersion, parse_version
 
 MAGIC = b"OPBNDL01"
@@ -103,26 +103,6 @@ class Manifest:
             if path.startswith("/") or ".." in Path(path).parts or not path:
                 raise BundleRefused(f"manifest lists an unsafe path {path!r}")
         return manifest
-
-
-def key_id(public: Ed25519PublicKey) -> str:
-    raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
-def load_public_key(text: str) -> Ed25519PublicKey:
-    """A release public key written as base64 of its 32 raw bytes (as `keygen` prints it)."""
-    try:
-        raw = base64.b64decode(text.strip(), validate=True)
-        return Ed25519PublicKey.from_public_bytes(raw)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError(
-            f"{text[:20]!r}... is not an Ed25519 public key (base64 of 32 bytes): {exc}"
-        ) from None
-
-
-def public_key_text(public: Ed25519PublicKey) -> str:
-    return base64.b64encode(public.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
 
 
 def write_bundle(path: Path, manifest: Manifest, payload: Path, key: Ed25519PrivateKey) -> None:

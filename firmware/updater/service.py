@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from firmware.context import AppContext
-from firmware.logs import get_log
-from firmware.updater import fsops, mailbox
-from firmware.updater.installer import BootInfo
+from core import fsops, mailbox
+from core.clock import BootInfo
+from core.logs import get_log
+from services.context import AppContext
 
 log = get_log("updater")
 

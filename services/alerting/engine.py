@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from core.settings.alerting import DAYS, WINDOW_RE
 from services.alerting.rules import Condition
-from services.alerting.settings import DAYS, WINDOW_RE
 from services.store.db import Tx
 from services.store.records import Event, Severity, insert_event
 

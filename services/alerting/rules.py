@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.alerting.settings import AlertingSettings
+from core.settings.alerting import AlertingSettings
 from services.polling.results import PollResult
 from services.store.records import Severity
 

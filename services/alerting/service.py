@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from firmware.context import AppContext
-from firmware.logs import get_log
+from core.logs import get_log
 from services.alerting.engine import AlertEngine, Transition, in_window
 from services.alerting.rules import Condition, DeviceMemory, evaluate
+from services.context import AppContext
 from services.polling.gateway import default_gateway
 from services.polling.results import PollResult
 from services.store.db import Tx

@@ -26,14 +26,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from firmware.config import load_config
-from firmware.logs import setup_logging
+from core.config import load_config
+from core.logs import setup_logging
 
 
 async def _sweep(args: argparse.Namespace) -> dict[str, Any]:
+    from core.settings.discovery import DiscoverySettings
     from services.discovery.arp import ArpNotPermitted, ArpSighting, ArpSocket
     from services.discovery.interfaces import ipv4_interfaces, plan_sweeps
-    from services.discovery.settings import DiscoverySettings
 
     settings = DiscoverySettings(
         subnets=(args.subnet,),
@@ -94,7 +94,7 @@ async def _snmp(args: argparse.Namespace) -> dict[str, Any]:
         # A file of [[credentials]] tables, the same keys as [[snmp.credentials]].
         import tomllib
 
-        from firmware.schema import load_dataclass
+        from core.schema import load_dataclass
         from services.snmp import SnmpSettings
 
         table = tomllib.loads(args.credentials_text)
@@ -121,9 +121,9 @@ async def _snmp(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _run(args: argparse.Namespace) -> None:
-    from firmware.clock import Clock
-    from firmware.context import AppContext
-    from firmware.supervisor import Supervisor
+    from core.clock import Clock
+    from core.supervisor import Supervisor
+    from services.context import AppContext
     from services.discovery.migrations import DISCOVERY
     from services.discovery.service import DiscoveryService
     from services.store import Store

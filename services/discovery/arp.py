@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from firmware.logs import get_log
+from core.logs import get_log
 
 log = get_log("discovery")
 

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from core.vocabulary import DEVICE_KINDS, DeviceKind
 from services.discovery.mdns import MdnsService
 from services.discovery.snmp_identity import SnmpIdentity
-from services.store.records import DEVICE_KINDS, DeviceKind
 
 Kind = DeviceKind
 KINDS: Final[tuple[str, ...]] = DEVICE_KINDS

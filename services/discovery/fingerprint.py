@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
 
-from firmware.logs import get_log
+from core.logs import get_log
 from services.discovery.snmp_identity import (
     SYSTEM_GROUP,
     SnmpIdentity,

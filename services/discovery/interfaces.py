@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from services.discovery.settings import MAX_PREFIX_WITHOUT_CONSENT, DiscoverySettings
+from core.settings.discovery import MAX_PREFIX_WITHOUT_CONSENT, DiscoverySettings
 
 IP_TIMEOUT_S = 5.0
 

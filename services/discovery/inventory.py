@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from firmware.logs import get_log
+from core.logs import get_log
 from services.discovery.classify import Evidence, classify, gather
 from services.discovery.mdns import MdnsService
 from services.discovery.oui import lookup

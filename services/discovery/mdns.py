@@ -22,7 +22,7 @@ from typing import Final
 from zeroconf import BadTypeInNameException, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from firmware.logs import get_log
+from core.logs import get_log
 from services.discovery.sanitize import clean_mapping, clean_name
 
 log = get_log("discovery")

@@ -24,8 +24,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
-from firmware.context import AppContext
-from firmware.logs import get_log
+from core.logs import get_log
+from core.messages import RediscoverRequested
+from services.context import AppContext
 from services.discovery import inventory
 from services.discovery.arp import ArpNotPermitted, ArpSighting, ArpSocket, SweepResult
 from services.discovery.fingerprint import Fingerprint, Fingerprinter
@@ -39,7 +40,6 @@ from services.discovery.interfaces import (
 from services.discovery.kernel_arp import kernel_sweep
 from services.discovery.mdns import MdnsService, MdnsWatcher
 from services.store import Event, Tx
-from web.actions import RediscoverRequested
 
 log = get_log("discovery")
 

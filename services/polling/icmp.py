@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from firmware.logs import get_log
+from core.logs import get_log
 
 log = get_log("polling")
 

@@ -6,7 +6,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from services.polling.settings import ConfiguredDevice, PollingSettings
+from core.settings.polling import ConfiguredDevice, PollingSettings
 from services.store.db import Tx
 
 

@@ -11,13 +11,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.settings.polling import PollingSettings
 from services.polling.access import ClientAccess
 from services.polling.icmp import IcmpUnavailable, Pinger
 from services.polling.inventory import PollTarget
 from services.polling.profiles import PollContext, Profile, Reading, profiles_for
 from services.polling.rates import RateTracker
 from services.polling.results import CheckOutcome, PollResult
-from services.polling.settings import PollingSettings
 from services.polling.tcp import check_port
 from services.snmp import SnmpCredential, SnmpError, Target
 

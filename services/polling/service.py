@@ -16,8 +16,8 @@ import random
 import time
 from typing import Any
 
-from firmware.context import AppContext
-from firmware.logs import get_log
+from core.logs import get_log
+from services.context import AppContext
 from services.polling.gateway import default_gateway
 from services.polling.icmp import IcmpUnavailable, Pinger
 from services.polling.inventory import PollTarget, load_targets, upsert_configured

@@ -3,8 +3,9 @@
 See docs/snmp.md for the design; the names below are the whole public interface.
 """
 
+from core.settings.snmp import SnmpSettings
+from core.settings.snmp_credentials import SnmpCredential
 from services.snmp.client import SnmpClient
-from services.snmp.credentials import SnmpCredential
 from services.snmp.errors import (
     SnmpDecodeError,
     SnmpError,
@@ -14,7 +15,6 @@ from services.snmp.errors import (
     SnmpWalkLoop,
     SnmpWalkTimeout,
 )
-from services.snmp.settings import SnmpSettings
 from services.snmp.stats import SnmpStats
 from services.snmp.target import Target
 from services.snmp.values import (

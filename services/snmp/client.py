@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import TracebackType
 
+from core.settings.snmp import SnmpSettings
+from core.settings.snmp_credentials import SnmpCredential
 from services.snmp import ber
 from services.snmp.community import CommunityBackend
-from services.snmp.credentials import SnmpCredential
 from services.snmp.errors import SnmpDecodeError, SnmpError, SnmpErrorStatus
-from services.snmp.settings import SnmpSettings
 from services.snmp.stats import SnmpStats
 from services.snmp.target import Target
 from services.snmp.transport import Dispatcher

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.snmp.credentials import SnmpCredential
+from core.settings.snmp_credentials import SnmpCredential
 
 # The default credential (community "public", v2c); frozen, so one shared instance is safe.
 DEFAULT_CREDENTIAL = SnmpCredential()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from firmware.logs import get_log
+from core.logs import get_log
 from services.snmp import ber
 from services.snmp.errors import SnmpDecodeError, SnmpError, SnmpTimeout
 from services.snmp.message import Message, decode_message, peek_header

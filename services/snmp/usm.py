@@ -17,8 +17,8 @@ import ipaddress
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+from core.settings.snmp_credentials import SnmpCredential
 from services.snmp import ber
-from services.snmp.credentials import SnmpCredential
 from services.snmp.errors import SnmpErrorStatus, SnmpTimeout, SnmpV3Error, error_status_name
 from services.snmp.stats import SnmpStats
 from services.snmp.target import Target

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
-from firmware.logs import get_log
+from core.logs import get_log
 from services.snmp import ber
 from services.snmp.errors import SnmpErrorStatus, SnmpTimeout, SnmpWalkLoop, SnmpWalkTimeout
 from services.snmp.values import OID, SnmpValue, Varbind, is_absent

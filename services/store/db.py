@@ -27,8 +27,8 @@ from typing import Any, NoReturn, TypeVar
 
 import sqlite_utils
 
-from firmware.clock import Clock, Stamp
-from firmware.logs import get_log
+from core.clock import Clock, Stamp
+from core.logs import get_log
 from services.store.migrations import MigrationChain, migrate
 from services.store.schema import CORE
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from firmware.logs import get_log
+from core.logs import get_log
 
 log = get_log("store")
 

@@ -11,18 +11,11 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, get_args
+from typing import Any
 
+from core.vocabulary import Severity
 from services.store.db import Tx
 
-Severity = Literal["info", "warning", "minor", "major", "critical"]
-# The inventory's vocabulary of device kinds: discovery classifies into these, the config and
-# the status page use them. "ap" is a wireless access point, "media" a TV or streaming box.
-DeviceKind = Literal[
-    "router", "switch", "ap", "nas", "printer", "ups", "server", "workstation", "phone",
-    "camera", "media", "iot", "unknown",
-]  # fmt: skip
-DEVICE_KINDS: Final[tuple[DeviceKind, ...]] = get_args(DeviceKind)
 LANE_PRIORITY = 0  # alerts and events: sent before anything else
 LANE_BULK = 1  # measurements
 

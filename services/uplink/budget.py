@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from firmware.context import AppContext
-from firmware.logs import get_log
+from core.logs import get_log
+from services.context import AppContext
 from services.store import StoreError, Tx
 from services.uplink import outbox
 

@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 import aiohttp
 
-from firmware.clock import Clock
-from provisioning.identity import Identity
-from services.uplink.protocol import (
+from core.clock import Clock
+from core.wire.keys import Identity
+from core.wire.protocol import (
     Answer,
     ProtocolError,
     decode,

@@ -12,7 +12,7 @@ import os
 import time
 from functools import partial
 
-from firmware.context import AppContext
+from services.context import AppContext
 from services.store import Measurement, Tx, insert_measurements
 from services.uplink import outbox
 

@@ -18,13 +18,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from firmware.context import AppContext
-from firmware.logs import get_log
+from core.logs import get_log
+from core.wire.protocol import HEARTBEAT_PATH, INGEST_PATH, PROTOCOL_VERSION
 from provisioning.identity import load_or_create
+from services.context import AppContext
 from services.store import StoreError, Tx
 from services.uplink import outbox
 from services.uplink.client import Exchange, HomeClient, UplinkConfigError, sleep_or_wake
-from services.uplink.protocol import HEARTBEAT_PATH, INGEST_PATH, PROTOCOL_VERSION
 
 log = get_log("uplink")
 

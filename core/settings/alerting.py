@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from firmware.schema import between, each, ip_address, positive, setting
+from core.schema import between, each, ip_address, positive, setting
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WINDOW_RE = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun|daily) (\d\d):(\d\d)-(\d\d):(\d\d)$")

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from firmware.schema import Secret
+from core.schema import Secret
 
 _MAX_VALUE_CHARS = 300
 _SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:/-+@%,[]()")

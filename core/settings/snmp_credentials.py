@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from firmware.schema import Secret, setting
+from core.schema import Secret, setting
 
 # RFC 3414 section 11.2: passphrases shorter than 8 characters are refused by net-snmp and
 # pysnmp alike; saying so at load time beats an "unknown user" from the device.

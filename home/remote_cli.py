@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from provisioning import signing
-from provisioning.home import claims, remote
-from provisioning.home.db import HomeDB
+from core.wire.keys import public_key_text
+from home import claims, remote
+from home.db import HomeDB
 
 DEFAULT_DATA_DIR = "/var/lib/outpost-home"
 
@@ -57,9 +57,7 @@ def cmd_init_signing(args: argparse.Namespace) -> int:
 def cmd_claim(args: argparse.Namespace) -> int:
     key = remote.load_signing_key(Path(args.data_dir))
     with _db(args.data_dir) as db:
-        appliance = claims.claim_sync(
-            db, args.code, args.site, signing.public_text(key.public_key())
-        )
+        appliance = claims.claim_sync(db, args.code, args.site, public_key_text(key.public_key()))
     print(json.dumps({"claimed": appliance, "site": args.site}))
     return 0
 

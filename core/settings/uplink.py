@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware.schema import non_negative, positive, setting
+from core.schema import non_negative, positive, setting
 
 
 def _https_or_empty(value: str) -> str | None:

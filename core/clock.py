@@ -29,6 +29,22 @@ class Stamp:
     synced: bool  # whether the wall clock was synchronised (NTP) when taken
 
 
+@dataclass(frozen=True)
+class BootInfo:
+    """Which boot this is and how long it has run (CLOCK_BOOTTIME counts suspended time too)."""
+
+    boot_id: str
+    uptime_s: float
+
+    @classmethod
+    def read(cls) -> BootInfo:
+        try:
+            boot_id = _BOOT_ID_PATH.read_text().strip()
+        except OSError:
+            boot_id = "unknown"
+        return cls(boot_id, time.clock_gettime(time.CLOCK_BOOTTIME))
+
+
 class _Timex(ctypes.Structure):
     # struct timex from <sys/timex.h>; only its size and the leading fields matter to us,
     # the kernel fills the rest. 64-bit longs on every platform we run on (aarch64, x86_64).

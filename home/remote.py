@@ -21,13 +21,14 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from firmware.logs import get_log
-from provisioning import signing
-from provisioning.commands import ACTIONS
-from provisioning.commands import KIND as COMMAND_KIND
-from provisioning.home import claims
-from provisioning.home.db import HomeDB, Refused
-from provisioning.signed_config import KIND as CONFIG_KIND
+from core.logs import get_log
+from core.wire import signing
+from core.wire.keys import public_key_text
+from core.wire.signing import COMMAND_ACTIONS as ACTIONS
+from core.wire.signing import COMMAND_KIND, CONFIG_KIND
+from home import claims
+from home.db import HomeDB, Refused
+from home.signed import DB_KEY, check_signature, signature_headers, signed_endpoint
 
 log = get_log("home")
 
@@ -102,7 +103,7 @@ def init_signing(data_dir: Path) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
-    return signing.public_text(key.public_key())
+    return public_key_text(key.public_key())
 
 
 def load_signing_key(data_dir: Path) -> Ed25519PrivateKey:
@@ -332,8 +333,7 @@ def diagnostics_sync(db: HomeDB, appliance: str, nonce: str, doc: dict[str, Any]
 
 
 async def _hello(request: web.Request) -> web.Response:
-    from provisioning.home.server import DB_KEY
-    from services.uplink.protocol import ProtocolError, decode
+    from core.wire.protocol import ProtocolError, decode
 
     db = request.app[DB_KEY]
     try:
@@ -351,13 +351,7 @@ async def _hello(request: web.Request) -> web.Response:
 
 def verify_hello(request: web.Request, body: bytes, doc: dict[str, Any]) -> tuple[str, str, str]:
     """A hello is signed like any request, by the key it carries: (appliance, key, nonce)."""
-    from provisioning.home.server import check_signature, signature_headers
-    from provisioning.identity import (
-        IdentityError,
-        appliance_id_for,
-        public_key_from_text,
-        unb64,
-    )
+    from core.wire.keys import IdentityError, appliance_id_for, public_key_from_text, unb64
 
     headers = signature_headers(request, "hello")
     key_text = doc.get("public_key")
@@ -380,9 +374,7 @@ def hello_sync_for(
 
 
 def add_routes(app: web.Application) -> None:
-    """Registered by provisioning/home/server.py:create_app."""
-    from provisioning.home.server import signed_endpoint  # server imports this module
-
+    """Registered by home/server.py:create_app."""
     app.router.add_post(HELLO_PATH, _hello)
     app.router.add_post(SYNC_PATH, signed_endpoint(sync_sync, slow_down=False))
     app.router.add_post(DIAGNOSTICS_PATH, signed_endpoint(diagnostics_sync, slow_down=False))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware.schema import between, each, ip_address, port, positive, setting
-from services.store.records import DEVICE_KINDS
+from core.schema import between, each, ip_address, port, positive, setting
+from core.vocabulary import DEVICE_KINDS
 
 KINDS = DEVICE_KINDS
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from firmware.schema import between, setting
-from services.snmp.credentials import SnmpCredential
+from core.schema import between, setting
+from core.settings.snmp_credentials import SnmpCredential
 
 # Beyond 10 s an office device is down, not slow; the poller has other devices to reach.
 MAX_TIMEOUT_S: Final = 10.0

@@ -16,8 +16,8 @@ import sqlite3
 import time
 from typing import Any
 
-from provisioning.claim import code_hash
-from provisioning.home.db import HomeDB, Refused
+from core.wire.claim_codes import code_hash
+from home.db import HomeDB, Refused
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS claims (

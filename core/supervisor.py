@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from firmware.logs import get_log
+from core.logs import get_log
 
 log = get_log("supervisor")
 

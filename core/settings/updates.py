@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware.schema import each, positive, setting
+from core.schema import each, positive, setting
+from core.wire.keys import load_public_key
 
 
 def _public_key(value: str) -> str | None:
-    from firmware.updater.manifest import load_public_key
-
     try:
         load_public_key(value)
     except ValueError as exc:

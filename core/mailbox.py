@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from firmware.updater import fsops
+from core import fsops
 
 REQUEST = "request.json"
 HEALTH = "health.json"

@@ -1,6 +1,6 @@
 """The appliance's configuration: one TOML file, typed and validated at load.
 
-Each section's dataclass lives with the code that uses it (``services/polling/settings.py`` ...);
+Each section's dataclass lives with the code that uses it (``core/settings/polling.py`` ...);
 this module composes them. An empty file is a valid configuration: every setting has a default.
 """
 
@@ -11,17 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from firmware.schema import ConfigError, load_dataclass, section, setting
-from firmware.updater.settings import UpdateSettings
-from hardware.settings import HardwareSettings
-from provisioning.settings import ProvisioningSettings
-from services.alerting.settings import AlertingSettings
-from services.discovery.settings import DiscoverySettings
-from services.polling.settings import PollingSettings
-from services.snmp.settings import SnmpSettings
-from services.store.settings import StoreSettings
-from services.uplink.settings import UplinkSettings
-from web.settings import WebSettings
+from core.schema import ConfigError, load_dataclass, section, setting
+from core.settings.alerting import AlertingSettings
+from core.settings.discovery import DiscoverySettings
+from core.settings.hardware import HardwareSettings
+from core.settings.polling import PollingSettings
+from core.settings.provisioning import ProvisioningSettings
+from core.settings.snmp import SnmpSettings
+from core.settings.store import StoreSettings
+from core.settings.updates import UpdateSettings
+from core.settings.uplink import UplinkSettings
+from core.settings.web import WebSettings
 
 __all__ = ["Config", "ConfigError", "load_config", "parse_config"]
 

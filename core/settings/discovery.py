@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from firmware.schema import between, each, positive, setting, subnet
+from core.schema import between, each, positive, setting, subnet
 
 #: Largest subnet swept without ``allow_large_subnets``: a /22 is 1022 hosts, a few seconds.
 MAX_PREFIX_WITHOUT_CONSENT = 22

@@ -9,17 +9,21 @@ accepts configuration and commands only under that key.
 from __future__ import annotations
 
 import binascii
-import hashlib
 import json
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from provisioning.identity import b64, unb64
+from core.wire.keys import b64, key_id, unb64
 
 MAX_ENVELOPE_BYTES = 256 * 1024
+
+# Envelope kinds: what a signed document is for, so one kind can never be replayed as another.
+COMMAND_KIND = "outpost.command"
+CONFIG_KIND = "outpost.site-config"
+# Remote commands home may send (provisioning/commands.py carries them out).
+COMMAND_ACTIONS = ("identify", "rediscover", "poll", "diagnostics", "reboot", "update")
 
 
 class Refused(Exception):
@@ -28,15 +32,6 @@ class Refused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def public_text(key: Ed25519PublicKey) -> str:
-    return b64(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
-
-
-def key_id(key: Ed25519PublicKey) -> str:
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def public_from_text(text: str) -> Ed25519PublicKey:

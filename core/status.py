@@ -1,9 +1,7 @@
-"""What every service of one appliance process shares: configuration, store, clock, status.
+"""Live status: small, in-memory facts of one appliance process that change often.
 
-Services receive an :class:`AppContext` at construction. ``status`` is the appliance's live
-state for the status page, the LEDs and the heartbeat; services publish into it, readers take
-``status.snapshot()``. ``changed`` wakes anyone waiting for the next change (server-sent events,
-the LED state machine) without polling. ``bus`` carries typed records between services.
+Services publish into it; the status page, the LEDs and the heartbeat read ``snapshot()``;
+``wait_changed()`` wakes the server-sent events and the LED state machine without polling.
 
 Status keys in use (publisher: meaning):
   phase (app): "starting" | "running" | "stopping"
@@ -28,11 +26,6 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
-
-from firmware.bus import Bus
-from firmware.clock import Clock
-from firmware.config import Config
-from services.store import Store
 
 
 @dataclass
@@ -64,13 +57,3 @@ class LiveStatus:
         finally:
             waiter.cancel()
         return bool(done)
-
-
-@dataclass
-class AppContext:
-    config: Config
-    store: Store
-    clock: Clock
-    status: LiveStatus = field(default_factory=LiveStatus)
-    bus: Bus = field(default_factory=Bus)
-    version: str = "0.0.0"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware.schema import port, positive, setting
+from core.schema import port, positive, setting
 
 
 def scrypt_hash(value: str) -> str | None:

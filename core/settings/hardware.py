@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from firmware.schema import between, positive, setting
+from core.schema import between, positive, setting
 
 
 def bcm_pin(value: int) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware.schema import positive, setting
+from core.schema import positive, setting
 
 MIB = 1024 * 1024
 

@@ -18,12 +18,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from firmware.logs import setup_logging
-from provisioning.home.ca import init_ca, issue_cert
-from provisioning.home.db import HomeDB
-from provisioning.home.remote_cli import add_commands as add_remote_commands
-from provisioning.home.server import Faults, serve
-from provisioning.identity import IdentityError, appliance_id_for, public_key_from_text, unb64
+from core.logs import setup_logging
+from core.wire.keys import IdentityError, appliance_id_for, public_key_from_text, unb64
+from home.ca import init_ca, issue_cert
+from home.db import HomeDB
+from home.remote_cli import add_commands as add_remote_commands
+from home.server import Faults, serve
 
 DEFAULT_DATA_DIR = "/var/lib/outpost-home"
 DEFAULT_LISTEN = "0.0.0.0:8443"

@@ -1,0 +1,29 @@
+"""What every service of one appliance process shares: configuration, store, clock, status.
+
+Services receive an :class:`AppContext` at construction. ``status`` is the appliance's live
+state for the status page, the LEDs and the heartbeat; services publish into it, readers take
+``status.snapshot()``. ``changed`` wakes anyone waiting for the next change (server-sent events,
+the LED state machine) without polling. ``bus`` carries typed records between services.
+
+Status keys are listed in core/status.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from core.bus import Bus
+from core.clock import Clock
+from core.config import Config
+from core.status import LiveStatus
+from services.store import Store
+
+
+@dataclass
+class AppContext:
+    config: Config
+    store: Store
+    clock: Clock
+    status: LiveStatus = field(default_factory=LiveStatus)
+    bus: Bus = field(default_factory=Bus)
+    version: str = "0.0.0"
