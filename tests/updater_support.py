@@ -10,6 +10,7 @@ import subprocess
 import sys
 import sysconfig
 import threading
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from core.wire.keys import public_key_text
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("firmware", "services", "web", "provisioning", "hardware", "simsite")
+# The top-level packages the wheel ships: read from pyproject.toml, so a new package is never
+# silently left out of the test release.
+PACKAGES = tuple(
+    name.rstrip("*")
+    for name in tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]["find"]["include"]
+)
 
 
 def build_wheel(version: str, out_dir: Path, work: Path) -> Path:
