@@ -18,18 +18,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp_jinja2
 from aiohttp import web
 
 from core.logs import get_log
 from core.messages import IdentifyRequested, RediscoverRequested
 from services.context import AppContext
 from services.store.records import Event, insert_event
-from web import auth, charts, data, pages
+from web import auth, charts, data, pages, render
 from web.metrics import WebMetrics
 from web.metrics import render as render_metrics
 from web.netinfo import NetInfo, subnets_with_counts
 from web.openapi import spec
-from web.render import Chrome, fmt_duration, h, layout
+from web.render import Chrome, fmt_duration
 
 log = get_log("web")
 
@@ -106,13 +107,14 @@ async def _admin_hash(request: web.Request) -> str | None:
     return state.admin_hash
 
 
-def _prelogin_token(request: web.Request, response: web.StreamResponse | None = None) -> str:
-    token = request.cookies.get(PRELOGIN_COOKIE) or ""
-    if not token:
-        token = auth.secrets.token_urlsafe(24)
-    if response is not None:
-        response.set_cookie(PRELOGIN_COOKIE, token, httponly=True, samesite="Strict", path="/")
-    return token
+def _prelogin_token(request: web.Request) -> str:
+    """The CSRF token of forms shown before login (kept in a cookie, see _set_prelogin)."""
+    return request.cookies.get(PRELOGIN_COOKIE) or auth.secrets.token_urlsafe(24)
+
+
+def _set_prelogin(response: web.StreamResponse, token: str) -> web.StreamResponse:
+    response.set_cookie(PRELOGIN_COOKIE, token, httponly=True, samesite="Strict", path="/")
+    return response
 
 
 async def _chrome(request: web.Request, active: str, live: bool = True) -> Chrome:
@@ -138,19 +140,40 @@ async def _chrome(request: web.Request, active: str, live: bool = True) -> Chrom
     )
 
 
-async def _page(
+async def _full_page(
     request: web.Request,
+    template: str,
+    context: dict[str, Any],
     title: str,
     active: str,
-    body: str,
     *,
     live: bool = True,
     status: int = 200,
 ) -> web.Response:
-    if request.query.get("partial") == "1":
-        return web.Response(text=body, content_type="text/html", status=status)
+    """The body template inside layout.html (title, tabs, account links, footer)."""
     chrome = await _chrome(request, active, live)
-    return web.Response(text=layout(title, body, chrome), content_type="text/html", status=status)
+    layout = {**context, "title": title, "chrome": chrome, "body_template": template}
+    return aiohttp_jinja2.render_template("layout.html", request, layout, status=status)
+
+
+async def _page(
+    request: web.Request,
+    template: str,
+    context: dict[str, Any],
+    title: str,
+    active: str,
+    *,
+    live: bool = True,
+    status: int = 200,
+    partial_template: str = "",
+) -> web.Response:
+    """A full page, or with ``?partial=1`` (app.js's live refresh) the body alone: by default
+    the body template, or ``partial_template`` when only part of the body is live."""
+    if request.query.get("partial") == "1":
+        return aiohttp_jinja2.render_template(
+            partial_template or template, request, context, status=status
+        )
+    return await _full_page(request, template, context, title, active, live=live, status=status)
 
 
 def _see_other(location: str) -> web.HTTPSeeOther:
@@ -228,8 +251,8 @@ async def overview_page(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     now = _now(ctx)
     ov = await ctx.store.read(lambda c: data.overview(c, now))
-    body = pages.overview(ov, _public_status(ctx), now)
-    return await _page(request, "Overview", "overview", body)
+    context = pages.overview_context(ov, _public_status(ctx), now)
+    return await _page(request, "overview.html", context, "Overview", "overview")
 
 
 async def devices_page(request: web.Request) -> web.Response:
@@ -238,13 +261,11 @@ async def devices_page(request: web.Request) -> web.Response:
     query = request.query.get("q", "")[:100]
     sort = request.query.get("sort", "name")
     rows = await ctx.store.read(lambda c: data.devices(c, now, query, sort))
-    body = pages.device_list(rows, query, sort, now)
-    if request.query.get("partial") != "1":
-        body = pages.device_search(query, sort) + f'<div id="device-table">{body}</div>'
-        chrome = await _chrome(request, "devices")
-        # Only the table is live, so a refresh never disturbs what is being typed in search.
-        return web.Response(text=layout("Devices", body, chrome), content_type="text/html")
-    return web.Response(text=body, content_type="text/html")
+    context = pages.device_list_context(rows, query, sort, now)
+    # Only the table is live, so a refresh never disturbs what is being typed in search.
+    return await _page(
+        request, "devices.html", context, "Devices", "devices", partial_template="device_table.html"
+    )
 
 
 def _device_id(request: web.Request) -> int:
@@ -257,11 +278,16 @@ async def device_page(request: web.Request) -> web.Response:
     device_id = _device_id(request)
     dev = await ctx.store.read(lambda c: data.device(c, device_id, now))
     if dev is None:
-        body = pages.message_page("No such device", "It may have been removed from the inventory.")
-        return await _page(request, "Not found", "devices", body, live=False, status=404)
-    session = _session(request)
-    body = pages.device_detail(dev, now, session.csrf if session else "")
-    return await _page(request, dev["name"] or dev["ip"] or "Device", "devices", body)
+        context = pages.message_context(
+            "No such device", "It may have been removed from the inventory."
+        )
+        return await _page(
+            request, "message.html", context, "Not found", "devices", live=False, status=404
+        )
+    context = pages.device_context(dev, now)
+    return await _page(
+        request, "device.html", context, dev["name"] or dev["ip"] or "Device", "devices"
+    )
 
 
 async def device_chart(request: web.Request) -> web.Response:
@@ -312,8 +338,10 @@ async def alerts_page(request: web.Request) -> web.Response:
 
     open_alerts, resolved, events = await ctx.store.read(load)
     session = _session(request)
-    body = pages.alerts_page(open_alerts, resolved, events, now, session.csrf if session else "")
-    return await _page(request, "Alerts & events", "alerts", body)
+    context = pages.alerts_context(
+        open_alerts, resolved, events, now, session.csrf if session else ""
+    )
+    return await _page(request, "alerts.html", context, "Alerts & events", "alerts")
 
 
 async def _network_facts(request: web.Request) -> dict[str, Any]:
@@ -347,10 +375,10 @@ async def network_page(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     net = await _network_facts(request)
     session = _session(request)
-    body = pages.network_page(
+    context = pages.network_context(
         net, _appliance_facts(ctx), _public_status(ctx), session.csrf if session else ""
     )
-    return await _page(request, "Network", "network", body)
+    return await _page(request, "network.html", context, "Network", "network")
 
 
 # ---- login, setup, actions ----
@@ -359,11 +387,10 @@ async def network_page(request: web.Request) -> web.Response:
 async def login_get(request: web.Request) -> web.StreamResponse:
     if await _admin_hash(request) is None:
         raise _see_other("/setup")
-    response = web.Response(content_type="text/html")
-    token = _prelogin_token(request, response)
-    body = pages.login_page(token, "", _safe_next(request.query.get("next", "/")))
-    response.text = layout("Admin login", body, await _chrome(request, "", live=False))
-    return response
+    token = _prelogin_token(request)
+    context = {"csrf": token, "error": "", "next_url": _safe_next(request.query.get("next", "/"))}
+    response = await _full_page(request, "login.html", context, "Admin login", "", live=False)
+    return _set_prelogin(response, token)
 
 
 async def login_post(request: web.Request) -> web.StreamResponse:
@@ -374,10 +401,12 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     wait = state.limiter.retry_after_s(client)
     if wait > 0:
         log.warning("web.login_rate_limited", client=client)
-        body = pages.message_page(
+        context = pages.message_context(
             "Too many attempts", f"Wait {int(wait) + 1} seconds before trying again."
         )
-        response = await _page(request, "Too many attempts", "", body, live=False, status=429)
+        response = await _page(
+            request, "message.html", context, "Too many attempts", "", live=False, status=429
+        )
         response.headers["Retry-After"] = str(int(wait) + 1)
         return response
     stored = await _admin_hash(request)
@@ -387,10 +416,12 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     if not await asyncio.to_thread(auth.verify_password, password, stored):
         state.limiter.failed(client)
         log.warning("web.login_failed", client=client)
-        response = web.Response(content_type="text/html", status=401)
-        body = pages.login_page(_prelogin_token(request, response), "Wrong password.", next_url)
-        response.text = layout("Admin login", body, await _chrome(request, "", live=False))
-        return response
+        token = _prelogin_token(request)
+        context = {"csrf": token, "error": "Wrong password.", "next_url": next_url}
+        response = await _full_page(
+            request, "login.html", context, "Admin login", "", live=False, status=401
+        )
+        return _set_prelogin(response, token)
     state.limiter.succeeded(client)
     token, _ = state.sessions.create(client)
     log.info("web.login", client=client)
@@ -411,17 +442,32 @@ async def setup_get(request: web.Request) -> web.StreamResponse:
         raise _see_other("/login")
     if not auth.is_lan_client(request.remote):
         raise web.HTTPForbidden(text="the admin password can be set only from the local network")
-    response = web.Response(content_type="text/html")
-    body = pages.setup_page(_prelogin_token(request, response), "")
-    response.text = layout("Set up", body, await _chrome(request, "", live=False))
-    return response
+    token = _prelogin_token(request)
+    context = {"csrf": token, "error": ""}
+    response = await _full_page(request, "setup.html", context, "Set up", "", live=False)
+    return _set_prelogin(response, token)
 
 
 async def account_get(request: web.Request) -> web.StreamResponse:
     session = _require_admin(request)
-    provisioned = bool(request.app[CTX].config.web.admin_password_hash)
-    body = pages.account_page(session.csrf, "", request.query.get("done") == "1", provisioned)
-    return await _page(request, "Admin password", "", body, live=False)
+    return await _account_page(request, session, "", request.query.get("done") == "1", 200)
+
+
+async def _account_page(
+    request: web.Request, session: auth.Session, error: str, done: bool, status: int
+) -> web.Response:
+    if request.app[CTX].config.web.admin_password_hash:
+        context = pages.message_context(
+            "Admin password",
+            "This password is set by your IT provider's provisioning; ask them to change it.",
+        )
+        return await _page(
+            request, "message.html", context, "Admin password", "", live=False, status=status
+        )
+    context = {"csrf": session.csrf, "error": error, "done": done}
+    return await _page(
+        request, "account.html", context, "Admin password", "", live=False, status=status
+    )
 
 
 async def account_post(request: web.Request) -> web.StreamResponse:
@@ -435,8 +481,7 @@ async def account_post(request: web.Request) -> web.StreamResponse:
     form = await request.post()
 
     async def again(problem: str, status: int) -> web.Response:
-        body = pages.account_page(session.csrf, problem, False, False)
-        return await _page(request, "Admin password", "", body, live=False, status=status)
+        return await _account_page(request, session, problem, False, status)
 
     wait = state.limiter.retry_after_s(client)
     if wait > 0:
@@ -480,10 +525,12 @@ async def setup_post(request: web.Request) -> web.StreamResponse:
     password, confirm = str(form.get("password", "")), str(form.get("confirm", ""))
     problem = auth.password_problem(password, confirm)
     if problem:
-        response = web.Response(content_type="text/html", status=400)
-        body = pages.setup_page(_prelogin_token(request, response), problem)
-        response.text = layout("Set up", body, await _chrome(request, "", live=False))
-        return response
+        token = _prelogin_token(request)
+        context = {"csrf": token, "error": problem}
+        response = await _full_page(
+            request, "setup.html", context, "Set up", "", live=False, status=400
+        )
+        return _set_prelogin(response, token)
     hashed = await asyncio.to_thread(auth.hash_password, password)
 
     def store_once(tx: Any) -> bool:
@@ -735,14 +782,15 @@ async def _close_streams(app: web.Application) -> None:
 
 
 async def not_found(request: web.Request) -> web.Response:
-    body = pages.message_page("Page not found", "Use the tabs above to find your way.")
-    return await _page(request, "Not found", "", body, live=False, status=404)
+    context = pages.message_context("Page not found", "Use the tabs above to find your way.")
+    return await _page(request, "message.html", context, "Not found", "", live=False, status=404)
 
 
 def create_app(ctx: AppContext) -> web.Application:
     settings = ctx.config.web
     app = web.Application(middlewares=[timing, csrf_check], client_max_size=64 * 1024)
     app[CTX] = ctx
+    app[aiohttp_jinja2.APP_KEY] = render.environment()
     app[STATE] = WebState(
         sessions=auth.Sessions(settings.session_ttl_s),
         limiter=auth.LoginLimiter(settings.login_attempts_per_min),
@@ -782,4 +830,4 @@ def create_app(ctx: AppContext) -> web.Application:
     return app
 
 
-__all__ = ["CTX", "create_app", "h"]
+__all__ = ["CTX", "create_app"]

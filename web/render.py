@@ -1,21 +1,37 @@
-"""HTML building blocks: the page layout and small helpers, every value escaped.
+"""The template environment of the status page, and the small formatters its templates use.
 
-There is no template engine: pages are built from small functions, and every value passes
-through :func:`h` (``html.escape`` with quotes), because names, descriptions and host names
-come from devices on the network and must never become markup. The page carries no inline
-script or style (the Content-Security-Policy forbids both); behaviour lives in /static/app.js.
+Pages are Jinja2 templates (``web/templates/``) rendered on the server through aiohttp-jinja2.
+Autoescape is on for every ``.html`` and ``.svg`` template, so every value is escaped unless a
+template says otherwise; names, descriptions and host names come from devices on the network
+and must never become markup. No template marks a value ``|safe``: markup is written in the
+templates and macros only. Undefined names raise (``StrictUndefined``) instead of rendering as
+nothing, so a typo in a template is an error in the tests, not a blank cell on a customer's page.
+
+The page carries no inline script or style (the Content-Security-Policy forbids both);
+behaviour lives in /static/app.js.
+
+Whitespace: templates are written one element per line for reading, and :class:`JoinLines`
+removes each line break with the indentation after it when a template is loaded. The page keeps
+the exact markup the hand-built pages had (inline elements are sensitive to stray spaces); a
+space that matters is written inside a line.
 """
 
 from __future__ import annotations
 
-import html
+import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from web.data import KINDS
+import jinja2
+from jinja2.ext import Extension
+
+from web.data import KINDS, SEVERITIES
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 NAV = (
     ("overview", "/", "Overview"),
@@ -38,40 +54,36 @@ KIND_LABELS = {
     "iot": "IoT",
     "unknown": "Unknown",
 }
+_LINE_BREAK = re.compile(r"\n[ \t]*")
 
 
-def h(value: Any) -> str:
-    """Escape any value for HTML text and attribute contexts (None shows as empty)."""
-    return "" if value is None else html.escape(str(value), quote=True)
+class JoinLines(Extension):
+    """Drop every line break and the indentation after it from a template's source."""
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        return _LINE_BREAK.sub("", source)
 
 
 def url(path: str, **params: Any) -> str:
+    """``path?query`` with the empty parameters left out (escaped by the template)."""
     clean = {k: v for k, v in params.items() if v not in (None, "")}
     return path + ("?" + urlencode(clean) if clean else "")
 
 
-def icon(kind: str) -> str:
-    name = kind if kind in KINDS else "unknown"
-    return (
-        f'<svg class="icon" aria-hidden="true"><use href="/static/icons.svg#k-{name}"></use></svg>'
-    )
+def icon_name(kind: str) -> str:
+    """The icon of a device kind in /static/icons.svg (``unknown`` for kinds it has none of)."""
+    return kind if kind in KINDS else "unknown"
 
 
 def kind_label(kind: str) -> str:
     return KIND_LABELS.get(kind, kind.title() if kind else "Unknown")
 
 
-def badge(text: str, tone: str) -> str:
-    return f'<span class="badge b-{h(tone)}">{h(text)}</span>'
-
-
-def state_badge(state: str) -> str:
-    tone = {"up": "ok", "down": "bad", "unknown": "muted"}.get(state, "muted")
-    return badge(state.capitalize(), tone)
-
-
-def severity_badge(severity: str) -> str:
-    return badge(severity.capitalize(), severity)
+def unnamed(device: Mapping[str, Any]) -> str:
+    """What to call a device that announced no name: its vendor, else its address."""
+    if device.get("vendor"):
+        return f"({device['vendor']} device)"
+    return f"({device.get('ip') or 'no name'})"
 
 
 def ago(ts: float | None, now: float) -> str:
@@ -87,13 +99,14 @@ def ago(ts: float | None, now: float) -> str:
     return f"{int(delta // 86400)} d ago"
 
 
-def when(ts: float | None, now: float) -> str:
-    """A <time> with the local date and time, and the age as its title."""
-    if not ts:
-        return '<span class="muted">never</span>'
-    iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ts))
-    text = time.strftime("%d %b %H:%M", time.localtime(ts))
-    return f'<time datetime="{iso}" title="{h(ago(ts, now))}">{h(text)}</time>'
+def local_iso(ts: float) -> str:
+    """Local date and time for a ``<time datetime>`` (the appliance's time zone)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ts))
+
+
+def local_short(ts: float) -> str:
+    """Local date and time as shown in tables: '30 Nov 06:43'."""
+    return time.strftime("%d %b %H:%M", time.localtime(ts))
 
 
 def fmt_duration(seconds: float) -> str:
@@ -134,21 +147,9 @@ def fmt_value(value: float | None, unit: str) -> str:
     return f"{number} {unit}".strip()
 
 
-def table(headers: Iterable[str], rows: Iterable[Iterable[str]], cls: str = "") -> str:
-    """Headers are trusted HTML (written here); cells must already be escaped by the caller."""
-    head = "".join(f"<th>{cell}</th>" for cell in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    if not body:
-        return '<p class="empty">Nothing to show.</p>'
-    return (
-        f'<div class="table-wrap"><table class="{h(cls)}"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{body}</tbody></table></div>"
-    )
-
-
-def kv_table(items: Mapping[str, Any]) -> str:
-    rows = "".join(f"<tr><th>{h(k)}</th><td>{h(v)}</td></tr>" for k, v in items.items())
-    return f'<table class="kv">{rows}</table>' if rows else '<p class="empty">Nothing known.</p>'
+def _blank_none(value: Any) -> Any:
+    """What ``{{ x }}`` prints for None: nothing (as the hand-built pages did), not 'None'."""
+    return "" if value is None else value
 
 
 @dataclass(frozen=True)
@@ -164,55 +165,29 @@ class Chrome:
     health: str  # "ok" | "degraded" | "critical" (colours the top bar)
 
 
-def form(
-    action: str, csrf: str, button: str, *, hidden: Mapping[str, Any] | None = None, cls: str = ""
-) -> str:
-    fields = "".join(
-        f'<input type="hidden" name="{h(k)}" value="{h(v)}">' for k, v in (hidden or {}).items()
-    )
-    return (
-        f'<form method="post" action="{h(action)}" class="inline {h(cls)}">'
-        f'<input type="hidden" name="csrf" value="{h(csrf)}">{fields}'
-        f'<button type="submit">{h(button)}</button></form>'
-    )
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment of the status page (templates from web/templates/).
 
-
-def layout(title: str, body: str, chrome: Chrome) -> str:
-    nav = "".join(
-        f'<a href="{path}"{" class=active aria-current=page" if key == chrome.active else ""}>'
-        f"{label}</a>"
-        for key, path, label in NAV
+    Raises jinja2.TemplateNotFound at render time when the package was installed without its
+    templates (pyproject's package-data must list ``*.html`` and ``*.svg``).
+    """
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "svg"), default=True),
+        undefined=jinja2.StrictUndefined,
+        finalize=_blank_none,
+        extensions=[JoinLines],
+        auto_reload=False,
     )
-    if chrome.admin:
-        account = '<a href="/account">Password</a> ' + form(
-            "/logout", chrome.csrf, "Log out", cls="logout"
-        )
-    else:
-        account = '<a class="login" href="/login">Admin login</a>'
-    live = f' data-live="{h(chrome.live_url)}"' if chrome.live_url else ""
-    site = h(chrome.site or "Unnamed site")
-    return (
-        "<!doctype html>"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{h(title)} · {site} · Outpost</title>"
-        '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
-        '<link rel="stylesheet" href="/static/app.css">'
-        '<script src="/static/app.js" defer></script></head>'
-        f'<body class="health-{h(chrome.health)}">'
-        '<header class="top"><div class="bar">'
-        f'<a class="brand" href="/"><span class="dot"></span>Outpost</a>'
-        f'<span class="site">{site}</span>'
-        f'<span class="account">{account}</span></div>'
-        f'<nav class="tabs">{nav}</nav></header>'
-        f'<main id="live"{live}>{body}</main>'
-        f"<footer><span>Outpost {h(chrome.version)}</span>"
-        '<span id="live-state" class="muted" aria-live="polite"></span></footer>'
-        "</body></html>"
+    env.globals.update(nav=NAV, url=url, severities=SEVERITIES, kinds=KINDS)
+    env.filters.update(
+        ago=ago,
+        fmt_value=fmt_value,
+        fmt_duration=fmt_duration,
+        kind_label=kind_label,
+        unnamed=unnamed,
+        icon_name=icon_name,
+        local_iso=local_iso,
+        local_short=local_short,
     )
-
-
-def sort_link(label: str, key: str, current: str, query: str) -> str:
-    target = f"-{key}" if current == key else key
-    arrow = " ▲" if current == key else (" ▼" if current == f"-{key}" else "")
-    return f'<a href="{h(url("/devices", q=query, sort=target))}">{h(label)}{arrow}</a>'
+    return env
