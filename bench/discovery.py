@@ -18,12 +18,11 @@ import re
 import statistics
 import sys
 import time
-from pathlib import Path
 
 from simsite.corpus import corpus_site
+from simsite.harness.paths import CORPUS
 from simsite.site import Site
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "snmp-corpus"
 SUBNET = "198.18.0.0/24"
 ROUNDS = 3
 MDNS_LISTEN_S = 6.0

@@ -26,7 +26,8 @@ from services.polling.poller import DevicePoller
 from services.polling.profiles import PollContext, profiles_for
 from services.polling.rates import RateTracker
 from services.snmp import SnmpClient, SnmpCredential, SnmpError
-from tests.polling_support import CORPUS, CORPUS_KINDS, corpus_agent, corpus_target
+from simsite.harness.paths import CORPUS
+from simsite.harness.snmp_corpus import CORPUS_KINDS, corpus_agent, corpus_target
 
 POLLS = 6  # polls per recording; the first (metadata) is left out of the steady-state figure
 WALK_ROOT = "1.3.6.1.2.1"  # what the peers walk: the standard MIB-2 subtree of each recording

@@ -114,7 +114,8 @@ async def _fill(store: Store, clock: FixedClock, minutes: int) -> None:
 async def _drain_home(tmp: Path, records: int) -> tuple[float, float]:
     """(records/s to the real home over loopback, records/s of home's in-process commit)."""
     from firmware.app import build
-    from tests.uplink_support import appliance_config, identity_for, running_home
+    from simsite.harness.appliance import appliance_config, identity_for
+    from simsite.harness.home import running_home
 
     with running_home(tmp) as home:
         config, _ = appliance_config(tmp, home, batch_max_records=2000, batch_max_age_s=0.0)
@@ -161,7 +162,8 @@ def _all_batches(conn: sqlite3.Connection, expander: Expander) -> list[list[dict
 async def _backlog_day(tmp: Path) -> tuple[int, float]:
     """Store 24 h of the reference site while home is unreachable, then time the drain."""
     from firmware.app import build
-    from tests.uplink_support import Home, appliance_config, identity_for
+    from simsite.harness.appliance import appliance_config, identity_for
+    from simsite.harness.home import Home
 
     home = Home(tmp / "home", tmp / "ca")
     home.prepare()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -24,13 +23,14 @@ import aiohttp
 
 from firmware.app import MIGRATION_CHAINS
 from services.store import Store
-from tests.web_support import free_port, seed_site
+from simsite.harness.ports import free_tcp_port
+from simsite.harness.processes import start_appliance, stop
+from simsite.harness.status_page import seed_site
 
 DEVICES = 250
 HISTORY_DAYS = 7.0
 STEP_S = 300.0  # one latency sample per 5 min (polling's default is 60 s; charts bucket anyway)
 REQUESTS = 200  # per endpoint
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _rss_mb(pid: int) -> float:
@@ -89,7 +89,7 @@ def run() -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "outpost.db"
         rows = asyncio.run(_seed(db))
-        port = free_port()
+        port = free_tcp_port()
         config = Path(tmp) / "outpost.toml"
         config.write_text(
             f'[site]\nname = "Bench site"\n[store]\npath = "{db}"\n'
@@ -97,10 +97,7 @@ def run() -> list[str]:
             "[discovery]\nenabled = false\n[polling]\nenabled = false\n"
             f'[provisioning]\nidentity_dir = "{Path(tmp) / "identity"}"\n'
         )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "firmware", "run", "--config", str(config)],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        proc = start_appliance(config)
         peer = subprocess.Popen(
             [sys.executable, "-c", "import aiohttp.web, time; time.sleep(60)"],
             stdout=subprocess.DEVNULL,
@@ -129,12 +126,7 @@ def run() -> list[str]:
         finally:
             peer.kill()
             peer.wait()
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, grace_s=15.0)
     _, peer_p95 = figures["static file (peer)"]
     lines = [
         f"store: {DEVICES} devices, {rows:,} measurements ({HISTORY_DAYS:g} d of history),"

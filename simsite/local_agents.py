@@ -27,6 +27,10 @@ from typing import IO, Final
 
 from services.snmp import ber
 from services.snmp.message import VERSION_2C, decode_message, encode_request
+from simsite.harness.paths import corpus_dir
+from simsite.harness.ports import free_udp_port
+
+__all__ = ["NetSnmpd", "Snmpsim", "V3User", "corpus_dir", "free_udp_port", "probe"]
 
 LOOPBACK: Final = ipaddress.ip_network("127.0.0.0/8")
 # snmpsim indexes every recording on its first start: ~1 s per 10k lines on a laptop core.
@@ -36,19 +40,6 @@ _PROBE_INTERVAL_S: Final = 0.2
 SYS_DESCR: Final = (1, 3, 6, 1, 2, 1, 1, 1, 0)
 # Only for the readiness probe of snmpd; the tests' own requests use SNMPv3 users.
 PROBE_COMMUNITY: Final = "outpost-probe"
-
-
-def corpus_dir() -> Path | None:
-    """The shared recordings: $OUTPOST_SNMP_CORPUS, or ../shared/snmp-corpus beside the repo."""
-    env = os.environ.get("OUTPOST_SNMP_CORPUS")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "snmp-corpus"
-    return path if path.is_dir() else None
-
-
-def free_udp_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def _check_loopback(host: str) -> None:

@@ -1,146 +1,31 @@
 """Helpers for the polling tests: a loopback snmpsim serving the whole corpus, one community
-per recording, and the comparison of what the poller reads with the LibreNMS oracle."""
+per recording (simsite.harness.snmp_corpus, shared with bench/polling.py), and the comparison
+of what the poller reads with the LibreNMS oracle."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from core.schema import Secret
 from services.polling.access import ClientAccess
 from services.polling.profiles import PollContext, Reading, profiles_for
 from services.polling.rates import RateTracker
-from services.snmp import SnmpClient, SnmpCredential, Target
-from simsite.services import snmpsim_binary
+from services.snmp import SnmpClient
+from simsite.harness.paths import CORPUS
+from simsite.harness.ports import free_udp_port
+from simsite.harness.snmp_corpus import CORPUS_KINDS, corpus_agent, corpus_target
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "snmp-corpus"
-
-# Device class of each recording (from the corpus README).
-CORPUS_KINDS = {
-    "pfsense": "router",
-    "draytek_vigor2962": "router",
-    "ciscosb_cbs250-24p-4x-v3": "switch",
-    "edgeswitch_10xp": "switch",
-    "tplink_sg2008": "switch",
-    "procurve_2520": "switch",
-    "unifi_nanohd": "ap",
-    "aruba-instant": "ap",
-    "dsm": "nas",
-    "truenas": "nas",
-    "brother": "printer",
-    "epson": "printer",
-    "konica": "printer",
-    "ricoh_mpc3002": "printer",
-    "apc_smt750x-nmc2": "ups",
-    "eaton-mgeups_9px": "ups",
-    "cyberpower": "ups",
-    "windows_svr_2019_1809": "server",
-    "linux": "server",
-    "vmware-esxi": "server",
-    "hpe-ilo_4": "server",
-    "axiscam_p1435-le": "camera",
-}
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def corpus_agent(workdir: Path, names: list[str] | None = None) -> Iterator[int]:
-    """One snmpsim on 127.0.0.1 serving every recording; yields its UDP port."""
-    data, cache = workdir / "data", workdir / "cache"
-    data.mkdir(parents=True)
-    cache.mkdir()
-    for rec in sorted(CORPUS.glob("*.snmprec")):
-        if names is None or rec.stem in names:
-            shutil.copyfile(rec, data / rec.name)
-    port = free_udp_port()
-    argv = [
-        snmpsim_binary(),
-        f"--data-dir={data}",
-        f"--cache-dir={cache}",
-        f"--agent-udpv4-endpoint=127.0.0.1:{port}",
-        "--process-user=root" if _root() else f"--process-user={_user()}",
-        "--process-group=root" if _root() else f"--process-group={_group()}",
-        "--log-level=error",
-    ]
-    log = open(workdir / "snmpsim.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_answering(port, next(iter(sorted(p.stem for p in data.glob("*.snmprec")))), proc)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def _root() -> bool:
-    import os
-
-    return os.geteuid() == 0
-
-
-def _user() -> str:
-    import os
-    import pwd
-
-    return pwd.getpwuid(os.geteuid()).pw_name
-
-
-def _group() -> str:
-    import grp
-    import os
-
-    return grp.getgrgid(os.getegid()).gr_name
-
-
-def _wait_answering(port: int, community: str, proc: subprocess.Popen[bytes]) -> None:
-    # A v2c GET of sysUpTime.0, hand-encoded: the cheapest readiness probe there is.
-    from services.snmp import ber  # noqa: F401  (import proves the client package is present)
-
-    deadline = time.monotonic() + 60
-    msg = _probe(community)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.5)
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"snmpsim exited with {proc.returncode}")
-            s.sendto(msg, ("127.0.0.1", port))
-            with contextlib.suppress(TimeoutError):
-                s.recvfrom(4096)
-                return
-    raise RuntimeError("snmpsim did not answer within 60 s")
-
-
-def _probe(community: str) -> bytes:
-    oid = bytes([0x06, 0x08, 0x2B, 6, 1, 2, 1, 1, 3, 0])
-    varbind = bytes([0x30, len(oid) + 2]) + oid + b"\x05\x00"
-    vbl = bytes([0x30, len(varbind)]) + varbind
-    pdu_body = b"\x02\x01\x01\x02\x01\x00\x02\x01\x00" + vbl
-    pdu = bytes([0xA0, len(pdu_body)]) + pdu_body
-    comm = bytes([0x04, len(community)]) + community.encode()
-    body = b"\x02\x01\x01" + comm + pdu
-    return bytes([0x30, len(body)]) + body
-
-
-def corpus_target(port: int, name: str, timeout_s: float = 3.0) -> Target:
-    credential = SnmpCredential(name=name[:32], community=Secret(name))
-    return Target("127.0.0.1", port, credential, timeout_s=timeout_s, retries=1)
+__all__ = [
+    "CORPUS",
+    "CORPUS_KINDS",
+    "Tally",
+    "compare",
+    "corpus_agent",
+    "corpus_target",
+    "free_udp_port",
+    "poll_recording",
+]
 
 
 async def poll_recording(client: SnmpClient, port: int, name: str) -> tuple[list[Reading], int]:
