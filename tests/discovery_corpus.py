@@ -26,8 +26,7 @@ from services.snmp.values import (
     TimeTicks,
     oid_from_str,
 )
-
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "snmp-corpus"
+from simsite.harness.paths import CORPUS
 
 # Our kinds that agree with each LibreNMS device type. LibreNMS "appliance" is its catch-all
 # for dedicated boxes (cameras, management controllers): any non-infrastructure kind agrees.
