@@ -319,7 +319,8 @@ async def device_chart(request: web.Request) -> web.Response:
     lines = await ctx.store.read(load)
     unit = "ms" if which == "latency" else "bps"
     title = f"{which.capitalize()}, last {rng}"
-    svg = charts.line_chart(lines, since, until, unit, title)
+    chart = charts.line_chart(lines, since, until, unit, title)
+    svg = aiohttp_jinja2.render_string("chart.svg", request, {"chart": chart})
     return web.Response(
         text=svg, content_type="image/svg+xml", headers={"Cache-Control": "max-age=60"}
     )

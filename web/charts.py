@@ -1,7 +1,9 @@
 """Line charts drawn on the server as SVG: no JavaScript library, no CDN, works offline.
 
-A chart is served as ``image/svg+xml`` and shown with ``<img>``, so even a hostile interface
-name in a legend cannot run script (images never do), and every text is escaped as well.
+:func:`line_chart` computes the geometry (a :class:`Chart`); the template
+``web/templates/chart.svg`` draws it with autoescape on, so every text (the title, a legend's
+interface name) is escaped like on the pages. A chart is served as ``image/svg+xml`` and shown
+with ``<img>``, so even a hostile name that got through could not run script (images never do).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import itertools
 import math
 import time
 from collections.abc import Mapping, Sequence
-from html import escape
+from dataclasses import dataclass
 
 from web.data import Point
 
@@ -56,14 +58,59 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:g}"
 
 
+# Coordinates are SVG user units, written as the attribute text ("56", "131.5").
+
+
+@dataclass(frozen=True)
+class Label:
+    x: str  # from the left
+    y: str  # from the top (the text's baseline)
+    anchor: str  # text-anchor: "start" | "middle" | "end"
+    text: str
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A run of points drawn as a polyline ("x,y x,y ..."), or a lone point as a dot."""
+
+    points: str = ""
+    cx: str = ""  # set for a dot
+    cy: str = ""
+
+
+@dataclass(frozen=True)
+class Series:
+    color: str  # "#2563eb"
+    marks: tuple[Mark, ...]  # in time order; a gap in the data starts a new mark
+    legend_x: int  # where its legend swatch starts
+    name: str  # the legend (at most 40 characters)
+
+
+@dataclass(frozen=True)
+class Chart:
+    """What chart.svg draws (sizes in SVG user units, the image is WIDTH x HEIGHT)."""
+
+    width: int
+    height: int
+    title: str
+    grid_y: tuple[str, ...]  # horizontal grid lines
+    grid_x1: int
+    grid_x2: int
+    value_labels: tuple[Label, ...]  # left axis
+    time_labels: tuple[Label, ...]  # bottom axis
+    empty_note: Label | None  # "No data in this period"
+    series: tuple[Series, ...]
+    legend_y: int  # top of the legend swatches
+
+
 def line_chart(
     lines: Mapping[str, Sequence[Point]],
     since: float,
     until: float,
     unit: str,
     title: str,
-) -> str:
-    """An SVG document with one polyline per named series (at most six, legend below)."""
+) -> Chart:
+    """One polyline per named series (at most six, legend below) over [since, until]."""
     plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
     values = [p.avg for pts in lines.values() for p in pts if p.avg is not None]
@@ -76,43 +123,27 @@ def line_chart(
     def y(v: float) -> float:
         return PAD_TOP + plot_h - (v / top) * plot_h
 
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{escape(title)}" '
-        'font-family="system-ui, sans-serif" font-size="11">',
-        f"<title>{escape(title)}</title>",
-        f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
+    grid = [y(top * i / 4) for i in range(5)]
+    value_labels = [
+        Label(str(PAD_LEFT - 6), f"{yy + 4:.1f}", "end", _fmt(top * i / 4, unit))
+        for i, yy in enumerate(grid)
     ]
-    for i in range(5):
-        v = top * i / 4
-        yy = y(v)
-        out.append(
-            f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{yy:.1f}" y2="{yy:.1f}" '
-            'stroke="#e5e7eb"/>'
-        )
-        out.append(
-            f'<text x="{PAD_LEFT - 6}" y="{yy + 4:.1f}" text-anchor="end" fill="#6b7280">'
-            f"{escape(_fmt(v, unit))}</text>"
-        )
     # Time ticks: 6 across the range, labelled by hour (24 h) or weekday+day (7 d).
     long_range = span > 2 * 86400
+    time_labels = []
     for i in range(7):
         ts = since + span * i / 6
         label = time.strftime("%a %d" if long_range else "%H:%M", time.localtime(ts))
         anchor = "start" if i == 0 else ("end" if i == 6 else "middle")
-        out.append(
-            f'<text x="{x(ts):.1f}" y="{PAD_TOP + plot_h + 16}" text-anchor="{anchor}" '
-            f'fill="#6b7280">{escape(label)}</text>'
-        )
+        time_labels.append(Label(f"{x(ts):.1f}", str(PAD_TOP + plot_h + 16), anchor, label))
+    empty_note = None
     if not values:
-        out.append(
-            f'<text x="{PAD_LEFT + plot_w / 2}" y="{PAD_TOP + plot_h / 2}" text-anchor="middle" '
-            'fill="#9ca3af" font-size="13">No data in this period</text>'
-        )
+        middle = (str(PAD_LEFT + plot_w / 2), str(PAD_TOP + plot_h / 2))
+        empty_note = Label(*middle, "middle", "No data in this period")
     bucket = span / 288
     legend_x = PAD_LEFT
+    series = []
     for index, (name, points) in enumerate(list(lines.items())[: len(COLORS)]):
-        color = COLORS[index]
         segments: list[list[str]] = []
         last_ts: float | None = None
         gap = max(GAP_BUCKETS * bucket, GAP_SPACINGS * _typical_spacing(points))
@@ -124,21 +155,33 @@ def line_chart(
                 segments.append([])
             segments[-1].append(f"{x(p.ts):.1f},{y(p.avg):.1f}")
             last_ts = p.ts
-        for seg in segments:
-            if len(seg) == 1:
-                cx, cy = seg[0].split(",")
-                out.append(f'<circle cx="{cx}" cy="{cy}" r="2" fill="{color}"/>')
-            else:
-                out.append(
-                    f'<polyline fill="none" stroke="{color}" stroke-width="1.6" '
-                    f'points="{" ".join(seg)}"/>'
-                )
         label = name or title
-        out.append(
-            f'<rect x="{legend_x}" y="{HEIGHT - 16}" width="10" height="10" fill="{color}"/>'
-            f'<text x="{legend_x + 14}" y="{HEIGHT - 7}" fill="#374151">'
-            f"{escape(label[:40])}</text>"
+        series.append(
+            Series(
+                color=COLORS[index],
+                marks=tuple(_mark(seg) for seg in segments),
+                legend_x=legend_x,
+                name=label[:40],
+            )
         )
         legend_x += 24 + 7 * min(len(label), 40)
-    out.append("</svg>")
-    return "".join(out)
+    return Chart(
+        width=WIDTH,
+        height=HEIGHT,
+        title=title,
+        grid_y=tuple(f"{yy:.1f}" for yy in grid),
+        grid_x1=PAD_LEFT,
+        grid_x2=WIDTH - PAD_RIGHT,
+        value_labels=tuple(value_labels),
+        time_labels=tuple(time_labels),
+        empty_note=empty_note,
+        series=tuple(series),
+        legend_y=HEIGHT - 16,
+    )
+
+
+def _mark(points: list[str]) -> Mark:
+    if len(points) == 1:
+        cx, cy = points[0].split(",")
+        return Mark(cx=cx, cy=cy)
+    return Mark(points=" ".join(points))
