@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
-import html
 import json
 import random
 import ssl
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import jinja2
 from aiohttp import web
 
 from core.logs import get_log
@@ -117,14 +118,20 @@ def _age(seconds: float | None) -> str:
 
 SILENT_AFTER_S = 180.0  # three missed heartbeats: the site is silent
 
-_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="refresh" content="30"><title>Outpost fleet</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}.silent{{color:#b00}}</style>
-</head><body><h1>Outpost fleet</h1><p>{count} appliance(s). Updated every 30 s.</p>
-<table><tr><th>Site</th><th>Appliance</th><th>Last heartbeat</th><th>Backlog</th>
-<th>Oldest unsent</th><th>Records</th><th>Drops</th><th>Open alerts</th></tr>
-{rows}</table></body></html>"""
+# Home's pages are Jinja2 templates in home/templates/ with autoescape on: site names and alert
+# messages come from appliances (and so from devices on customers' networks).
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=True),
+    undefined=jinja2.StrictUndefined,
+    auto_reload=False,
+)
+
+
+@dataclass(frozen=True)
+class FleetRow:
+    cells: tuple[str, ...]  # site, appliance, last heartbeat ... open alerts (plain text)
+    silent: bool  # no heartbeat for SILENT_AFTER_S
 
 
 async def fleet_html(request: web.Request) -> web.Response:
@@ -154,11 +161,8 @@ async def fleet_html(request: web.Request) -> web.Response:
             str(drops),
             alerts or "none",
         ]
-        css = ' class="silent"' if silent else ""
-        rows.append(
-            f"<tr{css}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
-        )
-    page = _PAGE.format(count=len(rows), rows="\n".join(rows))
+        rows.append(FleetRow(tuple(str(c) for c in cells), silent))
+    page = _TEMPLATES.get_template("fleet.html").render(rows=rows)
     return web.Response(text=page, content_type="text/html")
 
 
