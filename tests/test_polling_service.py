@@ -25,6 +25,9 @@ snmp_timeout_s = 0.3
 snmp_retries = 1
 snmp_budget_s = 2.0
 kind_tcp_ports = []
+# On loopback every address's TCP answers (RST), which proves liveness: "dead" here means a
+# silent SNMP agent, so the TCP last-resort probe is off.
+probe_tcp_ports = []
 [[polling.devices]]
 name = "good"
 ip = "127.0.0.2"

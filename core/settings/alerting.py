@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from core.schema import between, each, ip_address, positive, setting
+from core.vocabulary import DEVICE_KINDS
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WINDOW_RE = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun|daily) (\d\d):(\d\d)-(\d\d):(\d\d)$")
@@ -21,6 +22,17 @@ def _window(value: str) -> str | None:
     if m is None or int(m[2]) > 23 or int(m[4]) > 23 or int(m[3]) > 59 or int(m[5]) > 59:
         return f"{value!r}: write a window like 'sat 22:00-02:00' or 'daily 03:00-03:30'"
     return None
+
+
+#: Infrastructure and the things people rely on: their "down" is news worth a page. The gateway
+#: is always watched, whatever its kind.
+WATCHED_KINDS = ("router", "switch", "ap", "server", "nas", "printer", "ups", "camera")
+
+
+def _kind(value: str) -> str | None:
+    if value in DEVICE_KINDS:
+        return None
+    return f"{value!r} is not a device kind; use some of {', '.join(DEVICE_KINDS)}"
 
 
 def _optional_ip(value: str) -> str | None:
@@ -34,8 +46,11 @@ class AlertingSettings:
         2, check=between(1, 20), help="consecutive missed polls before 'device down'"
     )
     down_alert_kinds: tuple[str, ...] = setting(
-        ("router", "switch", "ap", "nas", "printer", "ups", "server", "camera", "unknown"),
-        help="device kinds whose 'down' is alerted; laptops and phones come and go",
+        WATCHED_KINDS,
+        check=each(_kind),
+        help="device kinds whose 'down' is alerted; the others (laptops, phones, media, iot, "
+        "unknown) come and go and get 'left'/'returned' presence events instead. A device "
+        "marked monitored = true in [[polling.devices]] is alerted whatever its kind",
     )
     volume_minor_pct: float = setting(80.0, check=between(1, 100), help="volume use, minor")
     volume_major_pct: float = setting(95.0, check=between(1, 100), help="volume use, major")

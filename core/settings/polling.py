@@ -46,6 +46,11 @@ class ConfiguredDevice:
     interval_s: float = setting(
         0.0, check=between(0, 86400), help="seconds between its polls; 0: [polling] interval_s"
     )
+    monitored: bool = setting(
+        False,
+        help="alert when it goes down even if its kind is not in [alerting] down_alert_kinds "
+        "(a laptop a technician relies on, say)",
+    )
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,20 @@ class PollingSettings:
         1.0, check=between(0.05, 10), help="seconds to wait for the last echo reply"
     )
     tcp_timeout_s: float = setting(2.0, check=between(0.05, 30), help="seconds per TCP connect")
+    arp: bool = setting(
+        True,
+        help="ask on-link devices by ARP at each poll (an ARP reply proves the host is there "
+        "even when it ignores pings; needs CAP_NET_RAW)",
+    )
+    arp_timeout_s: float = setting(
+        1.0, check=between(0.05, 10), help="seconds to wait for an ARP reply"
+    )
+    probe_tcp_ports: tuple[int, ...] = setting(
+        (80, 443),
+        check=each(port),
+        help="TCP ports tried when nothing else of a device answered in a poll: an accepted "
+        "or a refused connection (RST) both prove the host is there; [] to never try",
+    )
     kind_tcp_ports: tuple[str, ...] = setting(
         ("printer=9100", "nas=445"),
         check=each(_kind_ports),

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.settings.alerting import AlertingSettings
+from services.polling.liveness import duration_text, silence_text, spoken
 from services.polling.results import PollResult
-from services.store.records import Severity
+from services.store.records import Event, Severity
 
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "minor": 2, "major": 3, "critical": 4}
 
@@ -39,6 +40,64 @@ class DeviceMemory:
     uptime_s: float | None = None
     ever_up: set[str] = field(default_factory=set)  # interfaces seen up since start
     ever_open: set[str] = field(default_factory=set)  # TCP ports seen open since start
+    away_since_wall: float | None = None  # a transient device left (presence), since then
+
+
+def watched_for_down(result: PollResult, settings: AlertingSettings, is_gateway: bool) -> bool:
+    """Does this device's going away raise a "device down" alert? The gateway always; kinds in
+    ``down_alert_kinds`` (infrastructure); any device a technician marked monitored. The rest
+    (laptops, phones, media, iot, unknown) come and go: presence events, no alert."""
+    return is_gateway or result.monitored or result.kind in settings.down_alert_kinds
+
+
+def presence(
+    result: PollResult, memory: DeviceMemory, settings: AlertingSettings, watched: bool
+) -> Event | None:
+    """A "left"/"returned" presence event for a device not watched for down, or None.
+
+    Call after :func:`evaluate` (which counts the misses). "left" when it has missed
+    ``down_after_missed`` polls, with the evidence that went silent; "returned" at its next
+    answer, with how long it was away (from its last answer to this one).
+    """
+    label = f"{result.name} ({result.ip})" if result.name != result.ip else result.ip
+    if watched:
+        memory.away_since_wall = None
+        return None
+    if result.reachable is False and memory.missed >= settings.down_after_missed:
+        if memory.away_since_wall is not None:
+            return None
+        since = result.last_answer_wall
+        memory.away_since_wall = since if since is not None else result.wall_s
+        silence = silence_text(result.silent, since, result.wall_s)
+        return Event(
+            "presence.left",
+            result.device_id,
+            "info",
+            f"{label} left ({silence})",
+            {
+                "ip": result.ip,
+                "kind": result.kind,
+                "last_answer_ts": since,
+                "silent": list(result.silent),
+            },
+        )
+    if result.reachable and memory.away_since_wall is not None:
+        away_s = max(0.0, result.wall_s - memory.away_since_wall)
+        memory.away_since_wall = None
+        return Event(
+            "presence.returned",
+            result.device_id,
+            "info",
+            f"{label} returned after {duration_text(away_s)} away "
+            f"(answered {spoken(result.answered_by)})",
+            {
+                "ip": result.ip,
+                "kind": result.kind,
+                "away_s": round(away_s, 1),
+                "answered_by": list(result.answered_by),
+            },
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -115,23 +174,32 @@ def evaluate(
     elif result.reachable:
         memory.missed, memory.first_miss_mono = 0, None
     down = memory.missed >= settings.down_after_missed
-    watched = is_gateway or result.kind in settings.down_alert_kinds
-    if watched and (result.reachable or down):
+    key = f"device.down:{dev}"
+    watched = watched_for_down(result, settings, is_gateway)
+    if (watched or key in open_severity) and (result.reachable or down):
         # Fewer misses than the threshold change nothing: an open "down" alert (from before a
-        # restart, say) resolves only when the device answers again.
+        # restart, say) resolves only when the device answers again. An open one of a device
+        # no longer watched still resolves when it answers.
         why = "; ".join(f"{c.check}: {c.error}" for c in result.checks if not c.ok and c.error)
         severity: Severity = "critical" if is_gateway else "major"
         what = "the gateway (internet access of the site)" if is_gateway else label
+        silence = silence_text(result.silent, result.last_answer_wall, result.wall_s)
         out.append(
             Condition(
-                f"device.down:{dev}",
+                key,
                 "device.down",
                 dev,
-                severity if down else None,
-                f"{what} is down: no answer to {memory.missed} polls ({why})"
+                severity if down and watched else None,
+                f"{what} is down: {silence} ({memory.missed} polls; {why})"
                 if down
-                else f"{label} answers again",
-                {"ip": result.ip, "missed": memory.missed},
+                else f"{label} answers again ({spoken(result.answered_by)})",
+                {
+                    "ip": result.ip,
+                    "missed": memory.missed,
+                    "silent": list(result.silent),
+                    "answered_by": list(result.answered_by),
+                    "last_answer_ts": result.last_answer_wall,
+                },
             )
         )
     if not result.reachable:

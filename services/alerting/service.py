@@ -17,12 +17,12 @@ from datetime import datetime
 
 from core.logs import get_log
 from services.alerting.engine import AlertEngine, Transition, in_window
-from services.alerting.rules import Condition, DeviceMemory, evaluate
+from services.alerting.rules import Condition, DeviceMemory, evaluate, presence, watched_for_down
 from services.context import AppContext
 from services.polling.gateway import default_gateway
 from services.polling.results import PollResult
 from services.store.db import Tx
-from services.store.records import Event
+from services.store.records import Event, insert_event
 
 log = get_log("alerting")
 
@@ -87,6 +87,10 @@ class AlertingService:
         conditions = evaluate(
             result, memory, self.settings, self.engine.open_severity(), is_gateway
         )
+        watched = watched_for_down(result, self.settings, is_gateway)
+        event = presence(result, memory, self.settings, watched)
+        if event is not None:
+            await self._record_event(event)
         was_down = self.gateway.down
         if is_gateway:
             self.gateway.device_id = result.device_id
@@ -196,6 +200,16 @@ class AlertingService:
         return await self.ctx.store.read(read)
 
     # ---- output
+
+    async def _record_event(self, event: Event) -> None:
+        """Store a presence event (and forward it home), then tell live listeners."""
+        try:
+            await self.ctx.store.write(lambda tx: insert_event(tx, event))
+        except Exception:
+            log.exception("alerting.store_failed", kind=event.kind)
+            return
+        log.info(event.kind, device_id=event.device_id, message=event.message)
+        self.ctx.bus.publish(event)
 
     async def _commit(self, conditions: list[Condition]) -> None:
         quiet = in_window(self.settings.maintenance, datetime.now())

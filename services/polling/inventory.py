@@ -20,6 +20,7 @@ class PollTarget:
     sys_object_id: str
     tcp_ports: tuple[int, ...]
     interval_s: float = 0.0  # 0: the [polling] default
+    monitored: bool = False  # down alerts whatever its kind ([[polling.devices]] monitored)
 
 
 def upsert_configured(tx: Tx, devices: tuple[ConfiguredDevice, ...]) -> None:
@@ -30,6 +31,7 @@ def upsert_configured(tx: Tx, devices: tuple[ConfiguredDevice, ...]) -> None:
             "snmp_credential": dev.snmp_credential,
             "tcp_ports": list(dev.tcp_ports),
             "poll_interval_s": dev.interval_s,
+            "monitored": dev.monitored,
         }
         row = tx.conn.execute(
             "SELECT id, attrs FROM devices WHERE ip = ? ORDER BY source = 'config' DESC LIMIT 1",
@@ -91,7 +93,10 @@ def load_targets(conn: sqlite3.Connection, settings: PollingSettings) -> list[Po
         tcp = tuple(dict.fromkeys(settings.tcp_ports_for(kind) + extra))
         interval = attrs.get("poll_interval_s")
         own = float(interval) if isinstance(interval, int | float) and interval > 0 else 0.0
+        monitored = attrs.get("monitored") is True
         targets.append(
-            PollTarget(int(device_id), ip, name or ip, kind, credential, sys_oid, tcp, own)
+            PollTarget(
+                int(device_id), ip, name or ip, kind, credential, sys_oid, tcp, own, monitored
+            )
         )
     return targets

@@ -1,4 +1,8 @@
-"""One poll of one device: ping, TCP checks, SNMP profiles, each bounded in time.
+"""One poll of one device: ping, ARP, TCP checks, SNMP profiles, each bounded in time.
+
+Liveness (services/polling/liveness.py) is decided from every answer the host gave: an echo
+reply, an ARP frame (on-link hosts only), a TCP SYN-ACK or RST, any SNMP response. When none
+of those answered, the ``probe_tcp_ports`` are tried as a last resort before calling it a miss.
 
 Nothing here raises for a device's sake: a timeout, a garbage answer or an agent that walks
 backwards becomes a failed check with a message, and the other checks still run.
@@ -8,18 +12,31 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.settings.polling import PollingSettings
 from services.polling.access import ClientAccess
+from services.polling.arp_probe import ArpProber
 from services.polling.icmp import IcmpUnavailable, Pinger
 from services.polling.inventory import PollTarget
+from services.polling.liveness import Answer, Liveness, method_of
 from services.polling.profiles import PollContext, Profile, Reading, profiles_for
 from services.polling.rates import RateTracker
 from services.polling.results import CheckOutcome, PollResult
 from services.polling.tcp import check_port
-from services.snmp import SnmpCredential, SnmpError, Target
+from services.snmp import (
+    SnmpCredential,
+    SnmpDecodeError,
+    SnmpError,
+    SnmpErrorStatus,
+    SnmpWalkLoop,
+    Target,
+)
+
+#: SNMP failures that still prove the agent (so the host) answered.
+_SNMP_ANSWERS = (SnmpErrorStatus, SnmpDecodeError, SnmpWalkLoop)
 
 
 @dataclass
@@ -32,6 +49,7 @@ class DeviceState:
     missed: int = 0
     next_due: float = 0.0
     varbinds: int = 0  # fetched over the process's life (bench and diagnostics)
+    liveness: Liveness = field(default_factory=Liveness)
 
 
 def _describe(exc: BaseException) -> str:
@@ -47,10 +65,13 @@ class DevicePoller:
         client: Any | None,
         credentials: dict[str, SnmpCredential],
         snmp_port: int = 161,
+        *,
+        arp: ArpProber | None = None,
     ) -> None:
         self.settings = settings
         self.snmp_port = snmp_port  # other than 161 only for tests and benchmarks
         self.pinger = pinger
+        self.arp = arp
         self.client = client
         self.credentials = credentials
         self.icmp_problem = ""
@@ -58,18 +79,36 @@ class DevicePoller:
     def state_for(self, target: PollTarget, state: DeviceState | None) -> DeviceState:
         key = (target.kind, target.sys_object_id, target.credential)
         if state is None or state.profile_key != key:
-            return DeviceState(profiles_for(target.kind, target.sys_object_id), key)
+            fresh = DeviceState(profiles_for(target.kind, target.sys_object_id), key)
+            if state is not None:
+                fresh.liveness = state.liveness  # how the host proves itself outlives profiles
+            return fresh
         return state
 
-    async def poll(self, target: PollTarget, state: DeviceState, wall_s: float) -> PollResult:
+    async def poll(
+        self,
+        target: PollTarget,
+        state: DeviceState,
+        wall_s: float,
+        heard: Mapping[str, float] | None = None,
+    ) -> PollResult:
+        """Poll every method at once; ``heard``: passive evidence (method -> wall time)."""
         started = time.monotonic()
         readings: list[Reading] = []
         checks: list[CheckOutcome] = []
-        tasks = [self._icmp(target), self._tcp(target), self._snmp(target, state, started)]
+        tasks = [
+            self._icmp(target),
+            self._arp(target),
+            self._tcp(target),
+            self._snmp(target, state, started),
+        ]
         for got_readings, got_checks in await asyncio.gather(*tasks):
             readings.extend(got_readings)
             checks.extend(got_checks)
-        reachable = any(c.ok for c in checks) if checks else None
+        if not any(c.tried and c.host_answered for c in checks):
+            checks.extend(await self._tcp_probe(target))
+        answers = [Answer(method_of(c.check), c.host_answered) for c in checks if c.tried]
+        verdict = state.liveness.decide(answers, heard or {}, wall_s)
         return PollResult(
             device_id=target.device_id,
             ip=target.ip,
@@ -77,11 +116,38 @@ class DevicePoller:
             kind=target.kind,
             wall_s=wall_s,
             mono_s=started,
-            reachable=reachable,
+            reachable=verdict.reachable,
             readings=tuple(readings),
             checks=tuple(checks),
             duration_s=time.monotonic() - started,
+            answered_by=verdict.answered,
+            silent=verdict.silent,
+            last_answer_wall=verdict.last_answer_wall,
+            monitored=target.monitored,
         )
+
+    async def _arp(self, target: PollTarget) -> tuple[list[Reading], list[CheckOutcome]]:
+        if not self.settings.arp or self.arp is None:
+            return [], []
+        answered = await self.arp.probe(target.ip, self.settings.arp_timeout_s)
+        if answered is None:
+            return [], []  # behind a router, or no ARP socket: not evidence either way
+        error = "" if answered else f"no ARP reply within {self.settings.arp_timeout_s:g} s"
+        return [], [CheckOutcome("arp", answered, error)]
+
+    async def _tcp_probe(self, target: PollTarget) -> list[CheckOutcome]:
+        """Last resort when nothing answered: a refused connection (RST) proves the host is
+        there as well as an accepted one; only silence counts as no answer."""
+        ports = [p for p in self.settings.probe_tcp_ports if p not in target.tcp_ports]
+        if not ports:
+            return []
+        results = await asyncio.gather(
+            *(check_port(target.ip, p, self.settings.tcp_timeout_s) for p in ports)
+        )
+        return [
+            CheckOutcome(f"tcp-probe:{r.port}", r.open, r.error, answered=r.answered)
+            for r in results
+        ]
 
     async def _icmp(self, target: PollTarget) -> tuple[list[Reading], list[CheckOutcome]]:
         s = self.settings
@@ -118,7 +184,7 @@ class DevicePoller:
             readings.append(Reading("tcp.open", float(r.open), str(r.port)))
             if r.connect_ms is not None:
                 readings.append(Reading("tcp.connect_ms", r.connect_ms, str(r.port), "ms"))
-            checks.append(CheckOutcome(f"tcp:{r.port}", r.open, r.error))
+            checks.append(CheckOutcome(f"tcp:{r.port}", r.open, r.error, answered=r.answered))
         return readings, checks
 
     def snmp_target(self, target: PollTarget) -> Target | None:
@@ -144,7 +210,7 @@ class DevicePoller:
                 f"SNMP credential {target.credential!r} is not in [[snmp.credentials]]; "
                 "add it or change the device's credential"
             )
-            return [], [CheckOutcome("snmp", False, problem)]
+            return [], [CheckOutcome("snmp", False, problem, tried=False)]
         return await self.poll_profiles(ClientAccess(self.client, snmp_target), state, started)
 
     async def poll_profiles(
@@ -159,6 +225,7 @@ class DevicePoller:
         readings: list[Reading] = []
         error = ""
         answered = False
+        spoke = False  # the agent sent something back, even an error
         try:
             async with asyncio.timeout(self.settings.snmp_budget_s):
                 for profile in state.profiles:
@@ -167,6 +234,7 @@ class DevicePoller:
                         answered = True
                     except SnmpError as exc:
                         error = f"{profile.name}: {_describe(exc)}"
+                        spoke = isinstance(exc, _SNMP_ANSWERS)
                         break
         except TimeoutError:
             error = f"SNMP poll took longer than {self.settings.snmp_budget_s:g} s; stopped"
@@ -174,5 +242,6 @@ class DevicePoller:
         if not error and ctx.errors:
             error = "; ".join(ctx.errors)
             return readings, [CheckOutcome("snmp", True, error)]
-        # The agent answered at least one profile: it is up, even if a later one failed.
-        return readings, [CheckOutcome("snmp", answered, error)]
+        # The agent answered at least one profile: it is up, even if a later one failed. An
+        # error status is no data, but it is the host answering.
+        return readings, [CheckOutcome("snmp", answered, error, answered=answered or spoke)]

@@ -9,9 +9,17 @@ from services.polling.profiles import Reading
 
 @dataclass(frozen=True)
 class CheckOutcome:
-    check: str  # "icmp", "tcp:445", "snmp"
+    check: str  # "icmp", "arp", "tcp:445", "tcp-probe:80", "snmp"
     ok: bool
     error: str = ""  # what went wrong, for a technician ("no answer from 10.0.0.5 ...")
+    # Did the host itself answer (liveness)? None: same as ``ok``. A refused TCP connection
+    # is not ok (the service is not there) but answered (the host is).
+    answered: bool | None = None
+    tried: bool = True  # False: nothing was sent (no credential): no liveness evidence
+
+    @property
+    def host_answered(self) -> bool:
+        return self.ok if self.answered is None else self.answered
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,13 @@ class PollResult:
     readings: tuple[Reading, ...]
     checks: tuple[CheckOutcome, ...]
     duration_s: float
+    # Liveness evidence (services/polling/liveness.py): methods ("arp", "icmp", "tcp", "snmp",
+    # "mdns") that answered in this poll; those that worked before and stayed silent; the last
+    # wall time anything answered (None: never).
+    answered_by: tuple[str, ...] = ()
+    silent: tuple[str, ...] = ()
+    last_answer_wall: float | None = None
+    monitored: bool = False  # a technician asked for down alerts whatever the kind
 
     def value(self, metric: str, instance: str = "") -> float | None:
         for r in self.readings:

@@ -35,5 +35,18 @@ POLLING = MigrationChain(
                 )""",
             ),
         ),
+        Migration(
+            2,
+            "liveness evidence",
+            sql(
+                # Methods (arp, icmp, tcp, snmp, mdns) that answered in the last poll; those
+                # that worked before and stayed silent; when anything last answered.
+                "ALTER TABLE poll_state ADD COLUMN answered_by TEXT NOT NULL DEFAULT ''",
+                "ALTER TABLE poll_state ADD COLUMN silent TEXT NOT NULL DEFAULT ''",
+                "ALTER TABLE poll_state ADD COLUMN last_answer_ts REAL",
+                # A refused TCP connection: not ok (no service) but answered (the host is there).
+                "ALTER TABLE poll_checks ADD COLUMN answered INTEGER",
+            ),
+        ),
     ),
 )

@@ -17,7 +17,9 @@ import time
 from typing import Any
 
 from core.logs import get_log
+from core.messages import HostHeard
 from services.context import AppContext
+from services.polling.arp_probe import ArpProber
 from services.polling.gateway import default_gateway
 from services.polling.icmp import IcmpUnavailable, Pinger
 from services.polling.inventory import PollTarget, load_targets, upsert_configured
@@ -51,10 +53,18 @@ def next_delay(interval_s: float, jitter_frac: float, missed: int, backoff_max_s
 class PollingService:
     name = "polling"
 
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, snmp: SnmpClient | None = None) -> None:
+        """``snmp``: the process's one SNMP client (firmware/app.py builds it, shared with
+        discovery, and closes it); without one, polling makes and closes its own."""
         self.ctx = ctx
         self.settings = ctx.config.polling
         self.pinger: Pinger | None = None
+        self.arp: ArpProber | None = None
+        # Passive liveness evidence from discovery (HostHeard): ip -> method -> wall time.
+        self.heard: dict[str, dict[str, float]] = {}
+        self._heard_sub = ctx.bus.subscribe(HostHeard)
+        self._noted: set[str] = set()  # status keys of problems already published
+        self.shared_client = snmp
         self.client: SnmpClient | None = None
         self.poller: DevicePoller | None = None
         self.states: dict[int, DeviceState] = {}
@@ -75,7 +85,9 @@ class PollingService:
         else:
             default = SnmpCredential()
             credentials = {default.name: default}
-        if self.settings.snmp:
+        if self.settings.snmp and self.shared_client is not None:
+            self.client = self.shared_client
+        elif self.settings.snmp:
             self.client = SnmpClient(snmp_settings)
             await self.client.start()
         if self.settings.icmp:
@@ -85,8 +97,13 @@ class PollingService:
             except IcmpUnavailable as exc:
                 log.error("icmp.unavailable", problem=str(exc))
                 self.ctx.status.publish("polling.icmp", str(exc))
+                self._noted.add("polling.icmp")
                 self.pinger = None
-        self.poller = DevicePoller(self.settings, self.pinger, self.client, credentials)
+        if self.settings.arp:
+            self.arp = ArpProber()
+        self.poller = DevicePoller(
+            self.settings, self.pinger, self.client, credentials, arp=self.arp
+        )
         if self.settings.devices:
             devices = self.settings.devices
             await self.ctx.store.write(lambda tx: upsert_configured(tx, devices))
@@ -100,8 +117,12 @@ class PollingService:
         self._running.clear()
         if self.pinger is not None:
             self.pinger.close()
-        if self.client is not None:
+        if self.arp is not None:
+            self.arp.close()
+            self.arp = None
+        if self.client is not None and self.client is not self.shared_client:
             await self.client.close()
+        self.client = None
 
     async def _refresh_inventory(self) -> None:
         settings = self.settings
@@ -160,17 +181,42 @@ class PollingService:
 
         return done
 
+    def _take_heard(self) -> None:
+        """Drain discovery's HostHeard messages into ``heard`` (latest per ip and method)."""
+        queue = self._heard_sub.queue
+        while not queue.empty():
+            item: HostHeard = queue.get_nowait()
+            methods = self.heard.setdefault(item.ip, {})
+            methods[item.method] = max(item.at, methods.get(item.method, item.at))
+
+    def _note_problems(self) -> None:
+        """ICMP or ARP unavailable: say how to fix it once, on the status (network page)."""
+        assert self.poller is not None
+        problems = {"polling.icmp": self.poller.icmp_problem}
+        if self.arp is not None:
+            problems["polling.arp"] = self.arp.problem
+        for key, problem in problems.items():
+            if problem and key not in self._noted:
+                self._noted.add(key)
+                log.error(f"{key.split('.')[1]}.unavailable", problem=problem)
+                self.ctx.status.publish(key, problem)
+
     async def _poll_one(self, target: PollTarget, state: DeviceState) -> None:
         assert self.poller is not None
         s = self.settings
+        self._take_heard()
+        heard = dict(self.heard.get(target.ip, {}))
         async with self._slots:
             try:
-                result = await self.poller.poll(target, state, self.ctx.clock.now().wall)
+                result = await self.poller.poll(
+                    target, state, self.ctx.clock.now().wall, heard=heard
+                )
             except Exception:
                 # A bug must not stop this device's polls for good: log, retry next interval.
                 log.exception("poll.crashed", device=target.ip)
                 state.next_due = time.monotonic() + s.interval_s
                 return
+        self._note_problems()
         was_missing = state.missed > 0
         state.missed = state.missed + 1 if result.reachable is False else 0
         if target.ip == self.gateway_ip:
@@ -209,11 +255,14 @@ def store_result(tx: Tx, result: PollResult, missed: int) -> None:
     reachable = None if result.reachable is None else int(result.reachable)
     tx.conn.execute(
         "INSERT INTO poll_state (device_id, ip, reachable, missed, last_poll_ts, last_ok_ts,"
-        " duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+        " duration_ms, answered_by, silent, last_answer_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (device_id) DO UPDATE SET"
         " ip = excluded.ip, reachable = excluded.reachable, missed = excluded.missed,"
         " last_poll_ts = excluded.last_poll_ts,"
         " last_ok_ts = COALESCE(excluded.last_ok_ts, poll_state.last_ok_ts),"
-        " duration_ms = excluded.duration_ms",
+        " duration_ms = excluded.duration_ms, answered_by = excluded.answered_by,"
+        " silent = excluded.silent,"
+        " last_answer_ts = COALESCE(excluded.last_answer_ts, poll_state.last_answer_ts)",
         (
             result.device_id,
             result.ip,
@@ -222,15 +271,23 @@ def store_result(tx: Tx, result: PollResult, missed: int) -> None:
             result.wall_s,
             result.wall_s if result.reachable else None,
             result.duration_s * 1000,
+            ",".join(result.answered_by),
+            ",".join(result.silent),
+            result.last_answer_wall,
         ),
     )
     tx.conn.executemany(
-        "INSERT INTO poll_checks (device_id, check_name, ok, ts, error) VALUES (?, ?, ?, ?, ?)"
+        "INSERT INTO poll_checks (device_id, check_name, ok, ts, error, answered)"
+        " VALUES (?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (device_id, check_name) DO UPDATE SET ok = excluded.ok, ts = excluded.ts,"
-        " error = excluded.error",
-        [(result.device_id, c.check, int(c.ok), result.wall_s, c.error) for c in result.checks],
+        " error = excluded.error, answered = excluded.answered",
+        [
+            (result.device_id, c.check, int(c.ok), result.wall_s, c.error, int(c.host_answered))
+            for c in result.checks
+            if c.tried or c.error
+        ],
     )
 
 
-def make_polling(ctx: AppContext) -> PollingService | None:
-    return PollingService(ctx) if ctx.config.polling.enabled else None
+def make_polling(ctx: AppContext, snmp: SnmpClient | None = None) -> PollingService | None:
+    return PollingService(ctx, snmp) if ctx.config.polling.enabled else None
