@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from core.config import parse_config
+from core.settings.alerting import DAYS
 from firmware.app import MIGRATION_CHAINS
 from services.alerting.engine import in_window
 from services.alerting.service import AlertingService
@@ -247,21 +248,44 @@ def test_maintenance_windows() -> None:
     assert not in_window(("mon 03:00-03:30",), sun_03)
 
 
-async def test_no_alert_opens_in_a_maintenance_window(tmp_path: Path) -> None:
+# Two windows that together hold every minute of every day ("daily 00:00-23:59" alone leaves
+# out 23:59): the test holds whenever it runs, with no condition on the wall clock.
+ALWAYS = ("daily 00:00-23:59", "daily 23:59-00:00")
+
+
+async def _open_after_three_misses(tmp_path: Path, maintenance: tuple[str, ...]) -> list[object]:
+    """Open alerts after a device missed three polls, with these maintenance windows."""
     store = Store(tmp_path / "m.db", chains=MIGRATION_CHAINS)
     await store.open()
-    config = parse_config('[alerting]\nmaintenance = ["daily 00:00-23:59"]\n')
+    config = parse_config(f"[alerting]\nmaintenance = {json.dumps(list(maintenance))}\n")
+    assert config.alerting.maintenance == maintenance
     ctx = AppContext(config=config, store=store, clock=store.clock)
     svc = AlertingService(ctx)
     await svc.setup()
     try:
         for _ in range(3):
             await svc.handle_result(result(2, "198.18.0.20", False))
-        if in_window(config.alerting.maintenance, datetime.now()):
-            assert open_alerts(svc) == []
+        return list(open_alerts(svc))
     finally:
         await svc.teardown()
         await store.close()
+
+
+def test_the_always_windows_hold_every_minute_of_the_week() -> None:
+    monday = datetime(2026, 11, 23)
+    minutes = [monday + timedelta(minutes=m) for m in range(7 * 24 * 60)]
+    assert [m for m in minutes if not in_window(ALWAYS, m)] == []
+
+
+async def test_no_alert_opens_in_a_maintenance_window(tmp_path: Path) -> None:
+    assert await _open_after_three_misses(tmp_path, ALWAYS) == []
+
+
+async def test_the_same_misses_open_an_alert_outside_the_window(tmp_path: Path) -> None:
+    # A window on the day after tomorrow: not today, nor tomorrow for a run across midnight.
+    other_day = DAYS[(datetime.now().weekday() + 2) % len(DAYS)]
+    opened = await _open_after_three_misses(tmp_path, (f"{other_day} 00:00-23:59",))
+    assert opened == [("device.down:2", "major")]
 
 
 async def test_tcp_service_down_only_for_ports_seen_open(service: AlertingService) -> None:

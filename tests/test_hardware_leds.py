@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hardware.backends import SimBackend
-from hardware.leds import PRIORITY, Leds, PanelState, level, panel
+from hardware.leds import Leds, PanelState, level, panel
 from hardware.service import HardwareService
 from tests.web_support import appliance
 
@@ -44,6 +44,25 @@ EXPECTED = {
 }
 
 
+# The priority the panel must keep, highest first, written down from docs/hardware.md's table
+# (not read from hardware.leds, so a change of order there fails here).
+SPEC_PRIORITY = (
+    PanelState.RESET_CONFIRM,
+    PanelState.RESET_ARMED,
+    PanelState.REBOOT_ARMED,
+    PanelState.UPDATING,
+    PanelState.IDENTIFY,
+    PanelState.FAULT,
+    PanelState.BOOTING,
+    PanelState.UNPROVISIONED,
+    PanelState.MAJOR_ALERT,
+    PanelState.UPLINK_DOWN,
+    PanelState.MINOR_ALERT,
+    PanelState.HEALTHY,
+)
+OVERLAYS = (PanelState.RESET_CONFIRM, PanelState.RESET_ARMED, PanelState.REBOOT_ARMED)
+
+
 def facts_with(*states: PanelState) -> dict[str, object]:
     facts = dict(HEALTHY)
     for state in states:
@@ -65,9 +84,23 @@ def test_priority_between_every_pair() -> None:
     """With two conditions at once, the higher-priority one names the state."""
     for a, b in itertools.combinations(CONDITIONS, 2):
         result = panel(facts_with(a, b))
-        higher = a if PRIORITY.index(a) < PRIORITY.index(b) else b
+        higher = a if SPEC_PRIORITY.index(a) < SPEC_PRIORITY.index(b) else b
         assert result.state is higher, (a, b, result.state)
-        assert a in result.active and b in result.active
+        # Every condition that holds is listed, highest first; healthy always holds.
+        wanted = tuple(s for s in SPEC_PRIORITY if s in (a, b, PanelState.HEALTHY))
+        assert result.active == wanted, (a, b, result.active)
+
+
+def test_all_conditions_at_once_are_listed_in_priority_order() -> None:
+    result = panel(facts_with(*CONDITIONS))
+    assert result.active == tuple(s for s in SPEC_PRIORITY if s not in OVERLAYS)
+    assert result.state is PanelState.UPDATING
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda s: s.value)
+def test_button_feedback_is_listed_above_every_condition(overlay: PanelState) -> None:
+    result = panel(facts_with(*CONDITIONS), overlay)
+    assert result.active == (overlay, *(s for s in SPEC_PRIORITY if s not in OVERLAYS))
 
 
 def test_everyday_states_combine_on_their_own_leds() -> None:
