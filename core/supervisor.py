@@ -1,21 +1,33 @@
-"""The supervisor: starts every service in order, restarts crashed ones, stops them in reverse.
+"""The supervisor: opens shared resources, sets services up in order, restarts crashed ones.
+
+Start, in this order:
+  1. every shared :class:`Resource` (the store, the client to home, the SNMP client) is entered
+     in declared order into one ``contextlib.AsyncExitStack``; one that cannot open stops the
+     start (the appliance cannot work without it) and says why;
+  2. every service's ``setup()`` is awaited in declared order, before any ``run()`` starts, so a
+     service may rely on what an earlier one set up;
+  3. every service's ``run()`` starts.
+Stop is the reverse: run loops cancelled, ``teardown()`` in reverse order, then the stack
+closes the resources in reverse order. A model: aiohttp's cleanup contexts.
 
 A service is an object with a ``name`` and three coroutines:
-  ``setup()``: acquire what it needs (open a socket, load state); runs in start order;
+  ``setup()``: acquire what it needs (open a socket, load state);
   ``run()``: its work, until cancelled; an exception is a crash;
-  ``teardown()``: release what setup acquired; runs in reverse order at stop.
+  ``teardown()``: release what setup acquired.
 A crash (in setup or run) is logged with the service's name and the service is set up and run
 again after a capped exponential back-off; the process itself never goes down for it. A
-``critical`` service (the store) that fails its first setup stops the start: the appliance
-cannot work without it and says why.
+``critical`` service that fails its first setup stops the start, like a resource.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.logs import get_log
 
@@ -40,6 +52,18 @@ class Service(Protocol):
     async def teardown(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class Resource:
+    """Something several services share, opened once before any service and closed after all.
+
+    ``open`` returns an async context manager (``contextlib.asynccontextmanager`` functions
+    fit); it is called once, at start.
+    """
+
+    name: str
+    open: Callable[[], AbstractAsyncContextManager[Any]]
+
+
 class FatalStartError(Exception):
     """A critical service could not start; the appliance exits with this message."""
 
@@ -54,36 +78,74 @@ class ServiceState:
 
 
 class Supervisor:
-    def __init__(self, services: list[Service], *, critical: frozenset[str] = frozenset()) -> None:
-        names = [s.name for s in services]
+    def __init__(
+        self,
+        services: list[Service],
+        *,
+        critical: frozenset[str] = frozenset(),
+        resources: Sequence[Resource] = (),
+    ) -> None:
+        names = [r.name for r in resources] + [s.name for s in services]
         if len(set(names)) != len(names):
-            raise ValueError(f"service names must be unique: {names}")
+            raise ValueError(f"resource and service names must be unique: {names}")
         self.services = services
+        self.resources = list(resources)
         self.critical = critical
-        self.states = {s.name: ServiceState(s.name) for s in services}
+        # Resources show here too ("running" while open), so readers see the store's state.
+        self.states = {n: ServiceState(n) for n in names}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._set_up: set[str] = set()
+        self._failed_setup: set[str] = set()
+        self._stack = contextlib.AsyncExitStack()
 
     async def start(self) -> None:
-        """Set up services in order and launch their run loops."""
+        """Open the resources, set every service up in order, then launch their run loops."""
+        for resource in self.resources:
+            state = self.states[resource.name]
+            try:
+                await self._stack.enter_async_context(resource.open())
+            except Exception as exc:
+                log.exception("resource.open_failed", resource=resource.name)
+                await self.stop()
+                raise FatalStartError(f"{resource.name}: {exc}") from exc
+            state.state, state.since = "running", time.monotonic()
+            self._stack.callback(self._closed, resource.name)
+            log.info("resource.opened", resource=resource.name)
         for service in self.services:
             state = self.states[service.name]
             state.state, state.since = "starting", time.monotonic()
-            if service.name in self.critical:
-                try:
-                    await service.setup()
-                except Exception as exc:
+            try:
+                await service.setup()
+            except Exception as exc:
+                if service.name in self.critical:
                     log.exception("service.setup_failed", service=service.name)
                     await self.stop()
                     raise FatalStartError(f"{service.name}: {exc}") from exc
-                self._set_up.add(service.name)
+                # Not fatal: its guard sets it up again after the back-off.
+                self._failed_setup.add(service.name)
+                state.state, state.restarts = "backoff", state.restarts + 1
+                state.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception(
+                    "service.crashed", service=service.name, restart_in_s=BACKOFF_FIRST_S, crashes=1
+                )
+                continue
+            self._set_up.add(service.name)
+        for service in self.services:
             task = asyncio.create_task(self._guard(service), name=f"service:{service.name}")
             self._tasks[service.name] = task
             log.info("service.started", service=service.name)
 
+    def _closed(self, name: str) -> None:
+        self.states[name].state = "stopped"
+        log.info("resource.closed", resource=name)
+
     async def _guard(self, service: Service) -> None:
         state = self.states[service.name]
         failures = 0
+        if service.name in self._failed_setup:  # its setup failed in start(): back off first
+            self._failed_setup.discard(service.name)
+            failures = 1
+            await asyncio.sleep(BACKOFF_FIRST_S)
         while True:
             started = time.monotonic()
             try:
@@ -140,3 +202,10 @@ class Supervisor:
                 log.error("service.teardown_timeout", service=service.name)
             self.states[service.name].state = "stopped"
             log.info("service.stopped", service=service.name)
+        # Resources close last, in reverse order of opening; each one's failure is logged
+        # and the others still close.
+        try:
+            await self._stack.aclose()
+        except Exception:
+            log.exception("resource.close_failed")
+        self._stack = contextlib.AsyncExitStack()

@@ -1,19 +1,41 @@
-"""Assembling one appliance process: the context and its services, in start order."""
+"""The composition root: the one place an appliance process is assembled.
+
+:func:`build` makes each shared resource once and hands it to the services that use it:
+  - the store (every service);
+  - the client to home (:class:`HomeClient`: the box's identity, loaded or made by
+    :func:`provisioning.identity.load_or_create`, and one ``aiohttp`` session), shared by the
+    uplink and provisioning;
+  - the SNMP client (one socket set, one pysnmp MIB view), shared by discovery and polling.
+The supervisor opens them in that order in one ``AsyncExitStack``, awaits every service's setup
+in :data:`SERVICE_FACTORIES` order before any run loop starts, and closes everything in reverse
+(core/supervisor.py). Models: aiohttp's cleanup contexts, Home Assistant's shared client session.
+
+A box that cannot read its key must not crash in a loop (systemd would restart it forever,
+and the site would lose its monitoring too): the home resource logs the problem and opens
+anyway; the uplink and provisioning then fail their setup and the supervisor retries them with
+capped back-off (their next ``HomeClient.open()`` tries the key again), while polling, alerting
+and the page keep working and records keep being stored for later.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
 
 from core.clock import Clock
 from core.config import Config
 from core.logs import get_log
-from core.supervisor import Service, Supervisor
+from core.supervisor import Resource, Service, Supervisor
+from core.wire.keys import IdentityError
 from firmware.updater.service import make_updater
 from firmware.version import __version__
 from hardware.service import make_hardware
 from hardware.watchdog import make_watchdog
+from provisioning.identity import load_or_create
 from provisioning.service import make_provisioning
 from services.alerting.service import make_alerting
 from services.context import AppContext
@@ -21,9 +43,10 @@ from services.discovery.migrations import DISCOVERY
 from services.discovery.service import discovery_factory
 from services.polling.schema import POLLING
 from services.polling.service import make_polling
+from services.snmp import SnmpClient
 from services.store import MigrationChain, Store
-from services.store.service import StoreService
 from services.uplink.budget import budget_factory
+from services.uplink.client import HomeClient, UplinkConfigError
 from services.uplink.outbox import UPLINK_CHAIN
 from services.uplink.selfmon import selfmon_factory
 from services.uplink.service import make_forwarder, uplink_factory
@@ -31,35 +54,90 @@ from web.server import WebService
 
 log = get_log("app")
 
-# Each entry builds one service from the context, or returns None when the configuration
-# turns it off. Order is start order (stop order is the reverse); the store always comes first.
-ServiceFactory = Callable[[AppContext], Service | None]
+# A key still being written by another process (a restore, a technician) may read as damaged
+# for a moment: a few quick tries before the start goes on without home.
+IDENTITY_TRIES = 5
+IDENTITY_RETRY_S = 0.2
 
 
-def _web(ctx: AppContext) -> Service | None:
+@dataclass(frozen=True)
+class Shared:
+    """What the root builds once and hands to the services that use it."""
+
+    store: Store
+    home: HomeClient | None  # None when no uplink is configured
+    snmp: SnmpClient | None  # None when neither discovery nor polling speaks SNMP
+
+
+# Each entry builds one service from the context and the shared resources, or returns None when
+# the configuration turns it off. Order is setup and start order (stop order is the reverse).
+ServiceFactory = Callable[[AppContext, Shared], Service | None]
+
+
+def _web(ctx: AppContext, shared: Shared) -> Service | None:
     return WebService(ctx) if ctx.config.web.enabled else None
+
+
+def _budget(ctx: AppContext, shared: Shared) -> Service | None:
+    return budget_factory(ctx)
+
+
+def _uplink(ctx: AppContext, shared: Shared) -> Service | None:
+    return uplink_factory(ctx, shared.home)
+
+
+def _provisioning(ctx: AppContext, shared: Shared) -> Service | None:
+    return make_provisioning(ctx, shared.home)
+
+
+def _selfmon(ctx: AppContext, shared: Shared) -> Service | None:
+    return selfmon_factory(ctx)
+
+
+def _alerting(ctx: AppContext, shared: Shared) -> Service | None:
+    return make_alerting(ctx)
+
+
+def _discovery(ctx: AppContext, shared: Shared) -> Service | None:
+    return discovery_factory(ctx, shared.snmp)
+
+
+def _polling(ctx: AppContext, shared: Shared) -> Service | None:
+    return make_polling(ctx, shared.snmp)
+
+
+def _hardware(ctx: AppContext, shared: Shared) -> Service | None:
+    return make_hardware(ctx)
+
+
+def _watchdog(ctx: AppContext, shared: Shared) -> Service | None:
+    return make_watchdog(ctx)
+
+
+def _updater(ctx: AppContext, shared: Shared) -> Service | None:
+    return make_updater(ctx)
 
 
 SERVICE_FACTORIES: list[ServiceFactory] = [
     _web,
-    budget_factory,
-    uplink_factory,
-    make_provisioning,
-    selfmon_factory,
-    make_alerting,
-    discovery_factory,
-    make_polling,
-    make_hardware,
-    make_watchdog,
-    make_updater,
+    _budget,
+    _uplink,
+    _provisioning,
+    _selfmon,
+    _alerting,
+    _discovery,
+    _polling,
+    _hardware,
+    _watchdog,
+    _updater,
 ]
 
 # Schema chains of components beyond the core tables, applied in this order at open.
 MIGRATION_CHAINS: list[MigrationChain] = [UPLINK_CHAIN, DISCOVERY, POLLING]
 
 
-def build(config: Config, clock: Clock | None = None) -> tuple[AppContext, Supervisor]:
-    clock = clock or Clock()
+def make_shared(config: Config, clock: Clock) -> Shared:
+    """Every shared resource, built (not opened) once; opening is the supervisor's, at start."""
     store = Store(
         config.store.path,
         chains=MIGRATION_CHAINS,
@@ -67,13 +145,81 @@ def build(config: Config, clock: Clock | None = None) -> tuple[AppContext, Super
         batch_max_ops=config.store.batch_max_ops,
         forward=make_forwarder(config.uplink.url),
     )
-    ctx = AppContext(config=config, store=store, clock=clock, version=__version__)
-    services: list[Service] = [StoreService(store)]
+    home = None
+    if config.uplink.url:
+        home = HomeClient(
+            config.uplink.url,
+            partial(load_or_create, config.provisioning.identity_dir),
+            config.uplink.ca_file,
+            config.uplink.request_timeout_s,
+            clock,
+        )
+    snmp = None
+    discovery, polling = config.discovery, config.polling
+    if (discovery.enabled and discovery.snmp) or (polling.enabled and polling.snmp):
+        snmp = SnmpClient(config.snmp)
+    return Shared(store=store, home=home, snmp=snmp)
+
+
+@asynccontextmanager
+async def _store_open(store: Store) -> AsyncIterator[None]:
+    await store.open()
+    try:
+        yield
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def _home_open(home: HomeClient) -> AsyncIterator[None]:
+    """Load the identity and open the session; a failure is logged, never fatal (see above)."""
+    for attempt in range(1, IDENTITY_TRIES + 1):
+        try:
+            identity = await home.open()
+        except (OSError, IdentityError) as exc:
+            if attempt < IDENTITY_TRIES:
+                log.info("app.identity_retry", error=str(exc), attempt=attempt)
+                await asyncio.sleep(IDENTITY_RETRY_S)
+                continue
+            log.error("app.identity_unavailable", error=str(exc), then="retried with back-off")
+        except UplinkConfigError as exc:
+            log.error("app.home_unavailable", error=str(exc), then="retried with back-off")
+        else:
+            log.info("app.identity", appliance=identity.appliance_id)
+        break
+    try:
+        yield
+    finally:
+        await home.close()
+
+
+@asynccontextmanager
+async def _snmp_open(snmp: SnmpClient) -> AsyncIterator[None]:
+    async with snmp:
+        yield
+
+
+def resources(shared: Shared) -> list[Resource]:
+    """The shared resources in opening order (closing is the reverse)."""
+    found = [Resource("store", partial(_store_open, shared.store))]
+    if shared.home is not None:
+        found.append(Resource("home", partial(_home_open, shared.home)))
+    if shared.snmp is not None:
+        found.append(Resource("snmp", partial(_snmp_open, shared.snmp)))
+    return found
+
+
+def build(config: Config, clock: Clock | None = None) -> tuple[AppContext, Supervisor]:
+    """The context and a supervisor holding every resource and service, not started yet."""
+    clock = clock or Clock()
+    shared = make_shared(config, clock)
+    ctx = AppContext(config=config, store=shared.store, clock=clock, version=__version__)
+    services: list[Service] = []
     for factory in SERVICE_FACTORIES:
-        service = factory(ctx)
+        service = factory(ctx, shared)
         if service is not None:
             services.append(service)
-    return ctx, Supervisor(services, critical=frozenset({"store"}))
+    return ctx, Supervisor(services, resources=resources(shared))
 
 
 async def run_until_signalled(config: Config) -> None:

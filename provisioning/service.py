@@ -31,12 +31,11 @@ from core import fsops, mailbox
 from core.logs import get_log
 from core.schema import to_public_dict
 from core.wire.claim_codes import code_hash
-from core.wire.keys import Identity, IdentityError
+from core.wire.keys import Identity
 from core.wire.protocol import PROTOCOL_VERSION
 from core.wire.signing import Refused, public_from_text
 from provisioning.claim import ClaimState, ClaimStore
 from provisioning.commands import Command, CommandBook, Handler, run_commands
-from provisioning.identity import PRIVATE_KEY_FILE, load_or_create
 from provisioning.signed_config import ConfigKeeper, read_table
 from services.context import AppContext
 from services.uplink.client import HomeClient
@@ -48,7 +47,6 @@ SYNC_PATH = "/api/v1/sync"
 DIAGNOSTICS_PATH = "/api/v1/diagnostics"
 PING_TIMEOUT_S = 2
 LOG_LINES = 500
-IDENTITY_WAIT_STEPS = 30  # x 0.1 s
 
 
 def _default_restart() -> None:
@@ -59,7 +57,7 @@ def _default_restart() -> None:
 class ProvisioningService:
     name = "provisioning"
 
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, home: HomeClient) -> None:
         self.ctx = ctx
         self.settings = ctx.config.provisioning
         state_dir = Path(self.settings.state_dir)
@@ -67,7 +65,8 @@ class ProvisioningService:
         self.keeper = ConfigKeeper(state_dir, self.settings.confirm_window_s)
         self.book = CommandBook(state_dir)
         self.identity: Identity | None = None
-        self.client: HomeClient | None = None
+        # Shared with the uplink and owned by the composition root, which closes it.
+        self.client = home
         self.restart: Callable[[], None] = _default_restart
         self.home_now: float | None = None
         self._reboot_after_sync = False
@@ -77,13 +76,9 @@ class ProvisioningService:
         self._restarting = False
 
     async def setup(self) -> None:
-        self.identity = await _identity(self.settings.identity_dir)
-        uplink = self.ctx.config.uplink
-        client = HomeClient(
-            uplink.url, self.identity, uplink.ca_file, uplink.request_timeout_s, self.ctx.clock
-        )
-        await client.open()
-        self.client = client
+        # Loaded once by the root's client; when the key cannot be read this raises and the
+        # supervisor sets provisioning up again with back-off (the process keeps running).
+        self.identity = await self.client.open()
         before = fsops.read_json(self.claims.path)
         owner = before.get("appliance", "") if isinstance(before, dict) else ""
         if owner and owner != self.identity.appliance_id:
@@ -96,9 +91,7 @@ class ProvisioningService:
         self.ctx.status.publish("config.version", self.running_version)
 
     async def teardown(self) -> None:
-        if self.client is not None:
-            await self.client.close()
-            self.client = None
+        return None  # the shared client is the root's to close
 
     def _forget_remote_state(self) -> None:
         for journal in (self.keeper.path, self.book.path):
@@ -135,7 +128,7 @@ class ProvisioningService:
     # ---- unclaimed ----
 
     async def hello(self, claim: ClaimState) -> ClaimState:
-        assert self.client is not None and self.identity is not None
+        assert self.identity is not None
         doc = {
             "v": PROTOCOL_VERSION,
             "public_key": self.identity.public_text,
@@ -164,7 +157,7 @@ class ProvisioningService:
     # ---- claimed ----
 
     async def sync(self, claim: ClaimState) -> None:
-        assert self.client is not None and self.identity is not None
+        assert self.identity is not None
         reports = await asyncio.to_thread(self.keeper.take_reports)
         results = await asyncio.to_thread(self.book.take_results)
         update = fsops.read_json(Path(self.ctx.config.updates.root) / "updater" / "state.json")
@@ -294,7 +287,6 @@ class ProvisioningService:
         return f"{ip} answered a ping in {(time.monotonic() - started) * 1000:.0f} ms"
 
     async def _diagnostics(self, command: Command) -> str:
-        assert self.client is not None
         bundle = await collect_diagnostics(self.ctx)
         bundle["command_id"] = command.id
         size = len(json.dumps(bundle, default=str))
@@ -323,25 +315,6 @@ class ProvisioningService:
             mailbox.write_request, box, url, str(version) if version else None, command.id
         )
         return f"update to {version or url} requested from the updater"
-
-
-async def _identity(directory: str) -> Identity:
-    """The box's identity. The uplink (started just before) makes it on first start; two
-    creators racing would clash on the key's temporary file, so give it a moment to appear."""
-    key = Path(directory) / PRIVATE_KEY_FILE
-    for _ in range(IDENTITY_WAIT_STEPS):
-        if key.exists():
-            break
-        await asyncio.sleep(0.1)
-    for attempt in range(5):
-        try:
-            return await asyncio.to_thread(load_or_create, directory)
-        except (OSError, IdentityError) as exc:
-            if attempt == 4:
-                raise
-            log.info("provisioning.identity_retry", error=str(exc))
-            await asyncio.sleep(0.2)
-    raise AssertionError("unreachable")
 
 
 def _base_table(ctx: AppContext) -> dict[str, Any]:
@@ -395,7 +368,8 @@ async def collect_diagnostics(ctx: AppContext) -> dict[str, Any]:
     }
 
 
-def make_provisioning(ctx: AppContext) -> ProvisioningService | None:
-    if not ctx.config.uplink.url:
+def make_provisioning(ctx: AppContext, home: HomeClient | None) -> ProvisioningService | None:
+    """Provisioning over the root's shared client to home; None when no home is configured."""
+    if home is None or not ctx.config.uplink.url:
         return None  # no home to be claimed by
-    return ProvisioningService(ctx)
+    return ProvisioningService(ctx, home)

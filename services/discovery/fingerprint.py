@@ -73,12 +73,15 @@ class Fingerprinter:
         self._limit = asyncio.Semaphore(MAX_CONCURRENT)
 
     @classmethod
-    def from_config(cls, config: Any, timeout_s: float = 1.0) -> Fingerprinter:
-        """From the [snmp] section when the configuration has one (defaults otherwise)."""
+    def from_config(
+        cls, config: Any, timeout_s: float = 1.0, client: SnmpClient | None = None
+    ) -> Fingerprinter:
+        """From the [snmp] section when the configuration has one (defaults otherwise);
+        ``client``: the process's shared SnmpClient (None: the fingerprinter owns one)."""
         settings = getattr(config, "snmp", None) if config is not None else None
         if not isinstance(settings, SnmpSettings):
             settings = SnmpSettings()
-        return cls(settings.credentials, timeout_s=timeout_s)
+        return cls(settings.credentials, timeout_s=timeout_s, client=client)
 
     async def __aenter__(self) -> Fingerprinter:
         if self._own_client:

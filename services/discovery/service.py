@@ -39,6 +39,7 @@ from services.discovery.interfaces import (
 )
 from services.discovery.kernel_arp import kernel_sweep
 from services.discovery.mdns import MdnsService, MdnsWatcher
+from services.snmp import SnmpClient
 from services.store import Event, Tx
 
 log = get_log("discovery")
@@ -57,9 +58,12 @@ MAX_BUFFERED: Final = 4096
 class DiscoveryService:
     name = "discovery"
 
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, snmp: SnmpClient | None = None) -> None:
+        """``snmp``: the process's one SNMP client (firmware/app.py builds it, shared with
+        polling, and closes it); without one, the fingerprinter makes and closes its own."""
         self.ctx = ctx
         self.settings = ctx.config.discovery
+        self.snmp = snmp
         self.plans: list[SweepPlan] = []
         self.sockets: dict[str, ArpSocket] = {}
         self.mdns: MdnsWatcher | None = None
@@ -98,7 +102,9 @@ class DiscoveryService:
                     log.error("discovery.mdns_failed", error=str(exc))
                     self.mdns = None
             if s.snmp:
-                self.fingerprinter = Fingerprinter.from_config(self.ctx.config, s.snmp_timeout_s)
+                self.fingerprinter = Fingerprinter.from_config(
+                    self.ctx.config, s.snmp_timeout_s, client=self.snmp
+                )
                 await self.fingerprinter.__aenter__()
         except BaseException:
             await self.teardown()  # the supervisor only tears down what finished setting up
@@ -405,5 +411,5 @@ def _unique(services: Iterable[MdnsService]) -> list[MdnsService]:
     return list(seen.values())
 
 
-def discovery_factory(ctx: AppContext) -> DiscoveryService | None:
-    return DiscoveryService(ctx) if ctx.config.discovery.enabled else None
+def discovery_factory(ctx: AppContext, snmp: SnmpClient | None = None) -> DiscoveryService | None:
+    return DiscoveryService(ctx, snmp) if ctx.config.discovery.enabled else None

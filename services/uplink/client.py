@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -54,22 +55,63 @@ class Exchange:
 
 
 class HomeClient:
+    """The appliance's one HTTPS client to home, shared by the uplink and provisioning.
+
+    Built by the composition root (firmware/app.py) with a loader for the box's identity, so this
+    package never makes keys itself. :meth:`open` loads the identity and the pinned CA and opens
+    the one ``aiohttp`` session; it runs once however many services call it (the root first,
+    then each user's setup), and a failure (key unreadable, CA file missing) raises to the caller
+    and is tried again at the next call: the supervisor retries the users' setup with back-off,
+    so a box that cannot read its key keeps running (storing records) instead of crash-looping.
+    :meth:`close` belongs to the root alone: a user's restart must not close the others' session.
+    """
+
     def __init__(
-        self, base_url: str, identity: Identity, ca_file: str, timeout_s: float, clock: Clock
+        self,
+        base_url: str,
+        load_identity: Callable[[], Identity],
+        ca_file: str,
+        timeout_s: float,
+        clock: Clock,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.identity = identity
+        self.ca_file = ca_file
         self.clock = clock
-        self._ssl = pinned_ssl_context(ca_file)
+        self._load_identity = load_identity
+        self._identity: Identity | None = None
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
+        self._opening = asyncio.Lock()
+        self.opens = 0  # identity loads that succeeded (1 in a healthy process; tests check it)
 
-    async def open(self) -> None:
-        # One connection kept alive: a batch every few seconds should not pay a TLS handshake.
-        connector = aiohttp.TCPConnector(ssl=self._ssl, limit=2, ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=True
-        )
+    @property
+    def identity(self) -> Identity:
+        if self._identity is None:
+            raise RuntimeError("HomeClient.open() first: the identity is not loaded yet")
+        return self._identity
+
+    @property
+    def is_open(self) -> bool:
+        return self._session is not None
+
+    async def open(self) -> Identity:
+        """The box's identity, with the session to home open. Raises IdentityError or OSError
+        (the key cannot be read or made) or UplinkConfigError (the CA file cannot be loaded)."""
+        async with self._opening:
+            if self._identity is None:
+                # Key files are read (or made, on first start) in a thread: the disk may be slow.
+                self._identity = await asyncio.to_thread(self._load_identity)
+                self.opens += 1
+            if self._session is None:
+                ssl_context = pinned_ssl_context(self.ca_file)
+                # Connections kept alive: a batch every few seconds should not pay a TLS
+                # handshake. Four: the uplink's batch and heartbeat and provisioning's sync may
+                # all be in flight at once.
+                connector = aiohttp.TCPConnector(ssl=ssl_context, limit=4, ttl_dns_cache=300)
+                self._session = aiohttp.ClientSession(
+                    connector=connector, timeout=self._timeout, auto_decompress=True
+                )
+            return self._identity
 
     async def close(self) -> None:
         if self._session is not None:

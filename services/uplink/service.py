@@ -19,8 +19,8 @@ from functools import partial
 from typing import Any
 
 from core.logs import get_log
+from core.wire.keys import IdentityError
 from core.wire.protocol import HEARTBEAT_PATH, INGEST_PATH, PROTOCOL_VERSION
-from provisioning.identity import load_or_create
 from services.context import AppContext
 from services.store import StoreError, Tx
 from services.uplink import outbox
@@ -76,11 +76,12 @@ def full_jitter(failures: int, first_s: float, cap_s: float, rng: random.Random)
 class UplinkService:
     name = "uplink"
 
-    def __init__(self, ctx: AppContext, forwarder: OutboxForwarder) -> None:
+    def __init__(self, ctx: AppContext, forwarder: OutboxForwarder, home: HomeClient) -> None:
         self.ctx = ctx
         self.settings = ctx.config.uplink
         self.forwarder = forwarder
-        self.client: HomeClient | None = None
+        # Shared with provisioning and owned by the composition root, which closes it.
+        self.client = home
         self.stream = ""
         self.failures = 0
         self.batch_limit = self.settings.batch_max_records
@@ -91,24 +92,13 @@ class UplinkService:
         self.sent_batches = 0
 
     async def setup(self) -> None:
-        identity = await asyncio.to_thread(
-            load_or_create, self.ctx.config.provisioning.identity_dir
-        )
         try:
-            client = HomeClient(
-                self.settings.url,
-                identity,
-                self.settings.ca_file,
-                self.settings.request_timeout_s,
-                self.ctx.clock,
-            )
-        except UplinkConfigError as exc:
+            identity = await self.client.open()
+        except (UplinkConfigError, IdentityError, OSError) as exc:
             # Records keep being stored; the supervisor retries setup with back-off.
             self.ctx.status.publish("uplink.state", "failing")
             log.error("uplink.config_error", error=str(exc))
             raise
-        await client.open()
-        self.client = client
         self.stream = await self.ctx.store.read(outbox.read_stream)
         loop = asyncio.get_running_loop()
 
@@ -123,9 +113,6 @@ class UplinkService:
 
     async def teardown(self) -> None:
         self.forwarder.attach(lambda: None)
-        if self.client is not None:
-            await self.client.close()
-            self.client = None
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as group:
@@ -170,7 +157,6 @@ class UplinkService:
 
     async def send_once(self) -> float | None:
         """Send one batch; None when it was acknowledged, else seconds to wait before retrying."""
-        assert self.client is not None
         limit = self.batch_limit
 
         def build(conn: Any) -> tuple[list[outbox.OutboxRow], list[dict[str, Any]], dict[str, Any]]:
@@ -276,7 +262,6 @@ class UplinkService:
         backlog, drops = await self.ctx.store.read(read)
         stamp = self.ctx.clock.now()
         oldest = None if backlog.oldest_ts is None else max(0.0, stamp.wall - backlog.oldest_ts)
-        assert self.client is not None
         return {
             "v": PROTOCOL_VERSION,
             "appliance": self.client.identity.appliance_id,
@@ -295,7 +280,6 @@ class UplinkService:
 
     async def _heartbeat_loop(self) -> None:
         while True:
-            assert self.client is not None
             try:
                 exchange = await self.client.post(HEARTBEAT_PATH, await self.heartbeat_doc())
             except StoreError as exc:
@@ -321,9 +305,10 @@ def make_forwarder(ctx_config_url: str) -> OutboxForwarder | None:
     return OutboxForwarder() if ctx_config_url else None
 
 
-def uplink_factory(ctx: AppContext) -> UplinkService | None:
+def uplink_factory(ctx: AppContext, home: HomeClient | None) -> UplinkService | None:
+    """The uplink when one is configured (``home`` is the root's shared client), else None."""
     forwarder = ctx.store.forward
-    if not ctx.config.uplink.url or not isinstance(forwarder, OutboxForwarder):
+    if home is None or not ctx.config.uplink.url or not isinstance(forwarder, OutboxForwarder):
         ctx.status.publish("uplink.state", "unconfigured")
         return None
-    return UplinkService(ctx, forwarder)
+    return UplinkService(ctx, forwarder, home)
