@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the tests and the simulated site use (installed only when running as root).
 #  iproute2/iputils-ping: namespaces and ping; snmpd/snmp: net-snmp agent and client (bench peer);
-#  arp-scan: discovery bench peer; chromium(+driver): status-page browser tests.
-DEB_PKGS := iproute2 iputils-ping snmpd snmp arp-scan chromium chromium-driver
+#  arp-scan: discovery bench peer; chromium(+driver): status-page browser tests;
+#  strace: the store test that counts one fsync per commit.
+DEB_PKGS := iproute2 iputils-ping snmpd snmp arp-scan chromium chromium-driver strace
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
 .PHONY: run test lint bench deps venv clean cleanup install
