@@ -13,13 +13,16 @@ import json
 import math
 import re
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import sqlite_utils
+from home.migrations import BASE_SCHEMA, migrate
+from home.sql import Connection, Dialect, Target, connect
 
 T = TypeVar("T")
 
@@ -29,6 +32,9 @@ NONCE_RETENTION_S = 30 * 86400.0
 _KIND = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 _STREAM = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_STRING_CHARS = 4096
+# Database threads (and connections) of one home process on PostgreSQL: ingest of different
+# appliances runs in parallel; one SQLite file has one writer.
+PG_THREADS = 4
 
 
 class Refused(Exception):
@@ -40,65 +46,37 @@ class Refused(Exception):
         self.doc = {"ok": False, "error": message, **extra}
 
 
+SCHEMA = BASE_SCHEMA  # migration 1 of home/migrations.py
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    """An alert record that changed an alert's state at home, handed to the alert hooks.
+
+    ``body`` is the record's body as the box sent it (docs/uplink.md: key, id, state, severity,
+    message, rule, device_id, data, ts); ``previous`` the state home had before ('' if none).
+    """
+
+    appliance: str
+    site: str
+    key: str
+    state: str
+    previous: str
+    severity: str
+    body: dict[str, Any]
+
+
+# Called on the database thread inside the ingest transaction, so whatever a hook writes
+# (home/notify's outbox) commits or rolls back with the alert change that caused it.
+AlertHook = Callable[[sqlite3.Connection, AlertChange], None]
+
+
 @dataclass(frozen=True)
 class ApplianceRow:
     id: str
     site: str
     public_key: str
     state: str
-
-
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS appliances (
-        id TEXT PRIMARY KEY,
-        site TEXT NOT NULL DEFAULT '',
-        public_key TEXT NOT NULL,
-        state TEXT NOT NULL DEFAULT 'registered',
-        registered_at REAL NOT NULL,
-        last_seen REAL,
-        heartbeat_at REAL,
-        heartbeat TEXT NOT NULL DEFAULT '{}',
-        drops TEXT NOT NULL DEFAULT '{}',
-        records INTEGER NOT NULL DEFAULT 0,
-        duplicates INTEGER NOT NULL DEFAULT 0
-    )""",
-    """CREATE TABLE IF NOT EXISTS streams (
-        appliance TEXT NOT NULL,
-        stream TEXT NOT NULL,
-        lane INTEGER NOT NULL,
-        hwm INTEGER NOT NULL,
-        PRIMARY KEY (appliance, stream, lane)
-    )""",
-    """CREATE TABLE IF NOT EXISTS records (
-        id INTEGER PRIMARY KEY,
-        appliance TEXT NOT NULL,
-        stream TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        lane INTEGER NOT NULL,
-        kind TEXT NOT NULL,
-        ts REAL NOT NULL,
-        synced INTEGER NOT NULL,
-        body TEXT NOT NULL,
-        received_at REAL NOT NULL,
-        UNIQUE (appliance, stream, seq)
-    )""",
-    """CREATE TABLE IF NOT EXISTS nonces (
-        appliance TEXT NOT NULL,
-        nonce TEXT NOT NULL,
-        seen_at REAL NOT NULL,
-        PRIMARY KEY (appliance, nonce)
-    )""",
-    "CREATE INDEX IF NOT EXISTS nonces_seen ON nonces (seen_at)",
-    """CREATE TABLE IF NOT EXISTS alerts (
-        appliance TEXT NOT NULL,
-        key TEXT NOT NULL,
-        state TEXT NOT NULL,
-        severity TEXT NOT NULL DEFAULT '',
-        message TEXT NOT NULL DEFAULT '',
-        ts REAL NOT NULL,
-        PRIMARY KEY (appliance, key)
-    )""",
-)
 
 
 def _check_value(value: Any, where: str, depth: int = 0) -> None:
@@ -142,43 +120,77 @@ def check_record(rec: Any) -> str | None:
 
 
 class HomeDB:
-    """The home database. All access goes through one thread (``await db.call(fn)``)."""
+    """The home database: SQLite (a file path) or PostgreSQL (a ``postgresql://`` URL).
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="home-db")
-        self._conn: sqlite3.Connection | None = None
+    All access goes through database threads (``await db.call(fn)``). SQLite has one thread and
+    one connection: its single writer. PostgreSQL has :data:`PG_THREADS` threads with a
+    connection each; transactions that must not interleave (one appliance's stream) take an
+    advisory lock (``home/sql.py``). Raises :class:`home.sql.DatabaseUnavailable` at open when
+    the database cannot be reached, naming it and the fix.
+    """
+
+    def __init__(self, database: str | Path) -> None:
+        self.target = Target.parse(str(database))
+        self.path = self.target.location
+        workers = 1 if self.target.dialect == "sqlite" else PG_THREADS
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="home-db")
+        self._shared: Connection | None = None  # SQLite: the one connection
+        self._local = threading.local()  # PostgreSQL: one connection per database thread
+        self._all: list[Connection] = []
+        self._lock = threading.Lock()
+        self._open = False
         self.queued = 0  # operations waiting for the writer: drives "slow down" answers
+        self.alert_hooks: list[AlertHook] = []
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.target.dialect
 
     # ---- lifecycle (usable without an event loop: the CLI calls these directly) ----
 
     def open_sync(self) -> None:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA busy_timeout = 5000")
-        for statement in SCHEMA:
-            conn.execute(statement)
-        self._conn = conn
+        conn = connect(self.target)
+        if self.target.dialect == "sqlite":
+            self._shared = conn
+        else:
+            self._local.conn = conn
+        with self._lock:
+            self._all.append(conn)
+        self._open = True
+        migrate(conn)  # home/migrations.py: SCHEMA is migration 1, notifications 2, ...
 
     def close_sync(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+        self._shared = None
+        self._local = threading.local()
+        self._open = False
 
     async def open(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._pool, self.open_sync)
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._pool, self.close_sync)
+        # Every thread's connection is closed from one thread: psycopg and sqlite3 (with
+        # check_same_thread off) allow it once no operation runs, which shutdown guarantees.
         self._pool.shutdown(wait=True)
+        self.close_sync()
 
     @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
+    def conn(self) -> Connection:
+        """This thread's connection (opened on first use by a PostgreSQL database thread)."""
+        if not self._open:
             raise RuntimeError("home database is not open")
-        return self._conn
+        if self._shared is not None:
+            return self._shared
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.target)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
 
     async def call(self, fn: Any, *args: Any) -> Any:
         self.queued += 1
@@ -190,16 +202,12 @@ class HomeDB:
     # ---- appliances ----
 
     def register_sync(self, appliance_id: str, public_key: str, site: str) -> None:
-        db = sqlite_utils.Database(self.conn)
-        db["appliances"].upsert(  # type: ignore[union-attr]
-            {
-                "id": appliance_id,
-                "public_key": public_key,
-                "site": site,
-                "state": "registered",
-                "registered_at": time.time(),
-            },
-            pk="id",
+        self.conn.execute(
+            "INSERT INTO appliances (id, public_key, site, state, registered_at)"
+            " VALUES (?, ?, ?, 'registered', ?) ON CONFLICT (id) DO UPDATE SET"
+            " public_key = excluded.public_key, site = excluded.site, state = excluded.state,"
+            " registered_at = excluded.registered_at",
+            (appliance_id, public_key, site, time.time()),
         )
 
     def appliance_sync(self, appliance_id: str) -> ApplianceRow | None:
@@ -239,6 +247,9 @@ class HomeDB:
         now = time.time()
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Two home instances may hold the same stream's batch (a retry after a lost
+            # answer): they take turns, so the second sees the first's high-water mark.
+            conn.lock(f"stream:{appliance}:{stream}")
             self._take_nonce(appliance, nonce, now)
             hwm = {0: 0, 1: 0}
             for lane, mark in conn.execute(
@@ -314,6 +325,9 @@ class HomeDB:
         state = body.get("state")
         if key is None or state not in ("open", "resolved"):
             return
+        before = self.conn.execute(
+            "SELECT state FROM alerts WHERE appliance = ? AND key = ?", (appliance, str(key))
+        ).fetchone()
         self.conn.execute(
             "INSERT INTO alerts (appliance, key, state, severity, message, ts)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (appliance, key) DO UPDATE SET"
@@ -328,6 +342,21 @@ class HomeDB:
                 rec["ts"],
             ),
         )
+        if self.alert_hooks:
+            site_row = self.conn.execute(
+                "SELECT site FROM appliances WHERE id = ?", (appliance,)
+            ).fetchone()
+            change = AlertChange(
+                appliance=appliance,
+                site=str(site_row[0]) if site_row else "",
+                key=str(key),
+                state=state,
+                previous=str(before[0]) if before else "",
+                severity=str(body.get("severity", "")),
+                body=body,
+            )
+            for hook in self.alert_hooks:
+                hook(self.conn, change)
 
     def heartbeat_sync(self, appliance: str, nonce: str, doc: dict[str, Any]) -> dict[str, Any]:
         conn = self.conn

@@ -1,0 +1,247 @@
+"""Home's database schema as an ordered list of numbered migrations.
+
+Each migration is ``(number, statements)``; :func:`migrate` runs, in one transaction each, the
+migrations whose number is above the highest one recorded in ``schema_version``. The SQL is kept
+portable (SQLite today, PostgreSQL next): ``TEXT``/``INTEGER``/``REAL`` columns, no
+``AUTOINCREMENT``, no ``WITHOUT ROWID``, ``CREATE ... IF NOT EXISTS`` so migration 1 can also be
+applied to a database made before migrations existed (its tables already exist). Never edit a
+migration that has shipped: append a new number.
+
+``REAL`` is SQLite's float; on PostgreSQL it is 4-byte, so the PostgreSQL runner must map it to
+``DOUBLE PRECISION`` (epoch seconds need the precision). That is the only mapping needed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from home.sql import Connection, ddl
+
+Migration = tuple[int, Sequence[str]]
+
+# 1: appliances, per-stream high-water marks, records, nonces, latest alert state (home/db.py).
+BASE_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS appliances (
+        id TEXT PRIMARY KEY,
+        site TEXT NOT NULL DEFAULT '',
+        public_key TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'registered',
+        registered_at REAL NOT NULL,
+        last_seen REAL,
+        heartbeat_at REAL,
+        heartbeat TEXT NOT NULL DEFAULT '{}',
+        drops TEXT NOT NULL DEFAULT '{}',
+        records INTEGER NOT NULL DEFAULT 0,
+        duplicates INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE IF NOT EXISTS streams (
+        appliance TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        lane INTEGER NOT NULL,
+        hwm INTEGER NOT NULL,
+        PRIMARY KEY (appliance, stream, lane)
+    )""",
+    """CREATE TABLE IF NOT EXISTS records (
+        id INTEGER PRIMARY KEY,
+        appliance TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        lane INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        ts REAL NOT NULL,
+        synced INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        UNIQUE (appliance, stream, seq)
+    )""",
+    """CREATE TABLE IF NOT EXISTS nonces (
+        appliance TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (appliance, nonce)
+    )""",
+    "CREATE INDEX IF NOT EXISTS nonces_seen ON nonces (seen_at)",
+    """CREATE TABLE IF NOT EXISTS alerts (
+        appliance TEXT NOT NULL,
+        key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        severity TEXT NOT NULL DEFAULT '',
+        message TEXT NOT NULL DEFAULT '',
+        ts REAL NOT NULL,
+        PRIMARY KEY (appliance, key)
+    )""",
+)
+
+
+# 2: notifications (home/notify): alert threads, the notification outbox, the delivery log.
+NOTIFY_SCHEMA = (
+    # One row per alert as the MSP sees it (a "ticket"): ``ref`` is the stable id in subjects.
+    """CREATE TABLE IF NOT EXISTS notify_threads (
+        ref TEXT PRIMARY KEY,
+        appliance TEXT NOT NULL,
+        alert_key TEXT NOT NULL,
+        box_id TEXT NOT NULL DEFAULT '',
+        site TEXT NOT NULL DEFAULT '',
+        severity TEXT NOT NULL,
+        rule TEXT NOT NULL DEFAULT '',
+        device_kind TEXT NOT NULL DEFAULT '',
+        message TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL,
+        opened_at REAL NOT NULL,
+        resolved_at REAL,
+        acked_by TEXT NOT NULL DEFAULT '',
+        acked_at REAL,
+        flaps INTEGER NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX IF NOT EXISTS notify_threads_alert ON notify_threads (appliance, alert_key)",
+    # The outbox: one row per (transition, channel). ``id`` is also the idempotency key the
+    # receivers see (webhook header, SMTP Message-ID), so a resend after a crash is recognisable.
+    """CREATE TABLE IF NOT EXISTS notifications (
+        id TEXT PRIMARY KEY,
+        ref TEXT NOT NULL,
+        site TEXT NOT NULL DEFAULT '',
+        channel TEXT NOT NULL,
+        event TEXT NOT NULL,
+        severity TEXT NOT NULL DEFAULT '',
+        held INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        due_at REAL NOT NULL,
+        next_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        attempt_id TEXT NOT NULL DEFAULT '',
+        message_id TEXT NOT NULL DEFAULT '',
+        sent_at REAL,
+        last_error TEXT NOT NULL DEFAULT '',
+        body TEXT NOT NULL DEFAULT '{}'
+    )""",
+    "CREATE INDEX IF NOT EXISTS notifications_due ON notifications (state, next_at)",
+    "CREATE INDEX IF NOT EXISTS notifications_ref ON notifications (ref)",
+    # Every attempt: which message, which channel, when, how long, what happened.
+    """CREATE TABLE IF NOT EXISTS notify_deliveries (
+        attempt_id TEXT PRIMARY KEY,
+        message_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        notifications TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        result TEXT NOT NULL DEFAULT 'sending',
+        error TEXT NOT NULL DEFAULT '',
+        latency_ms REAL
+    )""",
+)
+
+# 3: claiming (home/claims.py), signed site configurations and remote commands (home/remote.py);
+# made lazily by those modules before migrations existed, hence IF NOT EXISTS.
+CLAIMS_COMMANDS_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS claims (
+        appliance TEXT PRIMARY KEY,
+        public_key TEXT NOT NULL,
+        code_hash TEXT NOT NULL,
+        code_expires_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        site TEXT NOT NULL DEFAULT '',
+        msp_key TEXT NOT NULL DEFAULT '',
+        version TEXT NOT NULL DEFAULT '',
+        first_seen REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        claimed_at REAL
+    )""",
+    "CREATE INDEX IF NOT EXISTS claims_code ON claims (code_hash)",
+    """CREATE TABLE IF NOT EXISTS site_configs (
+        appliance TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        envelope TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (appliance, version)
+    )""",
+    """CREATE TABLE IF NOT EXISTS config_reports (
+        appliance TEXT NOT NULL,
+        version INTEGER,
+        outcome TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        at REAL NOT NULL,
+        received_at REAL NOT NULL,
+        UNIQUE (appliance, version, outcome, at)
+    )""",
+    """CREATE TABLE IF NOT EXISTS commands (
+        id TEXT PRIMARY KEY,
+        appliance TEXT NOT NULL,
+        action TEXT NOT NULL,
+        envelope TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        result TEXT NOT NULL DEFAULT '',
+        result_at REAL,
+        replays INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE IF NOT EXISTS diagnostics (
+        id INTEGER PRIMARY KEY,
+        appliance TEXT NOT NULL,
+        command_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        received_at REAL NOT NULL
+    )""",
+)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    (1, BASE_SCHEMA),
+    (2, NOTIFY_SCHEMA),
+    (3, CLAIMS_COMMANDS_SCHEMA),
+)
+
+MIGRATION_LOCK = "home-migrations"
+VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    applied_at REAL NOT NULL
+)"""
+
+
+def current_version(conn: Connection) -> int:
+    """The highest migration applied (0 for a new database)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.lock(MIGRATION_LOCK)
+        conn.execute(ddl(VERSION_TABLE, conn.dialect))
+        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return int(row[0] or 0)
+
+
+def migrate(conn: Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Apply the missing migrations in order, each in its own transaction; return the version.
+
+    ``conn`` must be in autocommit mode (transactions explicit), as home's connections are.
+    Several home instances may start at once on one PostgreSQL: each migration runs under an
+    advisory lock and re-reads the version inside it, so exactly one instance applies it.
+    """
+    numbers = [number for number, _ in migrations]
+    if numbers != sorted(set(numbers)):
+        raise ValueError(f"migrations must have strictly increasing numbers, got {numbers}")
+    version = current_version(conn)
+    for number, statements in migrations:
+        if number <= version:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.lock(MIGRATION_LOCK)
+            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            if int(row[0] or 0) < number:
+                for statement in statements:
+                    conn.execute(ddl(statement, conn.dialect))
+                conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (number, time.time()),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        version = number
+    return version

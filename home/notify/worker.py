@@ -1,0 +1,183 @@
+"""The notification worker: claims due outbox rows, sends them, records the outcome.
+
+One worker per home process (the outbox has one writer: home's database thread). ``step()`` does
+one round at the injected clock's time: check for silent sites, claim what is due, send every
+message concurrently, record each result. ``run()`` repeats it, sleeping until the next row is
+due, a new alert wakes it, or ``TICK_S`` passes (the silent-site check). Tests drive ``step()``
+on virtual time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from core.logs import get_log
+from home.db import HomeDB
+from home.notify import ack, outbox
+from home.notify.channels import SendError, send
+from home.notify.config import NotifyConfig
+from home.notify.messages import render
+from home.notify.planner import Planner
+
+log = get_log("home.notify")
+
+TICK_S = 1.0  # the silent-site check runs at least this often
+SEND_BUDGET_S = 120.0  # one send may not take longer than this, whatever the channel's timeout
+
+
+class Notifier:
+    """Home's notifications: the planner hooked into ingest, the worker and the ack route."""
+
+    def __init__(
+        self,
+        config: NotifyConfig,
+        secret: bytes,
+        clock: Callable[[], float],
+    ) -> None:
+        self.config = config
+        self.secret = secret
+        self.clock = clock
+        self.planner = Planner(config, clock)
+        self.db: HomeDB | None = None
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.sent = 0  # messages delivered by this process (for the bench)
+
+    @classmethod
+    def from_data_dir(
+        cls, config: NotifyConfig, data_dir: Path, clock: Callable[[], float] = time.time
+    ) -> Notifier:
+        return cls(config, ack.load_or_create_secret(data_dir), clock)
+
+    # ---- wiring ----
+
+    def attach(self, db: HomeDB) -> None:
+        """Hook the planner into ``db``'s ingest transaction."""
+        self.db = db
+        db.alert_hooks.append(self.planner.on_alert)
+        self.planner.wake = self._wake_threadsafe
+
+    def _wake_threadsafe(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def cleanup_ctx(self, _app: web.Application) -> AsyncIterator[None]:
+        """aiohttp cleanup context: the worker runs while the app does."""
+        task = asyncio.create_task(self.run(), name="home-notify")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    def ack_url(self, ref: str, channel: str) -> str:
+        if not self.config.public_url:
+            return ""
+        token = ack.mint(self.secret, ref, channel, self.clock() + self.config.ack_valid_s)
+        return f"{self.config.public_url}{ack.ACK_PATH}?t={token}"
+
+    # ---- the worker ----
+
+    def _db(self) -> HomeDB:
+        if self.db is None:
+            raise RuntimeError("Notifier.attach(db) was not called")
+        return self.db
+
+    async def start(self) -> None:
+        """Before the first step: take back what a killed process left ``sending``."""
+        self._loop = asyncio.get_running_loop()
+        db = self._db()
+        resumed = await db.call(outbox.recover, db.conn)
+        if resumed:
+            log.warning("notify.resumed", messages=resumed)
+
+    async def run(self) -> None:
+        await self.start()
+        while True:
+            try:
+                await self.step()
+            except Exception as exc:  # a bad row must not stop every other notification
+                log.error("notify.step_failed", error=f"{type(exc).__name__}: {exc}")
+            db = self._db()
+            due = await db.call(outbox.next_due, db.conn)
+            wait_s = TICK_S if due is None else min(TICK_S, max(0.0, due - self.clock()))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait_s)
+
+    def _check_offline(self) -> None:
+        conn = self._db().conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.planner.check_offline(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def step(self) -> int:
+        """One round at the clock's current time; returns how many messages were attempted."""
+        db = self._db()
+        if self.config.offline_after_s > 0:
+            await db.call(self._check_offline)
+        batch = await db.call(outbox.claim, db.conn, self.clock())
+        if batch:
+            await asyncio.gather(*(self._deliver(out) for out in batch))
+        return len(batch)
+
+    async def _deliver(self, out: outbox.Outgoing) -> None:
+        db = self._db()
+        channel = self.config.channels.get(out.channel)
+        started = time.perf_counter()  # a duration, not a time of day: the real one
+        error = ""
+        if channel is None:
+            error = f"channel {out.channel} is no longer configured"
+        else:
+            rendered = render(out, self.ack_url, self.clock())
+            try:
+                await asyncio.wait_for(
+                    send(channel, rendered, out.message_id, out.in_reply_to), SEND_BUDGET_S
+                )
+            except SendError as exc:
+                error = str(exc)
+            except TimeoutError:
+                error = f"no answer within {SEND_BUDGET_S:.0f} s"
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        result = outbox.Result(not error, error, latency_ms)
+        state = await db.call(outbox.record, db.conn, self.planner, out, result, self.clock())
+        if result.ok:
+            self.sent += 1
+            log.info(
+                "notify.sent",
+                channel=out.channel,
+                message=out.message_id,
+                alerts=len(out.items),
+                latency_ms=round(latency_ms, 1),
+            )
+        else:
+            log.warning(
+                "notify.failed" if state == "failed" else "notify.retry",
+                channel=out.channel,
+                message=out.message_id,
+                attempt=out.attempt,
+                error=error,
+            )
+        self._wake.set()  # a failure may have raised a fallback notification
+
+    # ---- acknowledgement (home/server.py routes these) ----
+
+    def acknowledge_sync(self, ref: str, by: str) -> bool:
+        conn = self._db().conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = self.planner.acknowledge(conn, ref, by)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return done
