@@ -434,6 +434,67 @@ def test_passive_arp_learns_a_host_between_sweeps(running: Running, tmp_path: Pa
         proc.wait(10)
 
 
+#: The flush interval of the rediscover test: when a pending "Rediscover now" is taken.
+REDISCOVER_FLUSH_S = 0.5
+
+
+def _sweeps(log: Path) -> int:
+    """Sweeps the service logged (``discovery.swept``, or ``discovery.swept_by_kernel``)."""
+    return log.read_text(errors="replace").count("discovery.swept")
+
+
+def test_rediscover_request_from_the_page_sweeps_now(running: Running, tmp_path: Path) -> None:
+    """The status page's "Rediscover now" (core.messages.RediscoverRequested on the bus) starts
+    a sweep at the next flush instead of waiting out the hour-long interval. The real service
+    (its own cycle, flush and planning) in the appliance's namespace: a host that joined
+    without a sound is found by the requested sweep, and one request makes one sweep."""
+    site = running.site
+    db, log, config = tmp_path / "r.db", tmp_path / "rediscover.log", tmp_path / "r.toml"
+    config.write_text(
+        f'[store]\npath = "{db}"\n\n[discovery]\nsubnets = ["198.18.0.0/24"]\n'
+        "sweep_interval_s = 3600\nmdns = false\nsnmp = false\npassive_arp = false\n"
+    )
+    argv = [sys.executable, "-m", "simsite.harness.discovery_driver", str(config),
+            "--flush-s", str(REDISCOVER_FLUSH_S)]  # fmt: skip
+    with log.open("wb") as out:
+        proc = site.popen_in(
+            site.app_ns, argv, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )  # fmt: skip
+    driven = Running(site, db, log, proc, time.monotonic(), running.hostile)
+    quiet = SimDevice(
+        name="quiet", ip="198.18.0.98", mac=mac_for("brother", "quiet"),
+        vendor="Brother", role="printer",
+    )  # fmt: skip
+    added = False
+    try:
+        driven.wait("the first sweep", lambda: _sweeps(log) == 1, 30)
+        site.add_device(quiet)
+        added = True
+        time.sleep(6 * REDISCOVER_FLUSH_S)
+        assert _sweeps(log) == 1, "no request, no sweep: the interval is an hour"
+        assert quiet.mac not in driven.devices(), "passive ARP is off: only a sweep finds it"
+        assert proc.stdin is not None
+        proc.stdin.write(b"rediscover\n")
+        proc.stdin.flush()
+        row = driven.wait("the requested sweep", lambda: driven.devices().get(quiet.mac), 15)
+        assert row["ip"] == quiet.ip and row["source"] == "arp"
+        assert "discovery.rediscover_requested" in log.read_text(errors="replace")
+        # Long enough for a second (wrong) sweep to start and finish.
+        time.sleep(10 * REDISCOVER_FLUSH_S)
+        assert _sweeps(log) == 2, "one request, one sweep"
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()  # end of requests: the driver stops its services and exits
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        if added:
+            site.remove_device("quiet")
+
+
 def test_join_change_ip_leave_return(running: Running) -> None:
     site = running.site
     newcomer = SimDevice(

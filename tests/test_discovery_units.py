@@ -4,7 +4,6 @@ the inventory's change events on a real store, and the SNMP rules against the re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import struct
@@ -429,47 +428,3 @@ async def test_a_spoofing_flood_cannot_grow_the_inventory(tmp_path: Path) -> Non
         assert row["n"] == inventory.MAX_DEVICES
     finally:
         await store.close()
-
-
-async def test_rediscover_request_from_the_page_sweeps_now(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The status page's "Rediscover now" (core.messages.RediscoverRequested on the bus) starts
-    a sweep at the next flush instead of waiting out the sweep interval."""
-    import services.discovery.service as discovery_service
-    from core.messages import RediscoverRequested
-
-    monkeypatch.setattr(discovery_service, "FLUSH_INTERVAL_S", 0.05)
-    config = parse_config(
-        f'[store]\npath = "{tmp_path}/o.db"\n[discovery]\nsubnets = ["198.18.0.0/24"]\n'
-        "sweep_interval_s = 3600\nmdns = false\nsnmp = false\n"
-    )
-    ctx = AppContext(config=config, store=Store(tmp_path / "o.db"), clock=FixedClock())
-    service = DiscoveryService(ctx)
-    cycles: list[float] = []
-
-    async def counting_cycle() -> None:  # the sweep itself is tested elsewhere, on the site
-        cycles.append(asyncio.get_running_loop().time())
-
-    async def no_flush(*, force_identity: bool = False) -> None:
-        return None
-
-    async def keep_plans() -> None:
-        service.plans = [object()]  # type: ignore[list-item]  # "a subnet to sweep"
-
-    monkeypatch.setattr(service, "cycle", counting_cycle)
-    monkeypatch.setattr(service, "flush", no_flush)
-    monkeypatch.setattr(service, "_replan", keep_plans)
-    task = asyncio.create_task(service.run())
-    try:
-        await asyncio.sleep(0.3)
-        assert len(cycles) == 1, "one sweep at start, then the hour-long interval"
-        ctx.bus.publish(RediscoverRequested(requested_by="admin@198.18.0.99", at=0.0))
-        await asyncio.sleep(0.3)
-        assert len(cycles) == 2, "the request must start a sweep now"
-        await asyncio.sleep(0.3)
-        assert len(cycles) == 2, "one request, one sweep"
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
