@@ -102,7 +102,11 @@ _MODEL_WORDS: Final[tuple[tuple[str, str], ...]] = (
 _OUI_VENDORS: Final[tuple[tuple[str, str, float], ...]] = (
     (r"synology|qnap|buffalo|western digital", "nas", W_OUI),
     (r"american power conversion|cyberpower|eaton|tripp|liebert|vertiv|riello", "ups", W_OUI),
-    (r"axis communications|hikvision|dahua|hanwha|vivotek|mobotix|reolink", "camera", W_OUI),
+    (
+        r"axis communications|axis corporation|hikvision|dahua|hanwha|vivotek|mobotix|reolink",
+        "camera",
+        W_OUI,
+    ),
     (
         r"brother|seiko epson|ricoh|konica|kyocera|lexmark|xerox|canon|sharp|oki data",
         "printer",
@@ -134,8 +138,15 @@ def _bare(service_type: str) -> str:
 
 
 def evidence_from_snmp(identity: SnmpIdentity | None) -> list[Evidence]:
-    if identity is None or not identity.kind:
+    """Every class hint the SNMP identity carries (vendor row, Printer-MIB, UPS-MIB, bridge
+    ports, 802.11 radio, sysDescr words), each with its own weight (identity_sources.py)."""
+    if identity is None:
         return []
+    if identity.hints:
+        return [Evidence("snmp", h.kind, h.weight, h.why) for h in identity.hints]
+    if not identity.kind:
+        return []
+    # An identity stored before hints existed: one vote, as before.
     weight = W_SNMP_RULE if identity.platform else W_SNMP_DESCR
     return [Evidence("snmp", identity.kind, weight, identity.why)]
 
@@ -204,3 +215,9 @@ def gather(
     if is_gateway:
         evidence.append(Evidence("gateway", "router", W_GATEWAY, "the LAN's default gateway"))
     return evidence
+
+
+def mdns_types() -> tuple[str, ...]:
+    """The mDNS service types (``"_ipp._tcp.local."``) this classifier has a vote for: mDNS
+    browses them directly, not only those a device lists in the type enumeration."""
+    return tuple(f"{t}.local." for t in _MDNS_TYPES)
