@@ -35,7 +35,8 @@ async def main(config_path: str, flush_s: float | None) -> None:
     config = load_config(config_path)
     setup_logging(config.log.level)
     if flush_s is not None:
-        discovery_service.FLUSH_INTERVAL_S = flush_s  # read by run() at each pause
+        # A timing knob for tests (run() reads it at each pause); Final for the product.
+        discovery_service.FLUSH_INTERVAL_S = flush_s  # type: ignore[misc]
     clock = Clock()
     store = Store(config.store.path, chains=[DISCOVERY], clock=clock)
     ctx = AppContext(config=config, store=store, clock=clock)
