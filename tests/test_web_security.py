@@ -4,17 +4,34 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import jinja2
+import pytest
+from aiohttp import web
 
 from core.config import Config, parse_config
 from core.schema import Secret
+from home.db import HomeDB
+from home.server import create_app as create_home_app
 from tests.browser_support import browser, screenshot, wait_js, watch
-from tests.web_support import appliance, insert_device, mark_down, seed_site, serve
-from web import auth
+from tests.web_support import (
+    appliance,
+    free_port,
+    insert_device,
+    make_config,
+    mark_down,
+    seed_site,
+    serve,
+)
+from web import auth, charts, render
+from web.data import Point
 
 # What a hostile device could announce: script, markup with handlers, an attribute breakout.
 HOSTILE_MDNS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
@@ -155,3 +172,169 @@ async def test_no_configured_secret_in_any_page_or_api(tmp_path: Path) -> None:
             for secret in secrets:
                 assert secret not in body, f"{path} shows a secret"
         assert "nas-files" in bodies[f"/devices/{nas}"]  # the page itself did render
+
+
+# Script, both quotes, and template syntax: a template engine that evaluated data would print 49.
+HOSTILE = "<script>alert(1)</script>\"'{{7*7}}"
+TEMPLATES = Path(render.TEMPLATES_DIR)
+
+
+class _Parsed(HTMLParser):
+    """Text (character references resolved), attribute values and the tags of a page."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self.attrs: list[tuple[str, str, str]] = []  # (tag, attribute, value)
+        self.tags: list[str] = []
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs += [(tag, name, value or "") for name, value in attrs]
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+async def _device_named_hostile(ctx: Any) -> int:
+    """A device whose every free-text field (and its alert, event, check) is HOSTILE."""
+
+    def write(tx: Any) -> int:
+        did = insert_device(
+            tx, ip="198.18.0.77", name=HOSTILE, kind="printer", mac="02:77:77:77:77:77",
+            vendor=HOSTILE, now=time.time(),
+            attrs={"model": HOSTILE, "snmp": {"sysName": HOSTILE, "location": HOSTILE},
+                   "services": [{"type": "_ipp._tcp", "name": HOSTILE, "port": 631}],
+                   "evidence": [{"source": HOSTILE, "kind": "printer", "weight": 0.9,
+                                 "why": HOSTILE}]},
+        )  # fmt: skip
+        tx.conn.execute(
+            "INSERT INTO alerts (key, rule, device_id, severity, state, message, opened_ts)"
+            " VALUES ('hostile', 'supply.low', ?, 'major', 'open', ?, ?)",
+            (did, HOSTILE, time.time()),
+        )
+        return did
+
+    did = int(await ctx.store.write(write))
+    await mark_down(ctx.store, did, HOSTILE)  # also in "Down now" and the events
+    return did
+
+
+async def test_hostile_text_renders_as_text_on_every_page_that_shows_it(tmp_path: Path) -> None:
+    """Through the templates: the site name, a device's fields, alert and event messages, the
+    claim code, the search query and the login's next address show literally, never as markup
+    and never evaluated; on full pages and on the live (partial) bodies."""
+    config = make_config(admin_password_hash=auth.hash_password("a long password", n=2**10))
+    config = dataclasses.replace(config, site=dataclasses.replace(config.site, name=HOSTILE))
+    async with appliance(tmp_path, config) as ctx:
+        await seed_site(ctx.store, time.time(), history_days=0.05)
+        did = await _device_named_hostile(ctx)
+        ctx.status.publish("provisioning.state", "unclaimed")
+        ctx.status.publish("provisioning.claim_code", HOSTILE)
+        # path -> least times HOSTILE shows as text (the site name in the header counts once)
+        expected = {
+            "/": 5,  # site, claim code, down now, two events naming it
+            "/devices": 3,  # site, name, vendor
+            f"/devices/{did}": 11,
+            "/alerts": 6,  # site, its alert (message, device), events (message, device)
+            "/network": 3,  # site (header, facts), claim code
+            "/login?next=/" + HOSTILE: 1,  # site (the address is in a value, below)
+            "/devices?q=" + HOSTILE: 2,  # site, "matching ..." (+ the search box's value)
+        }
+        partial = {
+            "/?partial=1": 4,
+            "/devices?partial=1": 2,
+            f"/devices/{did}?partial=1": 10,
+            "/alerts?partial=1": 5,
+            "/network?partial=1": 2,
+        }
+        async with serve(ctx) as base, aiohttp.ClientSession() as http:
+            for path, least in {**expected, **partial}.items():
+                async with http.get(base + path) as response:
+                    assert response.status == 200, path
+                    page = await response.text()
+                parsed = _Parsed(page)
+                text = "".join(parsed.text)
+                # Intact, so also not evaluated ({{7*7}} would have become 49).
+                assert text.count(HOSTILE) >= least, (path, text.count(HOSTILE))
+                assert "<script>alert(1)</script>" not in page, path
+                scripts = [v for tag, name, v in parsed.attrs if tag == "script" and name == "src"]
+                assert parsed.tags.count("script") == len(scripts), path  # no inline script
+                assert set(scripts) <= {"/static/app.js"}, path
+                assert not [a for a in parsed.attrs if a[1].startswith("on")], path
+            # Attribute context: the search box keeps the query, the login form its next address.
+            async with http.get(base + "/devices?q=" + HOSTILE) as response:
+                values = [
+                    v for _, name, v in _Parsed(await response.text()).attrs if name == "value"
+                ]
+            assert HOSTILE in values
+            async with http.get(base + "/login?next=/" + HOSTILE) as response:
+                values = [
+                    v for _, name, v in _Parsed(await response.text()).attrs if name == "value"
+                ]
+            assert "/" + HOSTILE in values
+
+
+async def test_hostile_series_name_in_a_chart_is_svg_text() -> None:
+    """chart.svg escapes a legend like the pages do (a chart's series are named after
+    interfaces, which devices name)."""
+    points = [Point(1000.0 + 600 * i, float(i), float(i), float(i)) for i in range(10)]
+    chart = charts.line_chart({HOSTILE: points}, 1000.0, 7000.0, "bps", HOSTILE)
+    svg = render.environment().get_template("chart.svg").render(chart=chart)
+    root = ET.fromstring(svg)  # well-formed XML: no attribute or element was broken out of
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.get("aria-label") == HOSTILE and root.findtext(ns + "title") == HOSTILE
+    assert HOSTILE in [t.text for t in root.iter(ns + "text")]
+    assert not list(root.iter(ns + "script")) and not list(root.iter("script"))
+
+
+def test_templates_escape_everything_and_mark_nothing_safe() -> None:
+    """The rule the templates live by: autoescape on, no |safe or autoescape off anywhere, and
+    an undefined name is an error rather than an empty cell."""
+    env = render.environment()
+    home_templates = Path(render.__file__).parents[1] / "home" / "templates"
+    for path in [*TEMPLATES.iterdir(), *home_templates.iterdir()]:
+        source = re.sub(r"\{#.*?#\}", "", path.read_text(), flags=re.S)  # comments may say it
+        for unsafe in ("|safe", "| safe", "autoescape false", "Markup", "|e(", "escape("):
+            assert unsafe not in source, (path.name, unsafe)
+    for name in env.list_templates():
+        assert env.get_template(name).environment.autoescape, name
+        assert callable(env.autoescape) and env.autoescape(name), name
+    with pytest.raises(jinja2.UndefinedError):
+        env.from_string("{{ not_passed_in }}").render()
+
+
+async def test_hostile_site_and_alert_on_homes_fleet_page(tmp_path: Path) -> None:
+    """Home's fleet view (home/templates/fleet.html) with a real HomeDB: the site name and an
+    open alert's message an appliance reported show as text."""
+    db = HomeDB(tmp_path / "home.db")
+    await db.open()
+    await db.call(db.register_sync, "app-hostile", "unused-public-key", HOSTILE)
+
+    def alert() -> None:
+        db.conn.execute(
+            "INSERT INTO alerts (appliance, key, state, severity, message, ts)"
+            " VALUES ('app-hostile', 'k', 'open', 'critical', ?, 1.8e9)",
+            (HOSTILE,),
+        )
+
+    await db.call(alert)
+    runner = web.AppRunner(create_home_app(db), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    port = free_port()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/fleet") as response,
+        ):
+            page = await response.text()
+    finally:
+        await runner.cleanup()
+        await db.close()
+    parsed = _Parsed(page)
+    text = "".join(parsed.text)
+    assert HOSTILE in text and f"critical: {HOSTILE}" in text
+    assert "<script>alert(1)</script>" not in page and "script" not in parsed.tags
