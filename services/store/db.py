@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-import sqlite_utils
-
 from core.clock import Clock, Stamp
 from core.logs import get_log
 from services.store.migrations import MigrationChain, migrate
@@ -60,7 +58,6 @@ class Tx:
     """What a write function gets: the connection inside a transaction, and helpers."""
 
     conn: sqlite3.Connection
-    db: sqlite_utils.Database
     stamp: Stamp  # one time stamp for the whole batch: the moment the batch began
     boot: int  # boots.id of stamp.boot_id
     _forward: Forwarder | None = field(default=None, repr=False)
@@ -201,7 +198,6 @@ class Store:
     def _write_loop(self) -> None:
         assert self._conn is not None
         conn = self._conn
-        db = sqlite_utils.Database(conn)
         stopping = False
         while not stopping:
             first = self._queue.get()
@@ -221,16 +217,14 @@ class Store:
                     continue
                 batch.append(item)
             if batch:
-                self._run_batch(conn, db, batch)
+                self._run_batch(conn, batch)
 
-    def _run_batch(
-        self, conn: sqlite3.Connection, db: sqlite_utils.Database, batch: list[_Op]
-    ) -> None:
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
         outcomes: list[tuple[_Op, Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             stamp = self.clock.now()
-            tx = Tx(conn, db, stamp, self._boot_row(conn, stamp.boot_id), self.forward)
+            tx = Tx(conn, stamp, self._boot_row(conn, stamp.boot_id), self.forward)
             for op in batch:
                 conn.execute("SAVEPOINT op")
                 try:
