@@ -4,6 +4,8 @@ Dependency: the site's gateway is the upstream of every other device. When a dev
 answering, its "down" alert waits until the gateway has been polled after the device's first
 miss; if the gateway is down too, the device's alert is suppressed (the gateway's own alert
 says it all). Without this, a dead router would page the MSP once per device behind it.
+The wait is bounded (``dependency_wait_s``): a gateway poll that never comes (its address
+moved to a router nobody polls, polling stopped) must not hold a "down" alert forever.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ from services.store.records import Event, insert_event
 log = get_log("alerting")
 
 SWEEP_S = 5.0  # how often timed alerts (reboot, new device) are checked for expiry
+#: A held "down" waits at most this many poll intervals for the gateway's poll (the gateway
+#: is polled at once when a device misses, so its answer is normally seconds away)...
+DEPENDENCY_WAIT_POLLS = 3
+#: ...and never less than this.
+DEPENDENCY_WAIT_MIN_S = 15.0
 
 
 @dataclass
@@ -47,6 +54,11 @@ class AlertingService:
         self.gateway_ip = self.settings.gateway_ip or default_gateway()
         self.gateway = GatewayState()
         self.pending: dict[int, Condition] = {}  # held "device down" conditions by device
+        self.held_since: dict[int, float] = {}  # device -> time.monotonic() its hold began
+        self.gave_up: set[int] = set()  # waited the bound: not held again until it resolves
+        self.dependency_wait_s = max(
+            DEPENDENCY_WAIT_MIN_S, DEPENDENCY_WAIT_POLLS * ctx.config.polling.interval_s
+        )
         self.expiry: dict[str, float] = {}  # key -> monotonic time a timed alert resolves
         # Subscribed at construction so no result published before setup() is missed.
         self._sub = ctx.bus.subscribe(PollResult, Event)
@@ -107,6 +119,7 @@ class AlertingService:
                 # The gateway is back: what its dependents saw while it was down is stale;
                 # their next polls (pulled forward by polling) decide afresh.
                 self.pending.clear()
+                self.held_since.clear()
             else:
                 conditions.extend(self._release_pending())
         await self._commit(conditions)
@@ -116,11 +129,17 @@ class AlertingService:
             return c
         if c.severity is None:
             self.pending.pop(c.device_id, None)
+            self.held_since.pop(c.device_id, None)
+            self.gave_up.discard(c.device_id)
             return c
         if self.gateway.device_id is None:
             return c  # no gateway in the inventory: nothing to depend on
         first_miss = memory.first_miss_mono or 0.0
+        if c.device_id in self.gave_up or self._waited_enough(c.device_id, time.monotonic()):
+            self._give_up_waiting(c.device_id)
+            return c
         if self.gateway.down or self.gateway.last_poll_mono < first_miss:
+            self.held_since.setdefault(c.device_id, time.monotonic())
             # Not yet known whether the gateway is the cause: hold until it has been polled.
             self.pending[c.device_id] = c
             return Condition(c.key, c.rule, c.device_id, c.severity, c.message, c.data, hold=True)
@@ -133,7 +152,37 @@ class AlertingService:
             if memory is not None and memory.missed >= self.settings.down_after_missed:
                 released.append(c)
             del self.pending[device_id]
+            self.held_since.pop(device_id, None)
         return released
+
+    def _give_up_waiting(self, device_id: int) -> Condition | None:
+        """The gateway's poll did not come within ``dependency_wait_s``: decide without it."""
+        if self.held_since.pop(device_id, None) is None:
+            return self.pending.pop(device_id, None)  # said already
+        self.gave_up.add(device_id)
+        log.warning(
+            "alerting.dependency_unknown",
+            device_id=device_id,
+            waited_s=self.dependency_wait_s,
+            gateway=self.gateway_ip or "none",
+            hint="no fresh poll of the gateway: its down alert is not held any longer",
+        )
+        return self.pending.pop(device_id, None)
+
+    def _waited_enough(self, device_id: int, now: float) -> bool:
+        """The hold began ``dependency_wait_s`` ago and the gateway gave no answer to go by
+        meanwhile: neither a fresh poll, nor a recent "down" (a recent "down" suppresses)."""
+        since = self.held_since.get(device_id)
+        if since is None or now - since < self.dependency_wait_s:
+            return False
+        stale = now - self.gateway.last_poll_mono >= self.dependency_wait_s
+        return not self.gateway.down or stale
+
+    def _overdue_holds(self) -> list[Condition]:
+        """Held "down" alerts whose wait for the gateway's poll is over."""
+        now = time.monotonic()
+        due = [d for d in self.held_since if self._waited_enough(d, now)]
+        return [c for c in (self._give_up_waiting(d) for d in due) if c is not None]
 
     async def handle_event(self, event: Event) -> None:
         conditions: list[Condition] = []
@@ -172,7 +221,7 @@ class AlertingService:
         now = time.monotonic()
         due = [key for key, at in self.expiry.items() if at <= now]
         ongoing = await self._conflicts_still_seen([k for k in due if k.startswith("ip.conflict:")])
-        conditions = []
+        conditions = self._overdue_holds()
         for key in due:
             if key in ongoing:
                 # Discovery still sees two MACs on that address: keep the alert open.

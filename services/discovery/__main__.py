@@ -46,7 +46,7 @@ async def _sweep(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit("; ".join(problems))
     plan = plans[0]
     sightings: list[ArpSighting] = []
-    sock = ArpSocket(plan.interface.name, plan.interface.ip, sightings.append)
+    sock = ArpSocket(plan.interface.name, sightings.append)
     try:
         sock.open()
     except ArpNotPermitted as exc:
@@ -55,6 +55,7 @@ async def _sweep(args: argparse.Namespace) -> dict[str, Any]:
         result = await sock.sweep(
             str(plan.subnet),
             plan.targets,
+            src_ip=plan.interface.ip,
             rate_pps=args.rate,
             timeout_s=args.timeout,
             attempts=args.attempts,

@@ -1,9 +1,11 @@
 """ARP on a raw AF_PACKET socket: active sweeps of a subnet and passive listening.
 
-One :class:`ArpSocket` per interface, owned by the discovery service. Its reader callback runs
-on the event loop (``loop.add_reader``), so every ARP frame the host sees turns into an
-:class:`ArpSighting` handed to the listener, between sweeps (passive) and during them (the
-replies to our requests, marked ``active``).
+One :class:`ArpSocket` per interface, owned by the discovery service; each sweep names its
+own sender address, because one interface may carry several subnets and a host configured
+with ``arp_ignore=2`` answers only a request whose sender address is in its own subnet. Its
+reader callback runs on the event loop (``loop.add_reader``), so every ARP frame the host
+sees turns into an :class:`ArpSighting` handed to the listener, between sweeps (passive) and
+during them (the replies to our requests, marked ``active``).
 
 A sweep sends one ARP request per address at a bounded rate and asks an address that stayed
 silent again ``timeout_s`` after its own request (``attempts`` in all); the retries interleave
@@ -132,14 +134,8 @@ class _Pending:
 class ArpSocket:
     """A raw ARP socket on one interface; ``on_sighting`` gets every host seen."""
 
-    def __init__(
-        self,
-        ifname: str,
-        src_ip: str,
-        on_sighting: Callable[[ArpSighting], None],
-    ) -> None:
+    def __init__(self, ifname: str, on_sighting: Callable[[ArpSighting], None]) -> None:
         self.ifname = ifname
-        self.src_ip = src_ip
         self.on_sighting = on_sighting
         self.mac = b""
         self._sock: socket.socket | None = None
@@ -224,11 +220,13 @@ class ArpSocket:
         subnet: str,
         targets: Iterable[str],
         *,
+        src_ip: str,
         rate_pps: float,
         timeout_s: float,
         attempts: int,
     ) -> SweepResult:
-        """Ask every target; return who answered. One sweep per socket at a time.
+        """Ask every target from ``src_ip`` (the appliance's own address in ``subnet``);
+        return who answered. One sweep per socket at a time.
 
         Each silent address is asked again ``timeout_s`` after its own previous request, not
         after the whole pass: retries interleave with the first pass and the sweep ends one
@@ -259,7 +257,7 @@ class ArpSocket:
                     await asyncio.sleep(delay)
                     if ip in pending.answers:
                         continue
-                await self._send(build_request(self.mac, self.src_ip, ip))
+                await self._send(build_request(self.mac, src_ip, ip))
                 sent += 1
                 last_sent = time.monotonic()
                 next_slot = max(next_slot, at) + interval

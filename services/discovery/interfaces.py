@@ -7,10 +7,12 @@ every address of every interface, where ioctl(SIOCGIFADDR) gives only the first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
+import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from core.settings.discovery import MAX_PREFIX_WITHOUT_CONSENT, DiscoverySettings
 
@@ -124,3 +126,57 @@ def plan_sweeps(
         )
         plans.append(SweepPlan(net, iface, targets))
     return plans, problems
+
+
+#: rtnetlink multicast groups (linux/rtnetlink.h): links, IPv4 addresses, IPv4 routes.
+RTMGRP_LINK: Final = 0x1
+RTMGRP_IPV4_IFADDR: Final = 0x10
+RTMGRP_IPV4_ROUTE: Final = 0x40
+#: Datagrams read per wake-up; a flapping link must not starve the loop.
+MAX_NETLINK_READS: Final = 64
+
+
+class AddressWatcher:
+    """Sets ``changed`` whenever a link, an IPv4 address or an IPv4 route of this network
+    namespace changes (rtnetlink notifications, no polling). The consumer clears it and
+    re-plans (``ipv4_interfaces``, ``plan_sweeps``); the notification says only *that*
+    something changed, the tables say what.
+
+    Without netlink (not Linux, or refused) ``open`` returns False and the caller keeps its
+    periodic re-planning only.
+    """
+
+    def __init__(self) -> None:
+        self.changed = asyncio.Event()
+        self._sock: socket.socket | None = None
+
+    def open(self) -> bool:
+        try:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+            sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE))
+            sock.setblocking(False)
+        except (OSError, AttributeError):
+            return False
+        self._sock = sock
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
+        return True
+
+    def close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().remove_reader(sock.fileno())
+            sock.close()
+
+    def _readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        for _ in range(MAX_NETLINK_READS):
+            try:
+                sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # ENOBUFS: notifications were lost; re-planning reads it all anyway
+                break
+        self.changed.set()

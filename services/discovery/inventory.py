@@ -12,7 +12,17 @@ Rules:
   * a device unseen for ``leave_after_s``: ``device.left``; seen again: ``device.returned``;
   * two or more MACs answering one IP in the same sweep: ``device.ip_conflict`` once per
     distinct set of MACs, on the device that joined most recently (the newcomer that took an
-    address already in use); the conflict is forgotten when a sweep sees one MAC again.
+    address already in use); the conflict is forgotten when a sweep sees one MAC again;
+  * a MAC that no longer answers for an address that another MAC answers loses it at that
+    sweep (``release_lost_addresses``): after a conflict ends, the intruder is not polled at
+    the real device's address;
+  * role addresses (the default gateway's, which VRRP/CARP/HSRP move between routers) are never
+    a device's primary address when it has another one, and their moves are no IP change; when
+    no device holds the gateway address as its own, a ``source = 'gateway'`` row (no MAC) holds
+    the role, so it is polled whichever router answers it (``record_gateway_role``);
+  * a new locally administered (randomised) MAC can be held back by the caller
+    (``hold_local``) until its identity says whether it is a known device under a new MAC
+    (``rekey``: no ``device.joined``) or a new one.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from core.logs import get_log
+from services.discovery import service_roles
 from services.discovery.classify import Evidence, classify, gather
 from services.discovery.mdns import MdnsService
 from services.discovery.oui import lookup
@@ -39,6 +50,8 @@ MAX_IPS: Final = 8
 #: Devices kept at most: an office has hundreds; a host spoofing ARP from random MACs must
 #: not grow the store (and the MSP's event stream) without bound.
 MAX_DEVICES: Final = 4096
+#: Source of the row that holds the gateway role when no device holds its address as its own.
+GATEWAY_ROLE_SOURCE: Final = "gateway"
 #: sysName values that are placeholders, not names.
 _NOT_NAMES: Final = frozenset({"", "<private>", "localhost", "(none)", "unknown"})
 
@@ -121,10 +134,32 @@ def _present(conn: sqlite3.Connection, device_id: int) -> bool:
     return row is None or bool(row[0])
 
 
+def primary_ip(ips: Sequence[str], roles: frozenset[str], old_ip: str = "") -> str:
+    """The device's own address among ``ips``: the one it had if it still has it, else the
+    lowest; a role address (the gateway's, which moves between routers) only if it has no
+    other."""
+    own = [i for i in ips if i not in roles] or list(ips)
+    if old_ip in own:
+        return old_ip
+    return own[0] if own else ""
+
+
 def record_seen(
-    tx: Tx, seen: Iterable[Seen], now: float, *, active: bool, source: str
+    tx: Tx,
+    seen: Iterable[Seen],
+    now: float,
+    *,
+    active: bool,
+    source: str,
+    roles: frozenset[str] = frozenset(),
+    hold_local: dict[str, tuple[str, ...]] | None = None,
 ) -> list[Event]:
-    """Store sightings; ``active``: they come from a sweep (authoritative address list)."""
+    """Store sightings; ``active``: they come from a sweep (authoritative address list).
+
+    ``roles``: addresses that are roles, not a device's own (the default gateway's).
+    ``hold_local``: when given, a MAC never seen that is locally administered (randomised)
+    is not joined but put there (mac -> addresses) for the caller to link or join later.
+    """
     events: list[Event] = []
     count = int(tx.conn.execute("SELECT COUNT(*) FROM devices").fetchone()[0])
     refused = 0
@@ -134,27 +169,32 @@ def record_seen(
             continue
         device = device_by_mac(tx.conn, item.mac)
         if device is None:
+            if hold_local is not None and lookup(item.mac).local:
+                hold_local[item.mac] = tuple(ips)
+                continue
             if count >= MAX_DEVICES:
                 refused += 1
                 continue
-            _join(tx, events, item.mac, ips, now=now, source=source)
+            _join(tx, events, item.mac, ips, now=now, source=source, roles=roles)
             count += 1
             continue
         old_ip = device.ip
         if active:
             new_ips = ips
-            ip = old_ip if old_ip in ips else ips[0]
+            ip = primary_ip(ips, roles, old_ip)
         else:
             known = [i for i in device.attrs.get("ips", []) if isinstance(i, str)]
             new_ips = sorted(set(known) | set(ips), key=_ip_key)[:MAX_IPS]
-            ip = old_ip or ips[0]
+            ip = old_ip if old_ip and old_ip not in roles else primary_ip(new_ips, roles)
         attrs = dict(device.attrs)
         attrs["ips"] = new_ips[:MAX_IPS]
         tx.conn.execute(
             "UPDATE devices SET ip = ?, last_seen = ?, attrs = ? WHERE id = ?",
             (ip, now, json.dumps(attrs, sort_keys=True), device.id),
         )
-        if old_ip and ip != old_ip:
+        # A role address moving away (the gateway address failing over to the other router)
+        # is not a change of this device's own address.
+        if old_ip and ip != old_ip and old_ip not in roles and ip not in roles:
             _event(tx, events, Event(
                 kind="device.ip_changed",
                 device_id=device.id,
@@ -183,16 +223,26 @@ def record_seen(
 
 
 def _join(
-    tx: Tx, events: list[Event], mac: str, ips: list[str], *, now: float, source: str
+    tx: Tx,
+    events: list[Event],
+    mac: str,
+    ips: list[str],
+    *,
+    now: float,
+    source: str,
+    roles: frozenset[str] = frozenset(),
 ) -> None:
     info = lookup(mac)
+    ip = primary_ip(ips, roles)
     configured = tx.conn.execute(
-        "SELECT id, attrs FROM devices WHERE mac IS NULL AND ip = ? ORDER BY id LIMIT 1",
-        (ips[0],),
+        "SELECT id, attrs FROM devices WHERE mac IS NULL AND ip = ? AND source != ?"
+        " ORDER BY id LIMIT 1",
+        (ip, GATEWAY_ROLE_SOURCE),
     ).fetchone()
     if configured is not None:
         # A device a technician added by IP ([[polling.devices]]): it is the same device, now
-        # with its MAC. Known already, so no device.joined.
+        # with its MAC. Known already, so no device.joined. (Never the gateway role's row: the
+        # role is an address, whichever router answers it.)
         try:
             kept = json.loads(configured[1] or "{}")
         except ValueError:
@@ -214,7 +264,7 @@ def _join(
     cursor = tx.conn.execute(
         "INSERT INTO devices (mac, ip, name, kind, vendor, source, first_seen, last_seen, attrs)"
         " VALUES (?, ?, '', ?, ?, ?, ?, ?, ?)",
-        (mac, ips[0], kind, info.vendor, source, now, now, json.dumps(attrs, sort_keys=True)),
+        (mac, ip, kind, info.vendor, source, now, now, json.dumps(attrs, sort_keys=True)),
     )
     device_id = int(cursor.lastrowid or 0)
     _set_presence(tx, device_id, True, now)
@@ -222,8 +272,8 @@ def _join(
     _event(tx, events, Event(
         kind="device.joined",
         device_id=device_id,
-        message=f"New device on the LAN: {ips[0]} ({mac}, {vendor})",
-        data={"mac": mac, "ip": ips[0], "vendor": info.vendor},
+        message=f"New device on the LAN: {ip} ({mac}, {vendor})",
+        data={"mac": mac, "ip": ip, "vendor": info.vendor},
     ))  # fmt: skip
 
 
@@ -263,6 +313,112 @@ def record_conflicts(
         for ip in known:
             if len(conflicts.get(ip, frozenset())) < 2:
                 tx.conn.execute("DELETE FROM ip_conflicts WHERE ip = ?", (ip,))
+    return events
+
+
+def release_lost_addresses(tx: Tx, answers: Mapping[str, frozenset[str]]) -> list[str]:
+    """After a complete active sweep: a device whose MAC did not answer for one of its
+    addresses while another MAC did loses that address (and is no longer polled there).
+
+    ``answers``: ip -> MACs that answered it in this sweep. A device that answered nothing
+    keeps addresses nobody else answers (it may be asleep or off: presence decides). Returns
+    the MACs that lost an address.
+    """
+    released: list[str] = []
+    rows = tx.conn.execute(
+        f"SELECT {_COLUMNS} FROM devices WHERE mac IS NOT NULL AND ip IS NOT NULL AND ip != ''"
+    ).fetchall()
+    for row in rows:
+        device = _row(row)
+        ips = [i for i in device.attrs.get("ips", []) if isinstance(i, str)] or [device.ip]
+        lost = {i for i in {*ips, device.ip} if answers.get(i) and device.mac not in answers[i]}
+        if not lost:
+            continue
+        kept = [i for i in ips if i not in lost]
+        ip = device.ip if device.ip not in lost else (kept[0] if kept else "")
+        attrs = dict(device.attrs)
+        attrs["ips"] = kept
+        tx.conn.execute(
+            "UPDATE devices SET ip = ?, attrs = ? WHERE id = ?",
+            (ip, json.dumps(attrs, sort_keys=True), device.id),
+        )
+        log.info("discovery.address_released", mac=device.mac, released=",".join(sorted(lost)),
+                 answered_by=",".join(sorted({m for i in lost for m in answers[i]})))  # fmt: skip
+        released.append(device.mac)
+    return released
+
+
+def record_gateway_role(
+    tx: Tx, gateways: Iterable[str], answers: Mapping[str, frozenset[str]], now: float
+) -> None:
+    """Keep the gateway role polled whichever router answers its address.
+
+    For each default-route address answered in this sweep: if a device holds it as its own
+    primary address, that device is the gateway and the role row (if any) rests (no IP, not
+    polled twice). Otherwise, typically VRRP/CARP/HSRP without a virtual MAC where the address
+    is one router's second address and moves to the other on failover, a row with no MAC and
+    ``source = 'gateway'`` holds the address and is polled as the gateway. An unanswered
+    gateway address changes nothing: the role row, if any, is polled and found down.
+    """
+    for gateway in sorted(set(gateways)):
+        macs = answers.get(gateway)
+        if not macs:
+            continue
+        owner = tx.conn.execute(
+            "SELECT id FROM devices WHERE ip = ? AND mac IS NOT NULL", (gateway,)
+        ).fetchone()
+        role = tx.conn.execute(
+            "SELECT id, ip, attrs FROM devices WHERE source = ? AND json_extract(attrs,"
+            " '$.gateway_role') = ?",
+            (GATEWAY_ROLE_SOURCE, gateway),
+        ).fetchone()
+        if owner is not None:
+            if role is not None and role[1]:
+                tx.conn.execute("UPDATE devices SET ip = '' WHERE id = ?", (role[0],))
+            continue
+        attrs = {"gateway_role": gateway, "answered_by": sorted(macs), "ips": [gateway]}
+        if role is None:
+            cursor = tx.conn.execute(
+                "INSERT INTO devices (mac, ip, name, kind, vendor, source, first_seen,"
+                " last_seen, attrs) VALUES (NULL, ?, ?, 'router', '', ?, ?, ?, ?)",
+                (gateway, f"Gateway {gateway}", GATEWAY_ROLE_SOURCE, now, now,
+                 json.dumps(attrs, sort_keys=True)),
+            )  # fmt: skip
+            _set_presence(tx, int(cursor.lastrowid or 0), True, now)
+            log.info("discovery.gateway_role", ip=gateway, answered_by=",".join(sorted(macs)))
+            continue
+        tx.conn.execute(
+            "UPDATE devices SET ip = ?, last_seen = ?, attrs = ? WHERE id = ?",
+            (gateway, now, json.dumps(attrs, sort_keys=True), role[0]),
+        )
+
+
+def rekey(tx: Tx, old_mac: str, new_mac: str, ips: Sequence[str], now: float) -> list[Event]:
+    """The device known as ``old_mac`` now uses ``new_mac`` (a rotated private MAC): same
+    row, same history, no ``device.joined``; one ``device.mac_rotated`` (info) event."""
+    device = device_by_mac(tx.conn, old_mac)
+    if device is None or device_by_mac(tx.conn, new_mac) is not None:
+        return []
+    addresses = sorted(set(ips), key=_ip_key)
+    ip = primary_ip(addresses, frozenset()) or device.ip
+    attrs = dict(device.attrs)
+    attrs["ips"] = addresses[:MAX_IPS]
+    attrs["mac_local"] = lookup(new_mac).local
+    previous = [m for m in attrs.get("previous_macs", []) if isinstance(m, str)]
+    attrs["previous_macs"] = [*previous, old_mac][-MAX_IPS:]
+    tx.conn.execute(
+        "UPDATE devices SET mac = ?, ip = ?, last_seen = ?, attrs = ? WHERE id = ?",
+        (new_mac, ip, now, json.dumps(attrs, sort_keys=True), device.id),
+    )
+    _set_presence(tx, device.id, True, now)
+    events: list[Event] = []
+    _event(tx, events, Event(
+        kind="device.mac_rotated",
+        device_id=device.id,
+        message=f"{_label(new_mac, ip, device.name, device.vendor)} now uses a new private "
+        f"MAC (was {old_mac})",
+        data={"old_mac": old_mac, "mac": new_mac, "old_ip": device.ip, "ip": ip},
+    ))  # fmt: skip
     return events
 
 
@@ -333,11 +489,16 @@ def update_identity(
     *,
     snmp: SnmpIdentity | None,
     credential: str,
-    mdns: Sequence[MdnsService],
+    mdns: Sequence[MdnsService] | None,
     is_gateway: bool,
     now: float,
 ) -> DeviceRow | None:
-    """Merge SNMP and mDNS identity into the device and classify it again from everything."""
+    """Merge SNMP and mDNS identity into the device and classify it again from everything.
+
+    ``mdns``: the services this MAC announced (None: keep those stored). Only those that
+    describe the host (services/discovery/service_roles.py) name it, give its model and vote
+    for its kind; the others are stored with ``"hosted"``: the reason.
+    """
     device = device_by_mac(tx.conn, mac)
     if device is None:
         return None
@@ -353,20 +514,30 @@ def update_identity(
         )
     elif isinstance(attrs.get("snmp"), dict):
         snmp = _snmp_from_attrs(attrs["snmp"])
-    if mdns:
-        attrs["mdns"] = [s.as_attrs() for s in mdns]
-    else:
-        mdns = [_mdns_from_attrs(m) for m in attrs.get("mdns", []) if isinstance(m, dict)]
-    name, names = best_name(snmp, mdns)
+    if mdns is None:
+        mdns = [mdns_from_attrs(m) for m in attrs.get("mdns", []) if isinstance(m, dict)]
+    own, hosted = service_roles.split(mdns)
+    attrs["mdns"] = [s.as_attrs() for s in own] + [
+        {**h.service.as_attrs(), "hosted": h.why} for h in hosted
+    ]
+    if not attrs["mdns"]:
+        del attrs["mdns"]
+    name, names = best_name(snmp, own)
     attrs["names"] = names
     # One model line for the page, whichever source knows it (SNMP is the more exact).
-    model = (snmp.model if snmp else "") or mdns_model(mdns)
+    model = (snmp.model if snmp else "") or mdns_model(own)
     if model:
         attrs["model"] = model
+    else:
+        attrs.pop("model", None)
     info = lookup(mac)
     evidence: list[Evidence] = gather(
-        snmp=snmp, mdns=mdns, vendor=info.vendor, local_mac=info.local, is_gateway=is_gateway
+        snmp=snmp, mdns=own, vendor=info.vendor, local_mac=info.local, is_gateway=is_gateway
     )
+    for h in hosted:
+        # Kept so the page can say why this service did not make the device a printer.
+        label = f"{service_roles.bare_type(h.service.type)} ({h.service.name})"
+        evidence.append(Evidence("mdns", "unknown", 0.0, f"announces {label}: {h.why}"))
     kind, confidence = classify(evidence)
     attrs["evidence"] = [e.as_attrs() for e in evidence]
     attrs["confidence"] = confidence
@@ -400,7 +571,8 @@ def _snmp_from_attrs(data: Mapping[str, Any]) -> SnmpIdentity:
     )  # fmt: skip
 
 
-def _mdns_from_attrs(data: Mapping[str, Any]) -> MdnsService:
+def mdns_from_attrs(data: Mapping[str, Any]) -> MdnsService:
+    """A service as stored in ``attrs["mdns"]`` (no addresses: those expire)."""
     txt = data.get("txt")
     return MdnsService(
         type=str(data.get("type", "")),

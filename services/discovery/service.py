@@ -7,7 +7,14 @@ One task, one cycle every ``sweep_interval_s``:
   4. merge SNMP and mDNS identity into each device and classify it again;
   5. device.left for devices unseen for ``leave_after_s``.
 Between sweeps, every ``FLUSH_INTERVAL_S``, passive ARP sightings are stored and new mDNS
-answers merged, so a device that appears between sweeps is known within seconds.
+answers merged, so a device that appears between sweeps is known within seconds. A change of
+the appliance's links, addresses or routes (rtnetlink) re-plans at once: ARP and mDNS follow
+an address that arrives, changes or goes, with no restart.
+
+Identity follows the MAC (docs/discovery.md "Identity"): an mDNS service belongs to the MAC
+that held its newest address when the announcement that changed it last arrived, so a device
+that takes an address later inherits nothing; a new randomised MAC whose mDNS services are a
+known device's is that device under its new MAC.
 
 Safety (docs/discovery.md): with no ``subnets`` and no ``auto_subnets`` the service logs one
 ``discovery.idle`` line and does nothing. Without CAP_NET_RAW it logs the missing capability
@@ -18,19 +25,20 @@ and keeps mDNS and SNMP going, sweeping through the kernel's own ARP instead
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
 from core.logs import get_log
-from core.messages import RediscoverRequested
+from core.messages import HostHeard, RediscoverRequested
 from services.context import AppContext
 from services.discovery import inventory
 from services.discovery.arp import ArpNotPermitted, ArpSighting, ArpSocket, SweepResult
+from services.discovery.classify import mdns_types
 from services.discovery.fingerprint import Fingerprint, Fingerprinter
 from services.discovery.interfaces import (
+    AddressWatcher,
     InterfaceError,
     SweepPlan,
     default_gateways,
@@ -53,6 +61,11 @@ NO_PLAN_RETRY_S: Final = 10.0
 NO_ANSWER_RETRY_S: Final = 3600.0
 #: Passive sightings buffered between flushes (a flood of spoofed ARP cannot grow memory).
 MAX_BUFFERED: Final = 4096
+#: A new randomised MAC waits this long for mDNS to say whether it is a known device under a
+#: new private MAC before it joins as a new device.
+RANDOM_MAC_HOLD_S: Final = 20.0
+
+ServiceKey = tuple[str, str]  # (type, instance name)
 
 
 class DiscoveryService:
@@ -75,6 +88,13 @@ class DiscoveryService:
         self._raw_denied = False
         self._problems: list[str] = []
         self.last_sweeps: list[SweepResult] = []
+        self.gateways: frozenset[str] = frozenset()  # next hops of the default routes
+        self.netwatch = AddressWatcher()
+        #: mDNS service -> (MAC that owns it, resolved_at of the announcement that decided).
+        self.owners: dict[ServiceKey, tuple[str, float]] = {}
+        self._owners_loaded = False
+        #: New randomised MACs held back: mac -> (addresses, time.monotonic() first seen).
+        self.held: dict[str, tuple[tuple[str, ...], float]] = {}
         # "Rediscover now" from the status page (and, later, from the MSP): a sweep at the next
         # flush instead of at the end of the interval.
         self._rediscover = ctx.bus.subscribe(RediscoverRequested, limit=4)
@@ -93,11 +113,12 @@ class DiscoveryService:
             self.ctx.status.publish("discovery.state", "idle")
             return
         try:
+            self.netwatch.open()
             await self._replan()
             if s.mdns:
-                self.mdns = MdnsWatcher()
+                self.mdns = MdnsWatcher(known_types=mdns_types())
                 try:
-                    await self.mdns.start()
+                    await self.mdns.start(self._mdns_addresses())
                 except OSError as exc:
                     log.error("discovery.mdns_failed", error=str(exc))
                     self.mdns = None
@@ -119,6 +140,7 @@ class DiscoveryService:
         self.ctx.status.publish("discovery.state", "running")
 
     async def teardown(self) -> None:
+        self.netwatch.close()
         for sock in self.sockets.values():
             sock.close()
         self.sockets.clear()
@@ -143,6 +165,10 @@ class DiscoveryService:
             next_cycle = started + interval
             while (left := next_cycle - time.monotonic()) > 0:
                 await self._pause(min(FLUSH_INTERVAL_S, left))
+                if self.netwatch.changed.is_set():
+                    self.netwatch.changed.clear()
+                    if await self._replan():
+                        break  # a new address or subnet: sweep it now, not at the next cycle
                 await self.flush()
                 if self._take_rediscover_request():
                     break
@@ -156,19 +182,24 @@ class DiscoveryService:
         return requested
 
     async def _pause(self, seconds: float) -> None:
-        """Sleep until the next flush, or until mDNS news (then a short settle, so that the
-        burst of answers a device sends when it announces lands in one merge)."""
-        if self.mdns is None:
-            await asyncio.sleep(seconds)
-            return
-        changed = self.mdns.changed
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), seconds)
+        """Sleep until the next flush, until the interfaces change, or until mDNS news (then
+        a short settle, so that the burst of answers a device sends when it announces lands
+        in one merge)."""
+        waits = [asyncio.ensure_future(self.netwatch.changed.wait())]
+        if self.mdns is not None:
+            waits.append(asyncio.ensure_future(self.mdns.changed.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        if self.mdns is not None and self.mdns.changed.is_set():
             await asyncio.sleep(MDNS_SETTLE_S)
-        changed.clear()
+            self.mdns.changed.clear()
 
-    async def _replan(self) -> None:
-        """(Re)compute the sweeps from the interfaces as they are now; adapt the sockets.
+    async def _replan(self) -> bool:
+        """(Re)compute the sweeps from the interfaces as they are now; adapt the sockets and
+        the mDNS listener. True if the plan changed.
 
         Interfaces change under a running appliance: DHCP gives the address seconds after
         boot, a lease changes, a USB adapter comes and goes.
@@ -183,32 +214,52 @@ class DiscoveryService:
             for problem in problems:
                 log.warning("discovery.subnet_skipped", problem=problem)
             self._problems = problems
-        wanted = {p.interface.name: p.interface.ip for p in plans}
+        try:
+            self.gateways = frozenset(await default_gateways())
+        except InterfaceError:
+            self.gateways = frozenset()
+        # One raw socket per interface; each subnet's sweep sends from its own address there.
+        wanted = {p.interface.name for p in plans}
         for name, sock in list(self.sockets.items()):
-            if wanted.get(name) != sock.src_ip:
+            if name not in wanted:
                 sock.close()
                 del self.sockets[name]
-        if [(p.subnet, p.interface) for p in plans] != [
+        changed = [(p.subnet, p.interface) for p in plans] != [
             (p.subnet, p.interface) for p in self.plans
-        ]:
+        ]
+        if changed:
             log.info("discovery.planned", subnets=",".join(str(p.subnet) for p in plans) or "none")
         self.plans = plans
+        if self.mdns is not None:
+            try:
+                await self.mdns.follow(self._mdns_addresses())
+            except OSError as exc:
+                log.error("discovery.mdns_failed", error=str(exc))
         if self._raw_denied:
-            return
-        for name, ip in wanted.items():
+            return changed
+        for name in sorted(wanted):
             if name in self.sockets:
                 continue
-            sock = ArpSocket(name, ip, self._on_sighting)
+            sock = ArpSocket(name, self._on_sighting)
             try:
                 sock.open()
             except ArpNotPermitted as exc:
                 log.error("discovery.arp_not_permitted", error=str(exc))
                 self._raw_denied = True  # said once; the kernel-assisted sweep takes over
-                return
+                return changed
             except OSError as exc:
                 log.error("discovery.arp_open_failed", interface=name, error=str(exc))
                 continue
             self.sockets[name] = sock
+        return changed
+
+    def _mdns_addresses(self) -> list[str]:
+        """The appliance's address on each discovered interface (one per interface: the
+        multicast group is joined per interface)."""
+        first: dict[str, str] = {}
+        for plan in self.plans:
+            first.setdefault(plan.interface.name, plan.interface.ip)
+        return sorted(first.values())
 
     # ---- one cycle ----
 
@@ -227,12 +278,23 @@ class DiscoveryService:
         items = [inventory.Seen(mac, tuple(ips)) for mac, ips in sorted(seen.items())]
         # Conflicts are only visible to a raw sweep (the kernel keeps one MAC per address).
         complete = bool(self.sockets) and len(results) == len(self.plans)
+        answers: dict[str, frozenset[str]] = {}
+        for result in results:
+            answers.update(result.answers)
+        roles, gateways = self.gateways, self.gateways
+        held: dict[str, tuple[str, ...]] = {}
 
         def store_sweep(tx: Tx) -> list[Event]:
-            events = inventory.record_seen(tx, items, now, active=True, source="arp")
+            events = inventory.record_seen(
+                tx, items, now, active=True, source="arp", roles=roles, hold_local=held
+            )
+            if complete:
+                inventory.release_lost_addresses(tx, answers)
+            inventory.record_gateway_role(tx, gateways, answers, now)
             return events + inventory.record_conflicts(tx, conflicts, now, complete=complete)
 
         await self._write(store_sweep)
+        self._hold(held)
         await self.flush(force_identity=True)
         await self._expire()
 
@@ -241,15 +303,33 @@ class DiscoveryService:
         if self._passive:
             buffered, self._passive = self._passive, {}
             now = self.ctx.clock.now().wall
+            for heard_ip in {ip for ips in buffered.values() for ip in ips}:
+                # Liveness evidence for polling: a host that spoke between polls is there.
+                self.ctx.bus.publish(HostHeard(heard_ip, "arp", now))
             items = [inventory.Seen(mac, tuple(ips)) for mac, ips in sorted(buffered.items())]
+            roles = self.gateways
+            held: dict[str, tuple[str, ...]] = {}
             events = await self._write(
-                lambda tx: inventory.record_seen(tx, items, now, active=False, source="arp")
+                lambda tx: inventory.record_seen(
+                    tx, items, now, active=False, source="arp", roles=roles, hold_local=held
+                )
             )
+            self._hold(held)
             # A host learnt between sweeps is fingerprinted now, not at the next sweep.
             force_identity = force_identity or any(e.kind == "device.joined" for e in events)
+        if self.mdns is not None:
+            self.mdns.expire()
         mdns_changed = self.mdns is not None and self.mdns.version != self._mdns_version
-        if force_identity or mdns_changed:
+        if force_identity or mdns_changed or self.held:
             await self._merge_identity()
+
+    def _hold(self, held: dict[str, tuple[str, ...]]) -> None:
+        """Remember new randomised MACs until mDNS tells whether they are known devices."""
+        mono = time.monotonic()
+        for mac, ips in held.items():
+            _, since = self.held.get(mac, ((), mono))
+            if mac in self.held or len(self.held) < MAX_BUFFERED:
+                self.held[mac] = (ips, since)
 
     async def _sweep_all(self) -> list[SweepResult]:
         results = []
@@ -269,12 +349,16 @@ class DiscoveryService:
                 result = await sock.sweep(
                     str(plan.subnet),
                     plan.targets,
+                    src_ip=plan.interface.ip,
                     rate_pps=s.arp_rate_pps,
                     timeout_s=s.arp_timeout_s,
                     attempts=s.arp_attempts,
                 )
             except OSError as exc:
                 log.error("discovery.sweep_failed", subnet=str(plan.subnet), error=str(exc))
+                # The interface went away or changed: the next re-plan opens a fresh socket.
+                sock.close()
+                self.sockets.pop(plan.interface.name, None)
                 continue
             log.info(
                 "discovery.swept",
@@ -286,35 +370,67 @@ class DiscoveryService:
             results.append(result)
         return results
 
+    def _publish_mdns_heard(self, services: Sequence[MdnsService]) -> None:
+        """Addresses whose mDNS answers were resolved since the last merge: liveness
+        evidence for polling (HostHeard on the bus, services/polling/liveness.py)."""
+        mono, wall = time.monotonic(), self.ctx.clock.now().wall
+        since = getattr(self, "_mdns_heard_mono", 0.0)
+        for svc in services:
+            if svc.resolved_at > since:
+                for address in svc.addresses:
+                    at = wall - (mono - svc.resolved_at)
+                    self.ctx.bus.publish(HostHeard(address, "mdns", at))
+        self._mdns_heard_mono = mono
+
     async def _merge_identity(self) -> None:
         mdns_services = self.mdns.snapshot() if self.mdns else []
+        self._publish_mdns_heard(mdns_services)
         if self.mdns is not None:
             self._mdns_version = self.mdns.version
         # Devices a technician added by IP only (no MAC yet) are the poller's, not ours.
         devices = [d for d in await self.ctx.store.read(inventory.all_devices) if d.mac]
+        if not self._owners_loaded:
+            for device in devices:
+                for stored in device.attrs.get("mdns", []):
+                    if isinstance(stored, dict):
+                        key = (str(stored.get("type", "")), str(stored.get("name", "")))
+                        self.owners.setdefault(key, (device.mac, 0.0))
+            self._owners_loaded = True
+        if self.held and await self._settle_held(devices, mdns_services):
+            devices = [d for d in await self.ctx.store.read(inventory.all_devices) if d.mac]
         present = await self.ctx.store.query(
             "SELECT device_id FROM device_presence WHERE present = 0"
         )
         gone = {row["device_id"] for row in present}
         fingerprints = await self._fingerprint([d for d in devices if d.id not in gone])
-        try:
-            gateways = await default_gateways()
-        except InterfaceError:
-            gateways = set()
-        by_ip: dict[str, list[MdnsService]] = {}
-        for svc in mdns_services:
-            for address in svc.addresses:
-                by_ip.setdefault(address, []).append(svc)
+        gateways = self.gateways
+        announced = self._assign_owners(devices, mdns_services)
+        owners = self.owners
         now = self.ctx.clock.now().wall
 
         def merge(tx: Tx) -> None:
             for device in devices:
                 ips = {device.ip, *[i for i in device.attrs.get("ips", []) if isinstance(i, str)]}
-                services = [svc for ip in sorted(ips) for svc in by_ip.get(ip, [])]
+                owned = announced.get(device.mac, [])
+                keys = {(s.type, s.name) for s in owned}
+                stored = [
+                    inventory.mdns_from_attrs(m)
+                    for m in device.attrs.get("mdns", [])
+                    if isinstance(m, dict)
+                ]
+                # A service this device announced once and that is gone (asleep, goodbye)
+                # stays part of its identity; one that another MAC announced since does not.
+                kept = [
+                    s
+                    for s in stored
+                    if (s.type, s.name) not in keys
+                    and owners.get((s.type, s.name), (device.mac, 0.0))[0] == device.mac
+                ]
                 found = fingerprints.get(device.mac)
                 if (
                     found is None
-                    and not services
+                    and not owned
+                    and len(kept) == len(stored)
                     and "evidence" in device.attrs
                     and not (ips & gateways)
                 ):
@@ -324,12 +440,98 @@ class DiscoveryService:
                     device.mac,
                     snmp=found.identity if found else None,
                     credential=found.credential if found else "",
-                    mdns=_unique(services),
+                    mdns=_unique([*owned, *kept]),
                     is_gateway=bool(ips & gateways),
                     now=now,
                 )
 
         await self.ctx.store.write(merge)
+
+    def _assign_owners(
+        self, devices: Sequence[inventory.DeviceRow], services: Sequence[MdnsService]
+    ) -> dict[str, list[MdnsService]]:
+        """mac -> the current services it announced.
+
+        A service belongs to the MAC that held its newest address when the announcement that
+        changed it last arrived (a new lease re-announces with a new A record first). Until a
+        sweep tells which MAC holds that address, the service keeps its previous owner: a
+        device that later takes an old address of it inherits nothing.
+        """
+        holders: dict[str, set[str]] = {}
+        for device in devices:
+            for ip in {device.ip, *[i for i in device.attrs.get("ips", []) if isinstance(i, str)]}:
+                if ip:
+                    holders.setdefault(ip, set()).add(device.mac)
+        announced: dict[str, list[MdnsService]] = {}
+        for svc in services:
+            key = (svc.type, svc.name)
+            owner = self.owners.get(key)
+            if svc.addresses and (owner is None or owner[1] != svc.resolved_at):
+                macs = holders.get(svc.addresses[0], set())
+                if len(macs) == 1:  # two MACs on one address (a conflict): undecided
+                    owner = (next(iter(macs)), svc.resolved_at)
+                    self.owners[key] = owner
+            if owner is not None:
+                announced.setdefault(owner[0], []).append(svc)
+        return announced
+
+    async def _settle_held(
+        self, devices: Sequence[inventory.DeviceRow], services: Sequence[MdnsService]
+    ) -> bool:
+        """Link held randomised MACs to the device they are, or join them once the hold is
+        over. A held MAC is a known device when the mDNS services announced from its address
+        are that device's (same instances, or the same mDNS host name, which responders keep
+        unique on a link by probing, RFC 6762 section 8). True if the inventory changed."""
+        mono = time.monotonic()
+        local = {d.mac: d for d in devices if inventory.lookup(d.mac).local}
+        by_host = {
+            str(d.attrs.get("names", {}).get("mdns", "")).lower(): d.mac
+            for d in local.values()
+            if isinstance(d.attrs.get("names"), dict) and d.attrs["names"].get("mdns")
+        }
+        at_address: dict[str, list[MdnsService]] = {}
+        for svc in services:
+            if svc.addresses:
+                at_address.setdefault(svc.addresses[0], []).append(svc)
+        links: list[tuple[str, str, tuple[str, ...]]] = []
+        joins: list[inventory.Seen] = []
+        known = {d.mac for d in devices}
+        for mac, (ips, since) in list(self.held.items()):
+            if mac in known:
+                del self.held[mac]
+                continue
+            candidates: set[str] = set()
+            for svc in (s for ip in ips for s in at_address.get(ip, [])):
+                owner = self.owners.get((svc.type, svc.name))
+                if owner is not None and owner[0] in local and owner[0] != mac:
+                    candidates.add(owner[0])
+                if svc.short_host.lower() in by_host:
+                    candidates.add(by_host[svc.short_host.lower()])
+            if len(candidates) == 1:
+                links.append((candidates.pop(), mac, ips))
+                del self.held[mac]
+            elif mono - since >= RANDOM_MAC_HOLD_S:
+                joins.append(inventory.Seen(mac, ips))
+                del self.held[mac]
+        if not links and not joins:
+            return False
+        now = self.ctx.clock.now().wall
+        roles = self.gateways
+
+        def store(tx: Tx) -> list[Event]:
+            events: list[Event] = []
+            for old, new, ips in links:
+                events += inventory.rekey(tx, old, new, ips, now)
+            return events + inventory.record_seen(
+                tx, joins, now, active=False, source="arp", roles=roles
+            )
+
+        await self._write(store)
+        for old, new, _ in links:
+            for key, (holder, stamp) in list(self.owners.items()):
+                if holder == old:
+                    self.owners[key] = (new, stamp)
+        return True
 
     async def _fingerprint(self, devices: Sequence[inventory.DeviceRow]) -> dict[str, Fingerprint]:
         fp = self.fingerprinter
