@@ -126,6 +126,9 @@ class SimDevice:
     v3_user: SnmpV3User | None = None
     tcp_ports: tuple[int, ...] = ()
     mdns: tuple[MdnsService, ...] = ()
+    #: net.ipv4.icmp_echo_ignore_all=1 in its namespace: it ignores pings (a Windows PC's
+    #: firewall, many phones) but still answers ARP, TCP (RST on closed ports) and SNMP.
+    ignore_ping: bool = False
 
     def __post_init__(self) -> None:
         if not _DEVICE_NAME_RE.match(self.name):

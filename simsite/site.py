@@ -169,7 +169,7 @@ class Site(SiteBase):
 
     def _plug(self, rt: DeviceRuntime) -> None:
         ns = f"{self.prefix}-{rt.device.name}"
-        self._new_ns(ns)
+        self._new_ns(ns, {"net.ipv4.icmp_echo_ignore_all": "1"} if rt.device.ignore_ping else None)
         rt.ns = ns
         port = _port_of(rt)
         netns.batch(

@@ -224,7 +224,8 @@ async def main(priv_key):
     cred = SnmpCredential(name="v3", version="3", user="outpost", auth_protocol="SHA",
                           auth_key=Secret("outpost-auth-pass"), priv_protocol="AES",
                           priv_key=Secret(priv_key))
-    settings = PollingSettings(icmp=False, snmp_timeout_s=1.0, snmp_retries=0)
+    # SNMP alone decides here: no TCP last-resort probe (the host would answer it with RST).
+    settings = PollingSettings(icmp=False, snmp_timeout_s=1.0, snmp_retries=0, probe_tcp_ports=())
     async with SnmpClient() as client:
         poller = DevicePoller(settings, None, client, {"v3": cred})
         target = PollTarget(1, sys.argv[1], "fileserver", "server", "v3", "", ())

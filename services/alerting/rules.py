@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.settings.alerting import AlertingSettings
-from services.polling.liveness import duration_text, silence_text, spoken
+from services.polling.liveness import duration_text, method_of, silence_text, spoken
 from services.polling.results import PollResult
 from services.store.records import Event, Severity
 
@@ -180,7 +180,11 @@ def evaluate(
         # Fewer misses than the threshold change nothing: an open "down" alert (from before a
         # restart, say) resolves only when the device answers again. An open one of a device
         # no longer watched still resolves when it answers.
-        why = "; ".join(f"{c.check}: {c.error}" for c in result.checks if not c.ok and c.error)
+        # The details of the methods that went silent (those that worked before); a check that
+        # never worked (pings a firewall drops) is noise next to them.
+        failed = [c for c in result.checks if not c.host_answered and c.error]
+        relevant = [c for c in failed if method_of(c.check) in result.silent] or failed
+        why = "; ".join(f"{c.check}: {c.error}" for c in relevant)
         severity: Severity = "critical" if is_gateway else "major"
         what = "the gateway (internet access of the site)" if is_gateway else label
         silence = silence_text(result.silent, result.last_answer_wall, result.wall_s)
