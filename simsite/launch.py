@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 from provisioning.identity import load_or_create
 from simsite.base import SiteBase
 from simsite.demo import demo_site
+from simsite.harness.ports import free_tcp_port_preferring
+from simsite.harness.processes import stop
 from simsite.loopback import LoopbackSite
 from simsite.portal import tcp_to_unix
 from simsite.site import Site
@@ -37,21 +38,10 @@ HOME_PORT = 8443
 APPLIANCE_WEB_PORT = 8080
 LOOPBACK_HOME = "127.0.0.1"
 READY_TIMEOUT_S = 60.0
+STOP_GRACE_S = 8.0  # SIGTERM, then SIGKILL of the process group
 DEMO_POLL_INTERVAL_S = 30.0
 DEMO_SWEEP_INTERVAL_S = 120.0
 DEMO_SYNC_INTERVAL_S = 2.0  # how often the unclaimed box says hello (30 s on a real box)
-
-
-def _free_port(preferred: int) -> int:
-    """``preferred`` if nothing on the host's loopback uses it, else any free port."""
-    for port in (preferred, 0):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(s.getsockname()[1])
-    raise RuntimeError("no free TCP port on 127.0.0.1")
 
 
 def _tool(name: str) -> str:
@@ -69,7 +59,7 @@ def _appliance_config(
         f'path = "{work / "appliance" / "outpost.db"}"',
         "[web]",
         f'listen = "{"0.0.0.0" if in_namespaces else "127.0.0.1"}"',
-        f"port = {APPLIANCE_WEB_PORT if in_namespaces else _free_port(18080)}",
+        f"port = {APPLIANCE_WEB_PORT if in_namespaces else free_tcp_port_preferring(18080)}",
         f'unix_socket = "{work / "web.sock"}"',
         "[[snmp.credentials]]",
         'name = "public-v2c"',
@@ -138,7 +128,7 @@ def _home(
     home_dir = work / "home"
     home_dir.mkdir(parents=True)
     host = site.spec.msp_ip if in_namespaces else LOOPBACK_HOME
-    port = HOME_PORT if in_namespaces else _free_port(18443)
+    port = HOME_PORT if in_namespaces else free_tcp_port_preferring(18443)
     home = _tool("outpost-home")
     subprocess.run(
         [home, "init-ca", "--data-dir", str(home_dir)], check=True, stdout=subprocess.DEVNULL
@@ -236,16 +226,6 @@ async def _forward_until_stopped(
     return reason
 
 
-def _stop(proc: subprocess.Popen[bytes], timeout_s: float = 8.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make run", description=__doc__)
     parser.add_argument("--loopback", action="store_true", help="force the loopback fallback")
@@ -275,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         web_sock = work / "web.sock"
         _wait_for("the appliance", web_sock.exists, app_proc, app_log)
         appliance_id = _claim(work, config, app_proc, app_log)
-        forwards = [(_free_port(8080), web_sock)]
+        forwards = [(free_tcp_port_preferring(8080), web_sock)]
         if in_namespaces:
             home_sock = work / "home.sock"
             portal = site.popen_in(
@@ -292,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                 cwd=str(REPO),
             )
             _wait_for("the home portal", home_sock.exists, portal, work / "home.log")
-            forwards.append((_free_port(HOME_PORT), home_sock))
+            forwards.append((free_tcp_port_preferring(HOME_PORT), home_sock))
             fleet = f"https://127.0.0.1:{forwards[1][0]}/fleet"
         else:
             fleet = f"{home_url}/fleet"
@@ -309,8 +289,8 @@ def main(argv: list[str] | None = None) -> int:
             _forward_until_stopped(forwards, {"the appliance": app_proc, "home": home_proc}, banner)
         )
         print(f"\n{reason}; stopping ...", flush=True)
-        _stop(app_proc)
-        _stop(home_proc)
+        stop(app_proc, grace_s=STOP_GRACE_S)
+        stop(home_proc, grace_s=STOP_GRACE_S)
     print("simulated site torn down.")
     return 0 if reason == "stopped" else 1
 
