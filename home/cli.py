@@ -22,6 +22,10 @@ from core.logs import setup_logging
 from core.wire.keys import IdentityError, appliance_id_for, public_key_from_text, unb64
 from home.ca import init_ca, issue_cert
 from home.db import HomeDB
+from home.notify.cli import add_commands as add_notify_commands
+from home.notify.cli import load as load_notify
+from home.notify.config import NotifyConfigError
+from home.notify.worker import Notifier
 from home.remote_cli import add_commands as add_remote_commands
 from home.server import Faults, serve
 
@@ -36,7 +40,7 @@ def _config(path: str | None) -> dict[str, Any]:
         return {}
     with open(path, "rb") as handle:
         table = tomllib.load(handle)
-    known = {"data_dir", "listen", "cert", "key", "fleet_password_file"}
+    known = {"data_dir", "listen", "cert", "key", "fleet_password_file", "notify"}
     unknown = set(table) - known
     if unknown:
         raise SystemExit(f"outpost-home: {path}: unknown keys {sorted(unknown)}; known: {known}")
@@ -80,6 +84,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"outpost-home: {password_file} is empty; write the password in it", file=sys.stderr
             )
             return EXIT_USAGE
+    notifier = None
+    if args.config and "notify" in conf:  # [notify]: home/notify, docs/notifications.md
+        try:
+            notify_config, _ = load_notify(args.config)
+        except NotifyConfigError as exc:
+            print(f"outpost-home: {args.config}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        notifier = Notifier.from_data_dir(notify_config, data_dir)
     setup_logging("info")
 
     async def main() -> None:
@@ -92,6 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 key=key,
                 faults=faults,
                 fleet_password=fleet_password,
+                notifier=notifier,
             )
         )
         loop = asyncio.get_running_loop()
@@ -174,6 +187,7 @@ def make_parser() -> argparse.ArgumentParser:
     reg.add_argument("--site", required=True)
     reg.set_defaults(func=cmd_register)
     add_remote_commands(sub)  # claim, release, push-config, command: home/remote_cli.py
+    add_notify_commands(sub, DEFAULT_DATA_DIR)  # notify check/test/list/ack: home/notify/cli.py
     return parser
 
 

@@ -23,6 +23,7 @@ from core.wire.protocol import (
     MAX_WIRE_BYTES,
 )
 from home.db import HomeDB
+from home.notify.worker import Notifier
 from home.remote import add_routes as add_remote_routes
 from home.signed import DB_KEY, Handler, signed_endpoint
 
@@ -191,7 +192,10 @@ def _fleet_auth_middleware(password: str) -> Any:
 
 
 def create_app(
-    db: HomeDB, faults: Faults | None = None, fleet_password: str = ""
+    db: HomeDB,
+    faults: Faults | None = None,
+    fleet_password: str = "",
+    notifier: Notifier | None = None,
 ) -> web.Application:
     middlewares = [_fault_middleware(faults)] if faults else []
     if fleet_password:
@@ -204,6 +208,8 @@ def create_app(
     app.router.add_get("/fleet", fleet_html)
     app.router.add_get("/", _redirect)
     add_remote_routes(app)  # claiming, signed configuration, commands (home/remote.py)
+    if notifier is not None:  # notifications: ingest hook, worker, ack links (home/notify)
+        notifier.install(app, db)
     return app
 
 
@@ -227,11 +233,12 @@ async def serve(
     key: str,
     faults: Faults | None = None,
     fleet_password: str = "",
+    notifier: Notifier | None = None,
 ) -> None:
     """Run home until cancelled (or SIGTERM/SIGINT via the CLI)."""
     db = HomeDB(db_path)
     await db.open()
-    app = create_app(db, faults, fleet_password)
+    app = create_app(db, faults, fleet_password, notifier)
     runner = web.AppRunner(app, access_log=None, auto_decompress=False)
     await runner.setup()
     try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ from home.notify.planner import (
     Thread,
     thread,
 )
+from home.sql import Connection
 
 SEVERITY_RANK = {"critical": 4, "major": 3, "minor": 2, "warning": 1, "info": 0}
 CLAIM_LIMIT = 500  # rows per claim; the worker claims again at once while rows are due
@@ -55,11 +55,11 @@ class Outgoing:
     attempt: int
 
 
-def _transaction(conn: sqlite3.Connection) -> None:
+def _transaction(conn: Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
 
 
-def recover(conn: sqlite3.Connection) -> int:
+def recover(conn: Connection) -> int:
     """After a restart: rows left ``sending`` by a process that died go back to ``pending``
     (same message id, due at once); their attempts are logged as ``interrupted``."""
     _transaction(conn)
@@ -84,7 +84,7 @@ def _cause_first(item: Item) -> tuple[int, int, float, str]:
     return (-SEVERITY_RANK.get(t.severity, 0), 0 if "down" in t.rule else 1, t.opened_at, t.ref)
 
 
-def claim(conn: sqlite3.Connection, now_s: float) -> list[Outgoing]:
+def claim(conn: Connection, now_s: float) -> list[Outgoing]:
     """Mark every due row ``sending`` and return them grouped into messages (committed)."""
     _transaction(conn)
     try:
@@ -169,9 +169,7 @@ class Result:
     latency_ms: float
 
 
-def record(
-    conn: sqlite3.Connection, planner: Planner, out: Outgoing, result: Result, now_s: float
-) -> str:
+def record(conn: Connection, planner: Planner, out: Outgoing, result: Result, now_s: float) -> str:
     """Store the outcome of one attempt; return the rows' new state (sent, pending, failed)."""
     config = planner.config
     _transaction(conn)
@@ -238,13 +236,13 @@ def record(
     return state
 
 
-def next_due(conn: sqlite3.Connection) -> float | None:
+def next_due(conn: Connection) -> float | None:
     """When the next pending row becomes due (epoch seconds), or None."""
     row = conn.execute("SELECT MIN(next_at) FROM notifications WHERE state = 'pending'").fetchone()
     return None if row[0] is None else float(row[0])
 
 
-def listing(conn: sqlite3.Connection, state: str = "", limit: int = 100) -> list[dict[str, Any]]:
+def listing(conn: Connection, state: str = "", limit: int = 100) -> list[dict[str, Any]]:
     """Notifications, newest first, for the CLI (optionally only one state)."""
     where, params = ("WHERE n.state = ?", [state]) if state else ("", [])
     rows = conn.execute(
@@ -259,7 +257,7 @@ def listing(conn: sqlite3.Connection, state: str = "", limit: int = 100) -> list
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
-def deliveries(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:
+def deliveries(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
     """The delivery log, newest first."""
     rows = conn.execute(
         "SELECT attempt_id, message_id, channel, started_at, finished_at, result, error,"

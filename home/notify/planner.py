@@ -15,7 +15,6 @@ re-open before it goes out cancels it and counts a flap instead of sending two m
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 from home.db import AlertChange
 from home.notify.config import NotifyConfig
 from home.notify.routing import Decision, Subject, decide
+from home.sql import Connection
 
 URGENT = ("major", "critical")
 SITE_OFFLINE_KEY = "home.site_offline"
@@ -52,13 +52,13 @@ class Thread:
 THREAD_COLUMNS = ", ".join(Thread.__dataclass_fields__)
 
 
-def thread(conn: sqlite3.Connection, ref: str) -> Thread | None:
+def thread(conn: Connection, ref: str) -> Thread | None:
     row = conn.execute(f"SELECT {THREAD_COLUMNS} FROM notify_threads WHERE ref = ?", (ref,))
     found = row.fetchone()
     return Thread(*found) if found else None
 
 
-def _latest_thread(conn: sqlite3.Connection, appliance: str, key: str) -> Thread | None:
+def _latest_thread(conn: Connection, appliance: str, key: str) -> Thread | None:
     found = conn.execute(
         f"SELECT {THREAD_COLUMNS} FROM notify_threads WHERE appliance = ? AND alert_key = ?"
         " ORDER BY opened_at DESC, ref DESC LIMIT 1",
@@ -85,7 +85,7 @@ class Planner:
 
     # ---- alert changes (the db.AlertHook) ----
 
-    def on_alert(self, conn: sqlite3.Connection, change: AlertChange) -> None:
+    def on_alert(self, conn: Connection, change: AlertChange) -> None:
         now = self.clock()
         if change.state == "open":
             self._opened(conn, change, now)
@@ -93,7 +93,7 @@ class Planner:
             self._resolved(conn, change, now)
         self.wake()
 
-    def _opened(self, conn: sqlite3.Connection, change: AlertChange, now: float) -> None:
+    def _opened(self, conn: Connection, change: AlertChange, now: float) -> None:
         body = change.body
         box_id = str(body.get("id", ""))
         last = _latest_thread(conn, change.appliance, change.key)
@@ -163,7 +163,7 @@ class Planner:
 
     def _add_opens(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         *,
         ref: str,
         site: str,
@@ -196,7 +196,7 @@ class Planner:
                 body={},
             )
 
-    def _resolved(self, conn: sqlite3.Connection, change: AlertChange, now: float) -> None:
+    def _resolved(self, conn: Connection, change: AlertChange, now: float) -> None:
         last = _latest_thread(conn, change.appliance, change.key)
         if last is None or last.state != "open":
             return
@@ -236,7 +236,7 @@ class Planner:
 
     # ---- acknowledgement ----
 
-    def acknowledge(self, conn: sqlite3.Connection, ref: str, by: str) -> bool:
+    def acknowledge(self, conn: Connection, ref: str, by: str) -> bool:
         """Mark ``ref`` acknowledged by ``by`` and cancel its pending escalations.
         False when there is no such open alert (already resolved, or unknown)."""
         now = self.clock()
@@ -259,7 +259,7 @@ class Planner:
 
     def set_home_alert(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         *,
         appliance: str,
         site: str,
@@ -295,7 +295,7 @@ class Planner:
         self.on_alert(conn, AlertChange(appliance, site, key, state, previous, severity, body))
         return True
 
-    def check_offline(self, conn: sqlite3.Connection) -> None:
+    def check_offline(self, conn: Connection) -> None:
         """A registered box silent for ``offline_after_s`` -> major "site offline"; back -> resolved
         with how long it was gone. Call inside a transaction."""
         now = self.clock()
@@ -333,7 +333,7 @@ class Planner:
 
     def _insert(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         row_id: str,
         *,
         ref: str,
@@ -367,7 +367,7 @@ class Planner:
             ),
         )
 
-    def _close_thread(self, conn: sqlite3.Connection, ref: str, now: float) -> None:
+    def _close_thread(self, conn: Connection, ref: str, now: float) -> None:
         conn.execute(
             "UPDATE notify_threads SET state = 'resolved', resolved_at = ? WHERE ref = ?",
             (now, ref),
@@ -378,7 +378,7 @@ class Planner:
             (ref,),
         )
 
-    def _cancel_pending_resolution(self, conn: sqlite3.Connection, ref: str) -> bool:
+    def _cancel_pending_resolution(self, conn: Connection, ref: str) -> bool:
         pending = conn.execute(
             "SELECT COUNT(*) FROM notifications WHERE ref = ? AND event = 'resolved'"
             " AND state = 'pending'",
@@ -394,9 +394,7 @@ class Planner:
         return True
 
     @staticmethod
-    def _new_ref(
-        conn: sqlite3.Connection, appliance: str, box_id: str, key: str, now: float
-    ) -> str:
+    def _new_ref(conn: Connection, appliance: str, box_id: str, key: str, now: float) -> str:
         # The alert's id in every subject: short appliance id + the box's alert id.
         short = appliance.removeprefix("op-")[:8] or "home"
         base = f"{short}-{box_id}" if box_id else f"{short}-{abs(hash((key, now))) % 10**8}"

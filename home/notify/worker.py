@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -24,6 +25,9 @@ from home.notify.channels import SendError, send
 from home.notify.config import NotifyConfig
 from home.notify.messages import render
 from home.notify.planner import Planner
+from home.sql import Connection
+
+T = TypeVar("T")
 
 log = get_log("home.notify")
 
@@ -63,6 +67,15 @@ class Notifier:
         db.alert_hooks.append(self.planner.on_alert)
         self.planner.wake = self._wake_threadsafe
 
+    def install(self, app: web.Application, db: HomeDB) -> None:
+        """Everything home's server needs: the ingest hook, the worker (runs while the app
+        runs) and the acknowledgement routes."""
+        from home.notify.web import add_routes
+
+        self.attach(db)
+        app.cleanup_ctx.append(self.cleanup_ctx)
+        add_routes(app, self)
+
     def _wake_threadsafe(self) -> None:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
@@ -83,16 +96,21 @@ class Notifier:
 
     # ---- the worker ----
 
-    def _db(self) -> HomeDB:
+    def database(self) -> HomeDB:
         if self.db is None:
             raise RuntimeError("Notifier.attach(db) was not called")
         return self.db
 
+    async def _on_db(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(conn, *args)`` on a database thread, with that thread's connection."""
+        db = self.database()
+        result: T = await db.call(lambda: fn(db.conn, *args))
+        return result
+
     async def start(self) -> None:
         """Before the first step: take back what a killed process left ``sending``."""
         self._loop = asyncio.get_running_loop()
-        db = self._db()
-        resumed = await db.call(outbox.recover, db.conn)
+        resumed = await self._on_db(outbox.recover)
         if resumed:
             log.warning("notify.resumed", messages=resumed)
 
@@ -103,15 +121,13 @@ class Notifier:
                 await self.step()
             except Exception as exc:  # a bad row must not stop every other notification
                 log.error("notify.step_failed", error=f"{type(exc).__name__}: {exc}")
-            db = self._db()
-            due = await db.call(outbox.next_due, db.conn)
+            due = await self._on_db(outbox.next_due)
             wait_s = TICK_S if due is None else min(TICK_S, max(0.0, due - self.clock()))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait_s)
 
-    def _check_offline(self) -> None:
-        conn = self._db().conn
+    def _check_offline(self, conn: Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             self.planner.check_offline(conn)
@@ -122,16 +138,14 @@ class Notifier:
 
     async def step(self) -> int:
         """One round at the clock's current time; returns how many messages were attempted."""
-        db = self._db()
         if self.config.offline_after_s > 0:
-            await db.call(self._check_offline)
-        batch = await db.call(outbox.claim, db.conn, self.clock())
+            await self._on_db(self._check_offline)
+        batch = await self._on_db(outbox.claim, self.clock())
         if batch:
             await asyncio.gather(*(self._deliver(out) for out in batch))
         return len(batch)
 
     async def _deliver(self, out: outbox.Outgoing) -> None:
-        db = self._db()
         channel = self.config.channels.get(out.channel)
         started = time.perf_counter()  # a duration, not a time of day: the real one
         error = ""
@@ -149,7 +163,7 @@ class Notifier:
                 error = f"no answer within {SEND_BUDGET_S:.0f} s"
         latency_ms = (time.perf_counter() - started) * 1000.0
         result = outbox.Result(not error, error, latency_ms)
-        state = await db.call(outbox.record, db.conn, self.planner, out, result, self.clock())
+        state = await self._on_db(outbox.record, self.planner, out, result, self.clock())
         if result.ok:
             self.sent += 1
             log.info(
@@ -172,7 +186,8 @@ class Notifier:
     # ---- acknowledgement (home/server.py routes these) ----
 
     def acknowledge_sync(self, ref: str, by: str) -> bool:
-        conn = self._db().conn
+        """Acknowledge ``ref`` in its own transaction (call on a database thread)."""
+        conn = self.database().conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             done = self.planner.acknowledge(conn, ref, by)

@@ -1,0 +1,239 @@
+"""Notifications on virtual time: real SMTP (aiosmtpd) and HTTP receivers on loopback, home's
+database driven through its ingest path; the clock moves only when the test moves it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from home.notify import outbox
+from tests.notify_support import SECRET_TEXT, FakeClock, at, rig, rows, verify_signature
+
+
+async def test_major_in_hours_one_mail_then_resolution_threads_onto_it(tmp_path: Path) -> None:
+    clock = FakeClock(at("2026-12-02 10:00"))  # a Wednesday, business hours in Berlin
+    async with rig(tmp_path, clock) as r:
+        smtp, hooks, db, notifier, box = r.smtp, r.hooks, r.db, r.notifier, r.box
+        await box.alert("device.down:7", "open", "major", "server FS1 is down")
+        assert await notifier.step() == 0  # the group wait holds it
+        clock.advance(29)
+        assert await notifier.step() == 0
+        clock.advance(2)
+        assert await notifier.step() == 1
+        assert len(smtp.messages) == 1
+        opened = smtp.messages[0]
+        assert opened["Subject"] == "[Outpost 4f3a9c2b-101] Dental: server FS1 is down"
+        assert opened["To"] == "helpdesk@msp.example"
+        assert opened.get_body(("html",)) is not None
+        assert "/notify/ack?t=" in smtp.text(opened)
+        assert hooks.on("oncall") == []  # business hours: no on-call page
+        # The box sends the same batch again (lost answer): nothing new.
+        await box.alert("device.down:7", "resolved", "major", "server FS1 answers again")
+        clock.advance(119)
+        assert await notifier.step() == 0  # resolutions wait: a quick re-open is a flap
+        clock.advance(2)
+        assert await notifier.step() == 1
+        assert len(smtp.messages) == 2
+        resolved = smtp.messages[1]
+        assert resolved["Subject"] == "Re: " + opened["Subject"]
+        assert resolved["In-Reply-To"] == opened["Message-ID"]
+        assert resolved["References"] == opened["Message-ID"]
+        assert "RESOLVED" in smtp.text(resolved)
+        # Every attempt is in the delivery log, with its latency.
+        log = await db.call(lambda: outbox.deliveries(db.conn))
+        assert [d["result"] for d in log] == ["sent", "sent"]
+        assert all(d["latency_ms"] > 0 and d["channel"] == "service" for d in log)
+        # The escalation of the resolved alert was cancelled, not sent.
+        clock.advance(3600)
+        assert await notifier.step() == 0
+        assert hooks.on("tech2") == [] and hooks.on("manager") == []
+
+
+async def test_after_hours_minor_waits_for_the_digest_major_goes_to_oncall_now(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock(at("2026-12-02 22:00"))  # Wednesday night
+    async with rig(tmp_path, clock) as r:
+        smtp, hooks, notifier, box = r.smtp, r.hooks, r.notifier, r.box
+        await box.alert("supply.low:5:black", "open", "minor", "printer HP: black at 8 %")
+        await box.alert("device.down:7", "open", "major", "server FS1 is down")
+        clock.advance(10)
+        await box.alert("volume.full:3:/", "open", "warning", "nas: / is 81 % full")
+        clock.advance(25)
+        await notifier.step()
+        # The major went out at once, to the service queue and to the on-call phone.
+        assert [m["Subject"] for m in smtp.messages] == [
+            "[Outpost 4f3a9c2b-102] Dental: server FS1 is down"
+        ]
+        oncall = hooks.on("oncall")
+        assert len(oncall) == 1 and verify_signature(SECRET_TEXT, oncall[0])
+        payload = oncall[0].doc
+        assert payload["event"] == "alert.opened"
+        assert payload["alerts"][0]["ref"] == "4f3a9c2b-102"
+        assert oncall[0].headers["Idempotency-Key"] == payload["id"]
+        # Nobody acknowledges: the escalation chain runs on schedule.
+        clock.now_s = at("2026-12-02 22:14")
+        await notifier.step()
+        assert hooks.on("tech2") == []
+        clock.now_s = at("2026-12-02 22:15") + 1
+        await notifier.step()
+        assert len(hooks.on("tech2")) == 1
+        assert hooks.on("tech2")[0].doc["event"] == "alert.escalated"
+        clock.now_s = at("2026-12-02 22:45") + 1
+        await notifier.step()
+        assert len(hooks.on("manager")) == 1
+        # The minor and the warning: nothing until 08:00 site time, then one digest.
+        clock.now_s = at("2026-12-03 07:59")
+        await notifier.step()
+        assert len(smtp.messages) == 1
+        clock.now_s = at("2026-12-03 08:00")
+        await notifier.step()
+        assert len(smtp.messages) == 2
+        digest = smtp.messages[1]
+        assert (
+            digest["Subject"] == "[Outpost digest] Dental: 2 alert(s) held outside business hours"
+        )
+        text = smtp.text(digest)
+        assert "printer HP: black at 8 %" in text and "nas: / is 81 % full" in text
+        clock.advance(3600)
+        await notifier.step()
+        assert len(smtp.messages) == 2  # one digest, once
+
+
+async def test_holiday_and_weekend_hold_until_the_next_business_day(tmp_path: Path) -> None:
+    clock = FakeClock(at("2026-12-24 22:00"))  # Thursday; Friday the 25th is a holiday
+    async with rig(tmp_path, clock) as r:
+        smtp, notifier, box = r.smtp, r.notifier, r.box
+        await box.alert("supply.low:5:black", "open", "minor", "printer HP: black at 8 %")
+        for when in ("2026-12-25 08:00", "2026-12-26 08:00", "2026-12-28 07:59"):
+            clock.now_s = at(when)
+            await notifier.step()
+            assert smtp.messages == [], when
+        clock.now_s = at("2026-12-28 08:00")  # Monday
+        await notifier.step()
+        assert len(smtp.messages) == 1
+
+
+async def test_gateway_down_with_its_dependants_is_one_message_naming_the_cause(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock(at("2026-12-02 10:00"))
+    async with rig(tmp_path, clock) as r:
+        smtp, notifier, box = r.smtp, r.notifier, r.box
+        for dev in (11, 12, 13):
+            await box.alert(f"device.down:{dev}", "open", "major", f"device {dev} is down")
+            clock.advance(3)
+        await box.alert(
+            "device.down:1", "open", "critical", "the gateway (internet access) is down"
+        )
+        clock.advance(3)
+        await box.alert("device.down:14", "open", "major", "device 14 is down")
+        clock.advance(30)
+        await notifier.step()
+        assert len(smtp.messages) == 1
+        mail = smtp.messages[0]
+        assert mail["Subject"].endswith("the gateway (internet access) is down (+4 more)")
+        text = smtp.text(mail)
+        assert "Probable cause: the gateway (internet access) is down" in text
+        for dev in (11, 12, 13, 14):
+            assert f"device {dev} is down" in text
+
+
+async def test_flapping_is_one_mail_with_a_count(tmp_path: Path) -> None:
+    clock = FakeClock(at("2026-12-02 10:00"))
+    async with rig(tmp_path, clock) as r:
+        smtp, db, notifier, box = r.smtp, r.db, r.notifier, r.box
+        await box.alert("device.down:7", "open", "major", "server FS1 is down")
+        clock.advance(31)
+        await notifier.step()
+        for _ in range(3):  # up and down again, each within the resolution wait
+            await box.alert("device.down:7", "resolved", "major", "FS1 answers again")
+            clock.advance(60)
+            await notifier.step()
+            await box.alert("device.down:7", "open", "major", "server FS1 is down")
+            clock.advance(60)
+            await notifier.step()
+        assert len(smtp.messages) == 1
+        assert rows(db, "SELECT flaps, state FROM notify_threads") == [(3, "open")]
+        await box.alert("device.down:7", "resolved", "major", "FS1 answers again")
+        clock.advance(121)
+        await notifier.step()
+        assert len(smtp.messages) == 2
+        assert "flapped 3 time(s)" in smtp.text(smtp.messages[1])
+        assert smtp.messages[1]["In-Reply-To"] == smtp.messages[0]["Message-ID"]
+
+
+async def test_refusing_smtp_is_retried_then_failed_and_told_through_the_fallback(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock(at("2026-12-02 10:00"))
+    async with rig(tmp_path, clock) as r:
+        smtp, hooks, db, notifier, box = r.smtp, r.hooks, r.db, r.notifier, r.box
+        smtp.refuse = True
+        await box.alert("device.down:7", "open", "major", "server FS1 is down")
+        clock.advance(31)
+        assert await notifier.step() == 1  # attempt 1: refused
+        clock.advance(9)
+        assert await notifier.step() == 0  # back-off: 10 s
+        clock.advance(1)
+        assert await notifier.step() == 1  # attempt 2: refused
+        clock.advance(19)
+        assert await notifier.step() == 0  # back-off doubles: 20 s
+        clock.advance(1)
+        assert await notifier.step() == 1  # attempt 3 of 3: failed
+        failed = await db.call(lambda: outbox.listing(db.conn, "failed"))
+        assert [(f["channel"], f["attempts"]) for f in failed] == [("service", 3)]
+        assert "550" in failed[0]["error"]
+        log = await db.call(lambda: outbox.deliveries(db.conn))
+        assert [d["result"] for d in log] == ["error"] * 3
+        # The failing channel is itself an alert, sent through the fallback (Apprise json://).
+        assert hooks.on("ops") == []
+        clock.advance(31)
+        await notifier.step()
+        ops = hooks.on("ops")
+        assert len(ops) == 1
+        assert "notification channel service keeps failing" in ops[0].doc["title"]
+        assert "550" in ops[0].doc["message"]
+        # The channel heals: its next message goes out and the channel alert resolves.
+        smtp.refuse = False
+        await box.alert("device.down:8", "open", "major", "server FS2 is down")
+        clock.advance(31)
+        await notifier.step()
+        assert len(smtp.messages) == 1
+        clock.advance(121)
+        await notifier.step()
+        assert len(hooks.on("ops")) == 2
+        assert "delivers again" in hooks.on("ops")[1].doc["message"]
+        assert smtp.messages[0]["Subject"].endswith("server FS2 is down")
+
+
+async def test_site_offline_after_missed_heartbeats_and_back(tmp_path: Path) -> None:
+    clock = FakeClock(at("2026-12-02 10:00"))
+    async with rig(tmp_path, clock, offline_after_s=180) as r:
+        smtp, db, notifier = r.smtp, r.db, r.notifier
+
+        def heartbeat() -> None:
+            db.conn.execute("UPDATE appliances SET heartbeat_at = ?", (clock(),))
+
+        for _ in range(4):  # heartbeats every 60 s: all well
+            await db.call(heartbeat)
+            clock.advance(60)
+            await notifier.step()
+        clock.advance(130)  # 190 s since the last heartbeat: three missed
+        await notifier.step()
+        clock.advance(31)
+        await notifier.step()
+        assert len(smtp.messages) == 1
+        assert "site Dental offline" in smtp.messages[0]["Subject"]
+        opened = rows(db, "SELECT state, severity FROM alerts WHERE key = 'home.site_offline'")
+        assert opened == [("open", "major")]
+        clock.advance(600)
+        await notifier.step()
+        assert len(smtp.messages) == 1  # still offline: no repeat
+        await db.call(heartbeat)
+        await notifier.step()
+        clock.advance(121)
+        await notifier.step()
+        assert len(smtp.messages) == 2
+        back = smtp.messages[1]
+        assert back["In-Reply-To"] == smtp.messages[0]["Message-ID"]
+        assert "back online after 14 min" in smtp.text(back)
