@@ -24,6 +24,7 @@ from aiohttp import web
 from core.logs import get_log
 from core.messages import IdentifyRequested, RediscoverRequested
 from services.context import AppContext
+from services.polling.gateway import default_gateway
 from services.store.records import Event, insert_event
 from web import auth, charts, data, pages, render
 from web.metrics import WebMetrics
@@ -260,7 +261,10 @@ async def devices_page(request: web.Request) -> web.Response:
     now = _now(ctx)
     query = request.query.get("q", "")[:100]
     sort = request.query.get("sort", "name")
-    rows = await ctx.store.read(lambda c: data.devices(c, now, query, sort))
+    kinds, gateway = ctx.config.alerting.down_alert_kinds, _gateway_ip(ctx)
+    rows = await ctx.store.read(
+        lambda c: data.mark_watched(c, data.devices(c, now, query, sort), kinds, gateway)
+    )
     context = pages.device_list_context(rows, query, sort, now)
     # Only the table is live, so a refresh never disturbs what is being typed in search.
     return await _page(
@@ -270,6 +274,11 @@ async def devices_page(request: web.Request) -> web.Response:
 
 def _device_id(request: web.Request) -> int:
     return int(request.match_info["id"])
+
+
+def _gateway_ip(ctx: AppContext) -> str:
+    """The site's gateway as alerting sees it (always watched for down)."""
+    return ctx.config.alerting.gateway_ip or default_gateway()
 
 
 async def device_page(request: web.Request) -> web.Response:
@@ -284,6 +293,13 @@ async def device_page(request: web.Request) -> web.Response:
         return await _page(
             request, "message.html", context, "Not found", "devices", live=False, status=404
         )
+    dev["watched"] = data.watched_for_down(
+        dev["kind"],
+        dev["attrs"] if isinstance(dev["attrs"], dict) else {},
+        dev["ip"] or "",
+        ctx.config.alerting.down_alert_kinds,
+        _gateway_ip(ctx),
+    )
     context = pages.device_context(dev, now)
     return await _page(
         request, "device.html", context, dev["name"] or dev["ip"] or "Device", "devices"

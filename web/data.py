@@ -156,17 +156,77 @@ def device(conn: sqlite3.Connection, device_id: int, now: float) -> dict[str, An
         (device_id,),
     )
     dev["snmp"] = _device_snmp(conn, device_id)
+    answered = "answered" if _has_column(conn, "poll_checks", "answered") else "NULL AS answered"
     dev["checks"] = (
         _rows(
             conn,
-            "SELECT check_name, ok, ts, error FROM poll_checks WHERE device_id = ?"
+            f"SELECT check_name, ok, ts, error, {answered} FROM poll_checks WHERE device_id = ?"
             " ORDER BY check_name",
             (device_id,),
         )
         if _table_exists(conn, "poll_checks")
         else []
     )
+    dev["liveness"] = liveness(conn, device_id)
     return dev
+
+
+def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    if not _table_exists(conn, table):
+        return False
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
+
+
+def liveness(conn: sqlite3.Connection, device_id: int) -> dict[str, Any]:
+    """Polling's liveness evidence for one device (services/polling/liveness.py):
+    ``answered_by`` and ``silent`` (lists of "arp", "icmp", "tcp", "snmp", "mdns"),
+    ``last_answer_ts`` (wall s or None), ``missed`` (polls in a row); {} before any poll."""
+    if not _has_column(conn, "poll_state", "answered_by"):
+        return {}
+    row = conn.execute(
+        "SELECT answered_by, silent, last_answer_ts, missed FROM poll_state WHERE device_id = ?",
+        (device_id,),
+    ).fetchone()
+    if row is None:
+        return {}
+    return {
+        "answered_by": [m for m in str(row[0] or "").split(",") if m],
+        "silent": [m for m in str(row[1] or "").split(",") if m],
+        "last_answer_ts": row[2],
+        "missed": int(row[3] or 0),
+    }
+
+
+def watched_for_down(
+    kind: str, attrs: Mapping[str, Any], ip: str, down_alert_kinds: Sequence[str], gateway_ip: str
+) -> bool:
+    """Whether a "device down" alert is raised when it stops answering; the same rule as
+    services/alerting/rules.py: the gateway, kinds in [alerting] down_alert_kinds, devices
+    marked ``monitored`` (the rest get presence events)."""
+    return (
+        (bool(gateway_ip) and ip == gateway_ip)
+        or attrs.get("monitored") is True
+        or kind in down_alert_kinds
+    )
+
+
+def mark_watched(
+    conn: sqlite3.Connection,
+    rows: list[dict[str, Any]],
+    down_alert_kinds: Sequence[str],
+    gateway_ip: str,
+) -> list[dict[str, Any]]:
+    """Add ``watched`` (bool) to each device row of :func:`devices`."""
+    monitored = {
+        int(r[0])
+        for r in conn.execute("SELECT id FROM devices WHERE attrs LIKE '%\"monitored\": true%'")
+    }
+    for r in rows:
+        attrs = {"monitored": True} if r["id"] in monitored else {}
+        r["watched"] = watched_for_down(
+            str(r["kind"]), attrs, str(r["ip"] or ""), down_alert_kinds, gateway_ip
+        )
+    return rows
 
 
 def _device_snmp(conn: sqlite3.Connection, device_id: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from web.data import RTT_METRIC
-from web.render import ago, fmt_value, kind_label
+from web.render import ago, fmt_value, kind_label, local_short
 
 UPLINK_TEXT = {
     "connected": ("Connected to your IT provider", "ok"),
@@ -274,8 +274,38 @@ def _services(attrs: Mapping[str, Any], checks: list[dict[str, Any]]) -> list[Se
             rows.append(ServiceRow(_text(svc), "", "", None, ""))
     for check in checks:
         error = _text(check["error"]) if check.get("error") else ""
+        if not check["ok"] and check.get("answered"):
+            error = f"{error} (the host answered: it is there)".strip()
         rows.append(ServiceRow(_text(check["check_name"]), "", "", bool(check["ok"]), error))
     return rows
+
+
+_METHOD_LABELS = {"arp": "ARP", "icmp": "ICMP", "tcp": "TCP", "snmp": "SNMP", "mdns": "mDNS"}
+
+
+def _methods(methods: Any) -> str:
+    names = [_METHOD_LABELS.get(str(m), str(m)) for m in methods or []]
+    return ", ".join(names)
+
+
+def _liveness_rows(dev: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """ "Answers by", "No answer by", "Down alerts" rows for the identity table."""
+    out: dict[str, Any] = {}
+    live = dev.get("liveness") or {}
+    if live.get("answered_by"):
+        out["Answers by"] = _methods(live["answered_by"])
+    elif live:
+        since = live.get("last_answer_ts")
+        out["No answer by"] = _methods(live.get("silent")) + (
+            f" since {local_short(since)} ({ago(since, now)})" if since else " (never answered)"
+        )
+    if "watched" in dev:
+        out["Down alerts"] = (
+            "yes: an alert when it stops answering"
+            if dev["watched"]
+            else "no: comes and goes (left / returned events)"
+        )
+    return out
 
 
 def _identity(dev: Mapping[str, Any], attrs: Mapping[str, Any], now: float) -> dict[str, Any]:
@@ -311,7 +341,7 @@ def device_context(dev: Mapping[str, Any], now: float) -> dict[str, Any]:
     return {
         "dev": dev,
         "now": now,
-        "identity": _identity(dev, attrs, now),
+        "identity": {**_identity(dev, attrs, now), **_liveness_rows(dev, now)},
         "snmp": _snmp_facts(attrs, dev.get("snmp") or {}),
         "evidence": evidence,
         "confidence": confidence,
