@@ -1,4 +1,4 @@
-"""Test helpers for discovery: the snmp-corpus oracle and the per-field agreement table.
+"""Test helpers for discovery: recordings read in memory, and the corpus oracle (bench.identity).
 
 ``SnmprecReader`` answers GET/walk from a recording in memory. It is used only to iterate on
 extraction rules quickly and to show which rule reads which OID; the acceptance test
@@ -7,12 +7,20 @@ extraction rules quickly and to show which rule reads which OID; the acceptance 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.identity import (  # one definition of the oracle comparison, shared with the bench
+    LIBRENMS_TYPES,
+    FieldScore,
+    corpus_names,
+    field_agrees,
+    oracle,
+    score,
+    score_by_vendor,
+    table,
+)
 from services.snmp.values import (
     Counter32,
     Counter64,
@@ -30,24 +38,6 @@ from simsite.harness.paths import CORPUS
 
 #: 182 further recordings (with LibreNMS's output) for measuring how the rules generalise.
 EXTENDED = CORPUS / "extended"
-
-# Our kinds that agree with each LibreNMS device type. LibreNMS "appliance" is its catch-all
-# for dedicated boxes (cameras, management controllers): any non-infrastructure kind agrees.
-LIBRENMS_TYPES: dict[str, frozenset[str]] = {
-    "network": frozenset({"router", "switch"}),
-    "firewall": frozenset({"router"}),
-    "wireless": frozenset({"ap"}),
-    "storage": frozenset({"nas"}),
-    "printer": frozenset({"printer"}),
-    "power": frozenset({"ups"}),
-    # LibreNMS types every Windows machine "server", XP and 7 desktops included.
-    "server": frozenset({"server", "workstation"}),
-    "workstation": frozenset({"workstation"}),
-    "appliance": frozenset({"camera", "server", "iot", "media", "phone"}),
-    "video": frozenset({"camera"}),
-    # Projectors and video bars (LibreNMS "collaboration"): room equipment, not infrastructure.
-    "collaboration": frozenset({"media", "camera", "phone", "iot"}),
-}
 
 
 def _value(tag: str, raw: str) -> SnmpValue:
@@ -105,79 +95,17 @@ class SnmprecReader:
         return rows[:max_rows]
 
 
-def oracle(name: str, corpus: Path = CORPUS) -> dict[str, str | None]:
-    """LibreNMS's discovered device of recording ``name`` ({} when its output has none)."""
-    data = json.loads((corpus / f"{name}.expected.json").read_text())
-    devices = data.get("os", {}).get("discovery", {}).get("devices", [])
-    dev: dict[str, str | None] = devices[0] if devices else {}
-    return dev
-
-
-def corpus_names(corpus: Path = CORPUS) -> list[str]:
-    return sorted(p.name[: -len(".snmprec")] for p in corpus.glob("*.snmprec"))
-
-
-def _norm(value: str) -> str:
-    return re.sub(r"\s+", " ", value).strip().lower()
-
-
-def _mac(value: str) -> int | None:
-    parts = value.split(":")
-    if len(parts) != 6 or not all(re.fullmatch(r"[0-9a-f]{1,2}", p) for p in parts):
-        return None
-    return int("".join(p.zfill(2) for p in parts), 16)
-
-
-def field_agrees(ours: str, theirs: str) -> tuple[bool, bool]:
-    """(exact, agree): equal after normalising case and blanks; or one contains the other
-    (ours is often the shorter form: "CBS250-24P-4X" for "CBS250-24P-4X V03"), the shorter
-    being at least 3 characters so that a stray digit never counts."""
-    a, b = _norm(ours), _norm(theirs)
-    if not a:
-        return False, False
-    if a == b or (_mac(a) is not None and _mac(a) == _mac(b)):
-        # LibreNMS writes MACs without leading zeros ("b8:a4:4f:2:fe:1"): the same address.
-        return True, True
-    short, long_ = sorted((a, b), key=len)
-    return False, len(short) >= 3 and short in long_
-
-
-@dataclass
-class FieldScore:
-    compared: int = 0
-    exact: int = 0
-    agree: int = 0
-    misses: list[str] = field(default_factory=list)
-
-    @property
-    def ratio(self) -> float:
-        return self.agree / self.compared if self.compared else 1.0
-
-
-def score(results: dict[str, dict[str, str]], corpus: Path = CORPUS) -> dict[str, FieldScore]:
-    """``results``: corpus name -> {"type": our kind, "hardware", "serial", "version"}."""
-    scores = {f: FieldScore() for f in ("type", "hardware", "serial", "version")}
-    for name, ours in results.items():
-        theirs = oracle(name, corpus)
-        for fname, s in scores.items():
-            expected = theirs.get(fname)
-            if not expected:
-                continue
-            s.compared += 1
-            if fname == "type":
-                ok = ours.get("type", "") in LIBRENMS_TYPES.get(expected, frozenset())
-                exact = agree = ok
-            else:
-                exact, agree = field_agrees(ours.get(fname, ""), expected)
-            s.exact += exact
-            s.agree += agree
-            if not agree:
-                s.misses.append(f"{name}: ours {ours.get(fname, '')!r} vs {expected!r}")
-    return scores
-
-
-def table(scores: dict[str, FieldScore]) -> str:
-    lines = ["| field | compared | exact | agree | agreement |", "| --- | --- | --- | --- | --- |"]
-    for fname, s in scores.items():
-        lines.append(f"| {fname} | {s.compared} | {s.exact} | {s.agree} | {s.ratio:.0%} |")
-    return "\n".join(lines)
+__all__ = [
+    "CORPUS",
+    "EXTENDED",
+    "LIBRENMS_TYPES",
+    "FieldScore",
+    "SnmprecReader",
+    "corpus_names",
+    "field_agrees",
+    "load_snmprec",
+    "oracle",
+    "score",
+    "score_by_vendor",
+    "table",
+]

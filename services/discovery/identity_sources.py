@@ -67,6 +67,7 @@ SWITCH_MIN_BRIDGE_PORTS: Final = 5
 W_VENDOR_ROW: Final = 0.9  # a vendor row matched sysObjectID / its MIB answered
 W_GENERIC_OS: Final = 0.5  # a general-purpose OS (Linux, FreeBSD): could be any appliance
 W_PRINTER_MIB: Final = 0.9  # answers the Printer-MIB
+W_HR_PRINTER: Final = 0.3  # lists a printer as its first hrDevice (a print server may too)
 W_UPS_MIB: Final = 0.8  # answers the UPS-MIB (a server running a UPS daemon may too)
 W_DOT11: Final = 0.7  # answers the IEEE 802.11 MIB: has a radio it manages
 W_BRIDGE: Final = 0.7  # five bridge ports or more
@@ -209,7 +210,8 @@ class Standard:
     chassis: Chassis = field(default_factory=Chassis)
     printer: bool = False
     printer_serial: str = ""
-    printer_descr: str = ""
+    printer_descr: str = ""  # hrDeviceDescr.1 when hrDeviceType.1 is hrDevicePrinter
+    lists_printer: bool = False
     ups: bool = False
     ups_manufacturer: str = ""
     ups_model: str = ""

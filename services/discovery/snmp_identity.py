@@ -45,6 +45,7 @@ from services.discovery.identity_sources import (
     W_BRIDGE,
     W_DESCR_WORD,
     W_DOT11,
+    W_HR_PRINTER,
     W_PRINTER_MIB,
     W_UPS_MIB,
     W_VENDOR_ROW,
@@ -345,11 +346,10 @@ async def read_standard(reader: SnmpReader, *, want_chassis: bool, want_class: b
     """The standard MIBs' identity objects (one GET), the chassis when ``want_chassis``, and
     for ``want_class`` the bridge ports and an 802.11 radio."""
     got = await _safe_get(reader, STANDARD_OIDS)
-    printer = bool(
-        text(got.get(PRT_CONFIG_CHANGES_1))
-        or text(got.get(PRT_SERIAL_1))
-        or _oid_text(got.get(HR_DEVICE_TYPE_1)) == HR_DEVICE_PRINTER
-    )
+    # The Printer-MIB itself says "printer". A first hrDevice of type printer does not: a
+    # Windows or CUPS host lists the printers it serves there ("Microsoft Print To PDF").
+    printer = bool(text(got.get(PRT_CONFIG_CHANGES_1)) or text(got.get(PRT_SERIAL_1)))
+    lists_printer = _oid_text(got.get(HR_DEVICE_TYPE_1)) == HR_DEVICE_PRINTER
     ups_manufacturer, ups_model = (
         text(got.get(UPS_IDENT_MANUFACTURER)),
         text(got.get(UPS_IDENT_MODEL)),
@@ -365,7 +365,8 @@ async def read_standard(reader: SnmpReader, *, want_chassis: bool, want_class: b
         chassis=await _entity_chassis(reader) if want_chassis else Chassis(),
         printer=printer,
         printer_serial=text(got.get(PRT_SERIAL_1)),
-        printer_descr=text(got.get(HR_DEVICE_DESCR_1)) if printer else "",
+        printer_descr=text(got.get(HR_DEVICE_DESCR_1)) if lists_printer else "",
+        lists_printer=lists_printer,
         ups=bool(ups_manufacturer or ups_model),
         ups_manufacturer=ups_manufacturer,
         ups_model=ups_model,
@@ -413,6 +414,10 @@ def _hints(
                                                  f"{rule.name} ({how})"))  # fmt: skip
     if std.printer:
         hints.append(KindHint("printer", W_PRINTER_MIB, "SNMP: answers the Printer-MIB"))
+    elif std.lists_printer:
+        hints.append(
+            KindHint("printer", W_HR_PRINTER, "SNMP: its first hrDevice is a printer (weak)")
+        )
     if std.ups:
         hints.append(KindHint("ups", W_UPS_MIB, "SNMP: answers the UPS-MIB"))
     if std.bridge_ports >= SWITCH_MIN_BRIDGE_PORTS:
