@@ -17,6 +17,7 @@ Status keys in use (publisher: meaning):
   discovery.state (discovery): "idle" (nothing configured to sweep) | "running"
   panel (hardware): {"state": LED state name, "leds": {"power", "uplink", "alert"}: pattern}
   polling.icmp (polling): why ICMP is unavailable (no CAP_NET_RAW, no ping sockets), else absent
+  polling.arp (polling): why ARP liveness probes are unavailable (no CAP_NET_RAW), else absent
   fault (any): text of a fault that needs a technician, else absent
 """
 

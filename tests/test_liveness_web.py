@@ -1,5 +1,6 @@
 """The status page shows the liveness evidence and which devices are watched for down, from
-what polling really stores (store_result) over HTTP on loopback."""
+what polling really stores (store_result) over HTTP on loopback; the network page shows the
+ICMP fix once."""
 
 from __future__ import annotations
 
@@ -64,6 +65,10 @@ async def test_device_pages_show_evidence_and_watch(tmp_path: Path) -> None:
             server = await page(f"/devices/{ids['File server']}")
             laptop = await page(f"/devices/{ids['Reception laptop']}")
             phone = await page(f"/devices/{ids['Boss phone']}")
+            assert "cannot open an ICMP socket" not in await page("/network")
+            fix = "cannot open an ICMP socket: run outpost with CAP_NET_RAW"
+            ctx.status.publish("polling.icmp", fix)
+            network = await page("/network")
     rows = {name: listing.split(name, 1)[1].split("</tr>", 1)[0] for name in ids}
     assert "watched" in rows["File server"] and "watched" in rows["Boss phone"]
     assert "watched" not in rows["Reception laptop"]
@@ -73,3 +78,4 @@ async def test_device_pages_show_evidence_and_watch(tmp_path: Path) -> None:
     assert "No answer by" in laptop and "ARP since" in laptop and "1 h ago" in laptop
     assert "no: comes and goes (left / returned events)" in laptop
     assert "yes: an alert when it stops answering" in phone  # marked monitored
+    assert network.count(fix) == 1 and "judged by their other answers" in network

@@ -370,8 +370,16 @@ def alerts_context(
 def network_context(
     net: Mapping[str, Any], appliance: Mapping[str, Any], status: Mapping[str, Any], csrf: str
 ) -> dict[str, Any]:
-    """network.html; the actions show only with an admin session's ``csrf``."""
-    return {"net": net, "appliance": appliance, "panel": panel_view(status), "csrf": csrf}
+    """network.html; the actions show only with an admin session's ``csrf``. ``notes``: what
+    polling cannot do here and how to fix it (status keys polling.icmp, polling.arp)."""
+    notes = [str(status[k]) for k in ("polling.icmp", "polling.arp") if status.get(k)]
+    return {
+        "net": net,
+        "appliance": appliance,
+        "panel": panel_view(status),
+        "csrf": csrf,
+        "notes": notes,
+    }
 
 
 def message_context(heading: str, text: str) -> dict[str, Any]:
