@@ -88,7 +88,7 @@ class SmtpSink:
         ok = isinstance(data, LoginPassword) and data.password == SMTP_PASSWORD.encode()
         if ok:
             self.logins.append(data.login.decode())
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # False: the server answers 535
 
     async def handle_DATA(self, _server: SmtpServer, _session: Session, envelope: Envelope) -> str:
         if self.refuse:
