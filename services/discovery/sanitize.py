@@ -17,6 +17,8 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Final
 
+from services.snmp.values import decode_text
+
 #: Default bound for one network string. sysDescr of real gear stays well under 512 chars.
 MAX_TEXT_CHARS: Final = 512
 #: Bound for names (host names, instance names): DNS labels are 63 bytes, names 255.
@@ -38,7 +40,8 @@ def _drop_char(ch: str) -> bool:
 def clean_text(value: str | bytes | None, max_chars: int = MAX_TEXT_CHARS) -> str:
     """``value`` as safe text: valid Unicode, no control/format characters, at most ``max_chars``.
 
-    Bytes are decoded as UTF-8 with invalid sequences replaced (U+FFFD); tabs and line breaks
+    Bytes are decoded as UTF-8 where valid, else as Windows-1252 (legacy agents send the code
+    page the string was typed in; services.snmp.values.decode_text); tabs and line breaks
     become single spaces; runs of spaces collapse; NULs and other controls are dropped;
     surrounding blanks are stripped. A cut string ends with "…" (counted in ``max_chars``).
     Never raises for any input of these types.
@@ -46,8 +49,9 @@ def clean_text(value: str | bytes | None, max_chars: int = MAX_TEXT_CHARS) -> st
     if value is None or max_chars <= 0:
         return ""
     if isinstance(value, bytes | bytearray | memoryview):
-        raw = bytes(value[: (max_chars + 1) * _BYTES_PER_CHAR])
-        text = raw.decode("utf-8", "replace")
+        limit = (max_chars + 1) * _BYTES_PER_CHAR
+        raw = bytes(value[:limit])
+        text = decode_text(raw, cut=len(value) > limit)
     else:
         # Lone surrogates (from os.fsdecode or a careless decoder) are not valid text either.
         text = value[: (max_chars + 1) * _BYTES_PER_CHAR]

@@ -8,6 +8,7 @@ three exceptions (noSuchObject, noSuchInstance, endOfMibView) are singletons: te
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,6 +84,38 @@ class Integer:
 Integer32 = Integer
 
 
+def decode_text(raw: bytes, cut: bool = False) -> str:
+    """Device bytes as text: UTF-8 where they are valid UTF-8, any other byte as Windows-1252.
+
+    Agents send whatever code page the string was typed in: "B\\xfcro" is Latin-1/Windows-1252
+    for "Büro" and is not UTF-8; a string mixing both keeps its UTF-8 characters. ``cut``:
+    the caller cut ``raw`` from a longer string, so a UTF-8 sequence broken at the very end
+    is dropped rather than read as Windows-1252. The five bytes Windows-1252 leaves undefined
+    decode as their Latin-1 code points (C1 controls, which callers drop). Never raises and
+    never yields U+FFFD.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")("_cp1252_fallback")
+    return decoder.decode(raw, final=not cut)
+
+
+def _cp1252_fallback(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: the undecodable bytes read as Windows-1252 (else Latin-1)."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = bytes(error.object[error.start : error.end])
+    return "".join(_cp1252_char(b) for b in bad), error.end
+
+
+def _cp1252_char(byte: int) -> str:
+    try:
+        return bytes([byte]).decode("cp1252")
+    except UnicodeDecodeError:
+        return chr(byte)  # 0x81, 0x8D, 0x8F, 0x90, 0x9D: undefined in Windows-1252
+
+
+codecs.register_error("_cp1252_fallback", _cp1252_fallback)
+
+
 @dataclass(frozen=True, slots=True)
 class OctetString:
     """OCTET STRING: raw bytes (DisplayString, PhysAddress, BITS, opaque blobs alike)."""
@@ -92,11 +125,13 @@ class OctetString:
     def text(self, max_chars: int = DEFAULT_TEXT_CHARS) -> str:
         """The bytes as text safe for logs and pages.
 
-        Invalid UTF-8 is replaced, tabs and line breaks become spaces, other control characters
-        are dropped, trailing NULs (C agents often count them) and surrounding blanks are
-        stripped, and the result is cut at ``max_chars``.
+        Bytes are UTF-8 where valid, else Windows-1252 (:func:`decode_text`); tabs and line
+        breaks become spaces, other control characters are dropped, trailing NULs (C agents
+        often count them) and surrounding blanks are stripped, and the result is cut at
+        ``max_chars``.
         """
-        text = self.value[: max_chars * 4].decode("utf-8", "replace")
+        limit = max_chars * 4
+        text = decode_text(self.value[:limit], cut=len(self.value) > limit)
         text = _CONTROL.sub("", _SPACE.sub(" ", text))
         return text.strip()[:max_chars]
 
