@@ -30,6 +30,7 @@ from typing import Any
 from core import fsops, mailbox
 from core.logs import get_log
 from core.schema import to_public_dict
+from core.update_state import read_update_journal
 from core.wire.claim_codes import code_hash
 from core.wire.keys import Identity
 from core.wire.protocol import PROTOCOL_VERSION
@@ -160,14 +161,15 @@ class ProvisioningService:
         assert self.identity is not None
         reports = await asyncio.to_thread(self.keeper.take_reports)
         results = await asyncio.to_thread(self.book.take_results)
-        update = fsops.read_json(Path(self.ctx.config.updates.root) / "updater" / "state.json")
+        journal = await asyncio.to_thread(read_update_journal, self.ctx.config.updates.root)
+        last_update = journal.last_result
         doc = {
             "v": PROTOCOL_VERSION,
             "appliance": self.identity.appliance_id,
             "config_version": self.keeper.applied_version(),
             "config_reports": reports,
             "command_results": results,
-            "update": (update or {}).get("last_result") if isinstance(update, dict) else None,
+            "update": None if last_update is None else dict(last_update),
         }
         ex = await self.client.post(SYNC_PATH, doc)
         if ex.outcome == "refused" and (
@@ -353,7 +355,7 @@ async def collect_diagnostics(ctx: AppContext) -> dict[str, Any]:
         )
         out, _ = await proc.communicate()
         logs = out.decode("utf-8", "replace").splitlines()[-LOG_LINES:]
-    updates = fsops.read_json(Path(ctx.config.updates.root) / "updater" / "state.json")
+    journal = await asyncio.to_thread(read_update_journal, ctx.config.updates.root)
     config = to_public_dict(ctx.config)
     # Not a secret in the schema's sense, but a password hash has no business leaving the box.
     config.get("web", {}).pop("admin_password_hash", None)
@@ -363,7 +365,7 @@ async def collect_diagnostics(ctx: AppContext) -> dict[str, Any]:
         "config": config,
         "status": ctx.status.snapshot(),
         "store": await ctx.store.read(store_stats),
-        "update": updates,
+        "update": dict(journal.document) if journal.document else None,
         "logs": logs,
     }
 

@@ -34,6 +34,7 @@ from core import fsops
 from core.clock import BootInfo
 from core.logs import get_log
 from core.settings.updates import UpdateSettings
+from core.update_state import JOURNAL_DIR, journal_path
 from core.wire.keys import load_public_key
 from firmware.updater.manifest import (
     BundleRefused,
@@ -83,9 +84,9 @@ class Updater:
         self.releases = self.root / "releases"
         self.current_link = self.root / "current"
         self.previous_link = self.root / "previous"
-        self.work = self.root / "updater"
+        self.work = self.root / JOURNAL_DIR
         self.downloads = self.work / "downloads"
-        self.state_path = self.work / "state.json"
+        self.state_path = journal_path(self.root)  # read back by core.update_state
         self.mailbox = Path(settings.mailbox_dir)
         self.boot = boot
         self.trusted = [load_public_key(k) for k in settings.release_keys]

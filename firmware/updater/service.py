@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Any
 
-from core import fsops, mailbox
+from core import mailbox
 from core.clock import BootInfo
 from core.logs import get_log
+from core.update_state import UpdateJournal, read_update_journal
 from services.context import AppContext
 
 log = get_log("updater")
@@ -41,18 +41,14 @@ class UpdaterService:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         self.settings = ctx.config.updates
-        self.state_path = Path(self.settings.root) / "updater" / "state.json"
         self.mailbox = Path(self.settings.mailbox_dir)
         self.started = time.monotonic()
         self.reached_home = False
         self.reported_for: str | None = None
 
-    def journal(self) -> dict[str, Any]:
-        try:
-            state = fsops.read_json(self.state_path)
-        except (OSError, ValueError):
-            state = None
-        return state if isinstance(state, dict) else {"phase": "idle"}
+    def journal(self) -> UpdateJournal:
+        """The updater's journal (core/update_state.py); "idle" when absent or unreadable."""
+        return read_update_journal(self.settings.root)
 
     def request_update(self, url: str, version: str | None, command_id: str | None) -> None:
         """Ask the updater (via the mailbox; a path unit starts it) to install a bundle."""
@@ -75,16 +71,15 @@ class UpdaterService:
         return None
 
     async def setup(self) -> None:
-        self.ctx.status.publish("update.state", _SHOWN.get(self.journal().get("phase", ""), "idle"))
+        self.ctx.status.publish("update.state", _SHOWN.get(self.journal().phase, "idle"))
 
     async def run(self) -> None:
         while True:
             state = self.journal()
-            self.ctx.status.publish("update.state", _SHOWN.get(state.get("phase", ""), "idle"))
-            trial = state.get("trial") or {}
+            self.ctx.status.publish("update.state", _SHOWN.get(state.phase, "idle"))
             if (
-                state.get("phase") == "trial"
-                and trial.get("version") == self.ctx.version
+                state.phase == "trial"
+                and state.trial_version == self.ctx.version
                 and self.reported_for != self.ctx.version
             ):
                 why_not = self.healthy()
@@ -99,7 +94,7 @@ class UpdaterService:
                     self.reported_for = self.ctx.version
                     log.info("update.healthy_reported", version=self.ctx.version)
             wait_s = CHECK_EVERY_S
-            if state.get("phase") == "trial":
+            if state.phase == "trial":
                 # Wake right when the clean-running time is up rather than up to 2 s later.
                 due = self.started + self.settings.healthy_after_s - time.monotonic()
                 wait_s = min(wait_s, max(0.05, due + 0.01))
