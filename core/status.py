@@ -24,7 +24,6 @@ Status keys in use (publisher: meaning):
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +32,6 @@ from typing import Any
 class LiveStatus:
     """Small, in-memory facts that change often and are not worth a database read."""
 
-    started_at: float = field(default_factory=time.time)
     facts: dict[str, Any] = field(default_factory=dict)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     version: int = 0

@@ -371,7 +371,7 @@ async def _network_facts(request: web.Request) -> dict[str, Any]:
 
 def _appliance_facts(ctx: AppContext) -> dict[str, Any]:
     status = ctx.status.snapshot()
-    uptime = time.time() - ctx.status.started_at
+    uptime = ctx.uptime_s()
     return {
         "Site": ctx.config.site.name or "(not named)",
         "Firmware": ctx.version,
@@ -633,7 +633,7 @@ async def api_status(request: web.Request) -> web.Response:
         {
             "site": ctx.config.site.name,
             "version": ctx.version,
-            "uptime_s": round(time.time() - ctx.status.started_at, 1),
+            "uptime_s": round(ctx.uptime_s(), 1),
             "clock_synced": ctx.clock.clock_synced(),
             "health": {"level": level, "headline": headline},
             "uplink": pages.uplink_view(status, ov),
@@ -740,7 +740,7 @@ async def metrics(request: web.Request) -> web.Response:
         name = ",".join(t.__name__ for t in sub.types)
         dropped[name] = dropped.get(name, 0) + sub.dropped
     text = render_metrics(
-        started_at=ctx.status.started_at,
+        uptime_s=ctx.uptime_s(),
         store_facts=store_facts,
         store_counters=counters,
         bus_dropped=dropped,

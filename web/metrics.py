@@ -78,7 +78,7 @@ class Text:
 
 def render(
     *,
-    started_at: float,
+    uptime_s: float,
     store_facts: Mapping[str, Any],
     store_counters: Mapping[str, int],
     bus_dropped: Mapping[str, int],
@@ -88,7 +88,8 @@ def render(
 ) -> str:
     t = Text()
     t.metric("outpost_uptime_seconds", "gauge", "Seconds since the appliance process started.")
-    t.sample("outpost_uptime_seconds", round(time.time() - started_at, 3))
+    # From the clock's time since boot (AppContext.uptime_s), so an NTP step does not move it.
+    t.sample("outpost_uptime_seconds", round(uptime_s, 3))
     t.metric("outpost_process_resident_memory_bytes", "gauge", "Resident memory of the process.")
     t.sample("outpost_process_resident_memory_bytes", rss_bytes())
     t.metric("outpost_store_commits_total", "counter", "Store transactions committed.")
