@@ -99,6 +99,19 @@ def test_a_host_never_heard_names_what_was_tried() -> None:
     assert silence_text(v.silent, None, T0) == "no ICMP or TCP answer since monitoring began"
 
 
+def test_a_probe_that_never_worked_is_no_miss() -> None:
+    """A host nobody can reach but by the last-resort TCP probe (ICMP unavailable, behind a
+    router, no SNMP): silence of the probe alone leaves it unknown, not down; once the probe
+    has answered, its silence is a miss like any other."""
+    live = Liveness()
+    v = live.decide([Answer("tcp", False, weak=True)], {}, T0)
+    assert v.reachable is None and v.missed == 0
+    v = live.decide([Answer("tcp", True, weak=True)], {}, T0 + 60)
+    assert v.reachable is True
+    v = live.decide([Answer("tcp", False, weak=True)], {}, T0 + 120)
+    assert v.reachable is False and v.missed == 1 and v.silent == ("tcp",)
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -267,3 +280,66 @@ async def test_laptop_leaves_and_returns_server_goes_down(alerting: AlertingServ
     # Presence events go home like every event (outbox), none is an alert.
     outbox = _rows(alerting, "SELECT kind, body FROM outbox WHERE body LIKE '%presence.%'")
     assert [k for k, _ in outbox] == ["event", "event"]
+
+
+async def test_what_worked_survives_a_restart(tmp_path: Path) -> None:
+    """poll_state keeps the methods that worked and the last answer; a restarted poller that
+    finds the host silent still says what went silent and since when."""
+    from services.polling.service import load_liveness, store_result
+
+    store = Store(tmp_path / "p.db", chains=MIGRATION_CHAINS)
+    await store.open()
+    try:
+        await store.write(
+            lambda tx: tx.conn.execute(
+                "INSERT INTO devices (id, ip, name, kind, source, first_seen, last_seen, attrs)"
+                " VALUES (1, '198.18.0.40', 'server', 'server', 'config', 0, 0, '{}')"
+            )
+        )
+        before = Device(1, "server")
+        seen = before.poll(T0, icmp=False, arp=True, snmp=True)
+        worked = ("arp", "snmp")
+        await store.write(lambda tx: store_result(tx, seen, 0, worked))
+        remembered = await store.read(load_liveness)
+    finally:
+        await store.close()
+    after = remembered[1]  # as the restarted poller seeds its state
+    assert after.worked == {"arp", "snmp"} and after.last_answer["arp"] == T0
+    v = after.decide(answers(icmp=False, arp=False, snmp=False), {}, T0 + 600)
+    assert v.reachable is False and v.silent == ("arp", "snmp")
+    assert silence_text(v.silent, v.last_answer_wall, T0 + 600) == (
+        "no ARP or SNMP answer since 21:04"
+    )
+
+
+async def test_polling_takes_discovery_evidence_from_the_bus(tmp_path: Path) -> None:
+    """Discovery's HostHeard (an mDNS announcement) reaches the next poll of that address."""
+    from core.messages import HostHeard
+    from services.polling.service import PollingService
+
+    config = parse_config(
+        "[polling]\nicmp = false\narp = false\nsnmp = false\nprobe_tcp_ports = []\n"
+        "[[polling.devices]]\nname = 'tv'\nip = '127.0.0.9'\nkind = 'media'\n"
+    )
+    store = Store(tmp_path / "p.db", chains=MIGRATION_CHAINS)
+    await store.open()
+    ctx = AppContext(config=config, store=store, clock=store.clock)
+    results = ctx.bus.subscribe(PollResult)
+    service = PollingService(ctx)
+    try:
+        await service.setup()
+        await service._refresh_inventory()
+        (device_id,) = service.targets
+        target, state = service.targets[device_id], service.states[device_id]
+        ctx.bus.publish(HostHeard("127.0.0.9", "mdns", time.time()))
+        ctx.bus.publish(HostHeard("127.0.0.99", "arp", time.time()))  # someone else
+        await service._poll_one(target, state)
+        first: PollResult = results.queue.get_nowait()
+        await service._poll_one(target, state)
+        second: PollResult = results.queue.get_nowait()
+    finally:
+        await service.teardown()
+        await store.close()
+    assert first.reachable is True and first.answered_by == ("mdns",)
+    # Nothing new heard and nothing else to try: no verdict (never "down" for it).
+    assert second.reachable is None and second.answered_by == ()

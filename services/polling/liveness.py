@@ -43,6 +43,9 @@ class Answer:
 
     method: str  # one of METHODS
     answered: bool
+    # A last-resort probe (TCP probe ports): its answer counts, its silence only once the
+    # method has worked for this host; a host nobody can reach otherwise stays unknown, not down.
+    weak: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,10 @@ class Liveness:
         tried: set[str] = set()
         got: set[str] = set()
         for a in answers:
-            tried.add(a.method)
             if a.answered:
                 got.add(a.method)
+            if a.answered or not a.weak or a.method in self.worked:
+                tried.add(a.method)
         since = self.last_poll_wall
         for method, at in heard.items():
             if since is None or at > since:

@@ -107,7 +107,11 @@ class DevicePoller:
             checks.extend(got_checks)
         if not any(c.tried and c.host_answered for c in checks):
             checks.extend(await self._tcp_probe(target))
-        answers = [Answer(method_of(c.check), c.host_answered) for c in checks if c.tried]
+        answers = [
+            Answer(method_of(c.check), c.host_answered, weak=c.check.startswith("tcp-probe:"))
+            for c in checks
+            if c.tried
+        ]
         verdict = state.liveness.decide(answers, heard or {}, wall_s)
         return PollResult(
             device_id=target.device_id,

@@ -48,5 +48,14 @@ POLLING = MigrationChain(
                 "ALTER TABLE poll_checks ADD COLUMN answered INTEGER",
             ),
         ),
+        Migration(
+            3,
+            "methods that worked",
+            sql(
+                # Methods that have answered for the device at least once: "down" and "no ...
+                # answer since" are about these, across restarts too.
+                "ALTER TABLE poll_state ADD COLUMN worked TEXT NOT NULL DEFAULT ''",
+            ),
+        ),
     ),
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sqlite3
 import time
 from typing import Any
 
@@ -23,6 +24,7 @@ from services.polling.arp_probe import ArpProber
 from services.polling.gateway import default_gateway
 from services.polling.icmp import IcmpUnavailable, Pinger
 from services.polling.inventory import PollTarget, load_targets, upsert_configured
+from services.polling.liveness import Liveness, ordered
 from services.polling.poller import DevicePoller, DeviceState
 from services.polling.profiles import BOOLEAN_METRICS
 from services.polling.results import PollResult
@@ -127,6 +129,9 @@ class PollingService:
     async def _refresh_inventory(self) -> None:
         settings = self.settings
         targets = await self.ctx.store.read(lambda conn: load_targets(conn, settings))
+        remembered: dict[int, Liveness] = {}
+        if any(t.device_id not in self.states for t in targets):
+            remembered = await self.ctx.store.read(load_liveness)
         now = time.monotonic()
         fresh = {t.device_id: t for t in targets}
         for device_id in set(self.states) - set(fresh):
@@ -136,6 +141,8 @@ class PollingService:
             old = self.states.get(device_id)
             state = self.poller.state_for(target, old)
             if old is None:
+                if device_id in remembered:
+                    state.liveness = remembered[device_id]  # what worked before a restart
                 # Spread the first polls over a fraction of the interval.
                 spread = settings.interval_s * settings.jitter_frac
                 state.next_due = now + random.uniform(0, spread)
@@ -229,7 +236,8 @@ class PollingService:
             interval, s.jitter_frac, state.missed, s.backoff_max_s
         )
         try:
-            await self.ctx.store.write(lambda tx: store_result(tx, result, state.missed))
+            worked = ordered(state.liveness.worked)
+            await self.ctx.store.write(lambda tx: store_result(tx, result, state.missed, worked))
         except Exception as exc:
             log.error("poll.store_failed", device=target.ip, error=str(exc))
             return
@@ -237,7 +245,20 @@ class PollingService:
         self.ctx.bus.publish(result)
 
 
-def store_result(tx: Tx, result: PollResult, missed: int) -> None:
+def load_liveness(conn: sqlite3.Connection) -> dict[int, Liveness]:
+    """Each device's liveness memory as stored by :func:`store_result` (methods that worked,
+    when anything last answered), so a restart keeps "no ARP answer since 21:04" true."""
+    out: dict[int, Liveness] = {}
+    for device_id, worked, last_answer_ts in conn.execute(
+        "SELECT device_id, worked, last_answer_ts FROM poll_state"
+    ):
+        methods = {m for m in str(worked or "").split(",") if m}
+        last = {m: float(last_answer_ts) for m in methods} if last_answer_ts else {}
+        out[int(device_id)] = Liveness(worked=methods, last_answer=last)
+    return out
+
+
+def store_result(tx: Tx, result: PollResult, missed: int, worked: tuple[str, ...] = ()) -> None:
     """Measurements, the device's current state and each check's outcome, in one transaction."""
     insert_measurements(
         tx,
@@ -255,14 +276,16 @@ def store_result(tx: Tx, result: PollResult, missed: int) -> None:
     reachable = None if result.reachable is None else int(result.reachable)
     tx.conn.execute(
         "INSERT INTO poll_state (device_id, ip, reachable, missed, last_poll_ts, last_ok_ts,"
-        " duration_ms, answered_by, silent, last_answer_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " duration_ms, answered_by, silent, last_answer_ts, worked)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (device_id) DO UPDATE SET"
         " ip = excluded.ip, reachable = excluded.reachable, missed = excluded.missed,"
         " last_poll_ts = excluded.last_poll_ts,"
         " last_ok_ts = COALESCE(excluded.last_ok_ts, poll_state.last_ok_ts),"
         " duration_ms = excluded.duration_ms, answered_by = excluded.answered_by,"
         " silent = excluded.silent,"
-        " last_answer_ts = COALESCE(excluded.last_answer_ts, poll_state.last_answer_ts)",
+        " last_answer_ts = COALESCE(excluded.last_answer_ts, poll_state.last_answer_ts),"
+        " worked = CASE WHEN excluded.worked != '' THEN excluded.worked ELSE poll_state.worked END",
         (
             result.device_id,
             result.ip,
@@ -274,6 +297,7 @@ def store_result(tx: Tx, result: PollResult, missed: int) -> None:
             ",".join(result.answered_by),
             ",".join(result.silent),
             result.last_answer_wall,
+            ",".join(worked),
         ),
     )
     tx.conn.executemany(
