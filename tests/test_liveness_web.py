@@ -62,6 +62,7 @@ async def test_device_pages_show_evidence_and_watch(tmp_path: Path) -> None:
                     return html.unescape(await r.text())
 
             listing = await page("/devices")
+            overview = await page("/")
             server = await page(f"/devices/{ids['File server']}")
             laptop = await page(f"/devices/{ids['Reception laptop']}")
             phone = await page(f"/devices/{ids['Boss phone']}")
@@ -72,6 +73,9 @@ async def test_device_pages_show_evidence_and_watch(tmp_path: Path) -> None:
     rows = {name: listing.split(name, 1)[1].split("</tr>", 1)[0] for name in ids}
     assert "watched" in rows["File server"] and "watched" in rows["Boss phone"]
     assert "watched" not in rows["Reception laptop"]
+    # The laptop that left is "away", not "down": no "device down" on the overview either.
+    assert ">Away<" in rows["Reception laptop"] and ">Down<" not in listing
+    assert "1 away" in overview and "device down" not in overview
     assert "Answers by" in server and "ARP, TCP" in server
     assert "connection refused (the host answered: it is there)" in server
     assert "yes: an alert when it stops answering" in server

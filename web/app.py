@@ -251,7 +251,8 @@ def _require_admin(request: web.Request) -> auth.Session:
 async def overview_page(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     now = _now(ctx)
-    ov = await ctx.store.read(lambda c: data.overview(c, now))
+    watch = _watch(ctx)
+    ov = await ctx.store.read(lambda c: data.overview(c, now, watch))
     context = pages.overview_context(ov, _public_status(ctx), now)
     return await _page(request, "overview.html", context, "Overview", "overview")
 
@@ -261,10 +262,8 @@ async def devices_page(request: web.Request) -> web.Response:
     now = _now(ctx)
     query = request.query.get("q", "")[:100]
     sort = request.query.get("sort", "name")
-    kinds, gateway = ctx.config.alerting.down_alert_kinds, _gateway_ip(ctx)
-    rows = await ctx.store.read(
-        lambda c: data.mark_watched(c, data.devices(c, now, query, sort), kinds, gateway)
-    )
+    watch = _watch(ctx)
+    rows = await ctx.store.read(lambda c: data.devices(c, now, query, sort, watch))
     context = pages.device_list_context(rows, query, sort, now)
     # Only the table is live, so a refresh never disturbs what is being typed in search.
     return await _page(
@@ -276,16 +275,18 @@ def _device_id(request: web.Request) -> int:
     return int(request.match_info["id"])
 
 
-def _gateway_ip(ctx: AppContext) -> str:
-    """The site's gateway as alerting sees it (always watched for down)."""
-    return ctx.config.alerting.gateway_ip or default_gateway()
+def _watch(ctx: AppContext) -> data.WatchList:
+    """Which devices are watched for down, as alerting decides (the gateway always)."""
+    alerting = ctx.config.alerting
+    return data.WatchList(alerting.down_alert_kinds, alerting.gateway_ip or default_gateway())
 
 
 async def device_page(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     now = _now(ctx)
     device_id = _device_id(request)
-    dev = await ctx.store.read(lambda c: data.device(c, device_id, now))
+    watch = _watch(ctx)
+    dev = await ctx.store.read(lambda c: data.device(c, device_id, now, watch))
     if dev is None:
         context = pages.message_context(
             "No such device", "It may have been removed from the inventory."
@@ -293,13 +294,6 @@ async def device_page(request: web.Request) -> web.Response:
         return await _page(
             request, "message.html", context, "Not found", "devices", live=False, status=404
         )
-    dev["watched"] = data.watched_for_down(
-        dev["kind"],
-        dev["attrs"] if isinstance(dev["attrs"], dict) else {},
-        dev["ip"] or "",
-        ctx.config.alerting.down_alert_kinds,
-        _gateway_ip(ctx),
-    )
     context = pages.device_context(dev, now)
     return await _page(
         request, "device.html", context, dev["name"] or dev["ip"] or "Device", "devices"
@@ -626,7 +620,8 @@ def _json(payload: Any, status: int = 200) -> web.Response:
 async def api_status(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     now = _now(ctx)
-    ov = await ctx.store.read(lambda c: data.overview(c, now))
+    watch = _watch(ctx)
+    ov = await ctx.store.read(lambda c: data.overview(c, now, watch))
     status = _public_status(ctx)
     level, headline = pages.site_health(ov, status)
     return _json(
@@ -651,7 +646,8 @@ async def api_status(request: web.Request) -> web.Response:
 async def api_overview(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     now = _now(ctx)
-    ov = await ctx.store.read(lambda c: data.overview(c, now))
+    watch = _watch(ctx)
+    ov = await ctx.store.read(lambda c: data.overview(c, now, watch))
     return _json(scrub(ov))
 
 
@@ -660,7 +656,8 @@ async def api_devices(request: web.Request) -> web.Response:
     now = _now(ctx)
     query = request.query.get("q", "")[:100]
     sort = request.query.get("sort", "name")
-    rows = await ctx.store.read(lambda c: data.devices(c, now, query, sort))
+    watch = _watch(ctx)
+    rows = await ctx.store.read(lambda c: data.devices(c, now, query, sort, watch))
     return _json({"devices": rows, "count": len(rows)})
 
 
@@ -668,7 +665,8 @@ async def api_device(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     now = _now(ctx)
     device_id = _device_id(request)
-    dev = await ctx.store.read(lambda c: data.device(c, device_id, now))
+    watch = _watch(ctx)
+    dev = await ctx.store.read(lambda c: data.device(c, device_id, now, watch))
     if dev is None:
         return _json({"error": f"no device with id {device_id}"}, status=404)
     return _json(scrub(dev))

@@ -106,14 +106,32 @@ def _device_sql(conn: sqlite3.Connection) -> str:
 
 
 _SEARCHED = ("name", "ip", "mac", "vendor", "kind")
-_STATE_RANK = {"down": 0, "unknown": 1, "up": 2}
+_STATE_RANK = {"down": 0, "unknown": 1, "away": 2, "up": 3}
+
+
+@dataclass(frozen=True)
+class WatchList:
+    """Which devices a "device down" alert is raised for: kinds in [alerting]
+    down_alert_kinds, the gateway, devices marked monitored. The others (laptops, phones)
+    come and go: when they stop answering their state is "away", not "down"."""
+
+    kinds: tuple[str, ...]
+    gateway_ip: str = ""
 
 
 def devices(
-    conn: sqlite3.Connection, now: float, query: str = "", sort: str = "name"
+    conn: sqlite3.Connection,
+    now: float,
+    query: str = "",
+    sort: str = "name",
+    watch: WatchList | None = None,
 ) -> list[dict[str, Any]]:
-    """Every device with its state; ``query`` matches name, IP, MAC, vendor or kind."""
+    """Every device with its state; ``query`` matches name, IP, MAC, vendor or kind. With
+    ``watch``, each row also says whether it is ``watched`` for down (and "away" replaces
+    "down" for the others)."""
     rows = _rows(conn, _device_sql(conn), {"stale": now - STALE_AFTER_S})
+    if watch is not None:
+        mark_watched(conn, rows, watch.kinds, watch.gateway_ip)
     needle = query.strip().lower()
     if needle:
         rows = [r for r in rows if any(needle in str(r[k] or "").lower() for k in _SEARCHED)]
@@ -131,7 +149,9 @@ def devices(
     return rows
 
 
-def device(conn: sqlite3.Connection, device_id: int, now: float) -> dict[str, Any] | None:
+def device(
+    conn: sqlite3.Connection, device_id: int, now: float, watch: WatchList | None = None
+) -> dict[str, Any] | None:
     rows = _rows(
         conn,
         _device_sql(conn) + " WHERE d.id = :id",
@@ -168,6 +188,16 @@ def device(conn: sqlite3.Connection, device_id: int, now: float) -> dict[str, An
         else []
     )
     dev["liveness"] = liveness(conn, device_id)
+    if watch is not None:
+        dev["watched"] = watched_for_down(
+            str(dev["kind"]),
+            dev["attrs"] if isinstance(dev["attrs"], dict) else {},
+            str(dev["ip"] or ""),
+            watch.kinds,
+            watch.gateway_ip,
+        )
+        if not dev["watched"] and dev["state"] == "down":
+            dev["state"] = "away"
     return dev
 
 
@@ -216,7 +246,8 @@ def mark_watched(
     down_alert_kinds: Sequence[str],
     gateway_ip: str,
 ) -> list[dict[str, Any]]:
-    """Add ``watched`` (bool) to each device row of :func:`devices`."""
+    """Add ``watched`` (bool) to each device row of :func:`devices`; a device not watched
+    that does not answer is "away" (it left, as laptops do), not "down"."""
     monitored = {
         int(r[0])
         for r in conn.execute("SELECT id FROM devices WHERE attrs LIKE '%\"monitored\": true%'")
@@ -226,6 +257,8 @@ def mark_watched(
         r["watched"] = watched_for_down(
             str(r["kind"]), attrs, str(r["ip"] or ""), down_alert_kinds, gateway_ip
         )
+        if not r["watched"] and r["state"] == "down":
+            r["state"] = "away"
     return rows
 
 
@@ -307,10 +340,12 @@ def series_points(
 # ---- overview, alerts, events ----
 
 
-def overview(conn: sqlite3.Connection, now: float) -> dict[str, Any]:
-    devs = devices(conn, now)
+def overview(
+    conn: sqlite3.Connection, now: float, watch: WatchList | None = None
+) -> dict[str, Any]:
+    devs = devices(conn, now, watch=watch)
     by_kind: dict[str, int] = {}
-    by_state = {"up": 0, "down": 0, "unknown": 0}
+    by_state = {"up": 0, "down": 0, "unknown": 0, "away": 0}
     for d in devs:
         by_kind[d["kind"]] = by_kind.get(d["kind"], 0) + 1
         by_state[d["state"]] = by_state.get(d["state"], 0) + 1
