@@ -29,6 +29,7 @@ from functools import partial
 from core.clock import Clock
 from core.config import Config
 from core.logs import get_log
+from core.status import StatusKey
 from core.supervisor import Resource, Service, Supervisor
 from core.wire.keys import IdentityError
 from firmware.updater.service import make_updater
@@ -231,7 +232,7 @@ async def run_until_signalled(config: Config) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("appliance.starting", version=ctx.version, site=config.site.name)
     await supervisor.start()
-    ctx.status.publish("phase", "running")
+    ctx.status.publish(StatusKey.PHASE, "running")
     log.info("appliance.running", services=",".join(s.name for s in supervisor.services))
     await stop.wait()
     log.info("appliance.stopping")

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
+from core.status import StatusKey
+
 Pattern = Literal["off", "on", "slow_pulse", "blink", "fast_blink"]
 LED_NAMES = ("power", "uplink", "alert")
 # Pattern timing, used by the GPIO backend's renderer and shown by the page's CSS.
@@ -84,7 +86,7 @@ UPLINK_DOWN_STATES = ("buffering", "failing")
 
 
 def _alert_counts(facts: Mapping[str, Any]) -> Mapping[str, int]:
-    counts = facts.get("alerts.open")
+    counts = facts.get(StatusKey.ALERTS_OPEN)
     return counts if isinstance(counts, Mapping) else {}
 
 
@@ -94,13 +96,13 @@ def active_conditions(
     """Every panel condition that holds for these status facts, highest priority first."""
     alerts = _alert_counts(facts)
     holds = {
-        PanelState.UPDATING: facts.get("update.state") in UPDATING_STATES,
-        PanelState.IDENTIFY: bool(facts.get("identify")),
-        PanelState.FAULT: bool(facts.get("fault")),
-        PanelState.BOOTING: facts.get("phase", "starting") != "running",
-        PanelState.UNPROVISIONED: facts.get("provisioning.state") == "unclaimed",
+        PanelState.UPDATING: facts.get(StatusKey.UPDATE_STATE) in UPDATING_STATES,
+        PanelState.IDENTIFY: bool(facts.get(StatusKey.IDENTIFY)),
+        PanelState.FAULT: bool(facts.get(StatusKey.FAULT)),
+        PanelState.BOOTING: facts.get(StatusKey.PHASE, "starting") != "running",
+        PanelState.UNPROVISIONED: facts.get(StatusKey.PROVISIONING_STATE) == "unclaimed",
         PanelState.MAJOR_ALERT: bool(alerts.get("critical", 0) or alerts.get("major", 0)),
-        PanelState.UPLINK_DOWN: facts.get("uplink.state") in UPLINK_DOWN_STATES,
+        PanelState.UPLINK_DOWN: facts.get(StatusKey.UPLINK_STATE) in UPLINK_DOWN_STATES,
         PanelState.MINOR_ALERT: bool(alerts.get("minor", 0)),
         PanelState.HEALTHY: True,
     }
@@ -115,7 +117,7 @@ def panel(facts: Mapping[str, Any], overlay: PanelState | None = None) -> Panel:
     state = active[0]
     if state in _TAKEOVER:
         return Panel(state, _TAKEOVER[state], active)
-    uplink_state = facts.get("uplink.state")
+    uplink_state = facts.get(StatusKey.UPLINK_STATE)
     uplink: Pattern
     if PanelState.UNPROVISIONED in active:
         uplink = "slow_pulse"

@@ -17,6 +17,7 @@ from typing import Any
 
 from core.logs import get_log
 from core.messages import IdentifyRequested
+from core.status import StatusKey
 from hardware.backends import Backend, SimBackend, make_backend
 from hardware.button import (
     RESET_CONFIRM_S,
@@ -112,13 +113,13 @@ class HardwareService:
             # Only on this timer's own transitions, so an identify that provisioning
             # publishes into the status is honoured rather than overwritten every tick.
             self._identifying = identifying
-            self.ctx.status.publish("identify", identifying)
+            self.ctx.status.publish(StatusKey.IDENTIFY, identifying)
         if self._confirm_until is not None and now >= self._confirm_until:
             self._confirm_until = None
             self._spawn(self._factory_reset())
         facts = self.ctx.status.snapshot()
-        if not isinstance(facts.get("alerts.open"), dict):
-            facts["alerts.open"] = await self._stored_alert_counts(now)
+        if not isinstance(facts.get(StatusKey.ALERTS_OPEN), dict):
+            facts[StatusKey.ALERTS_OPEN] = await self._stored_alert_counts(now)
         current = panel(facts, self._overlay(now))
         for name, pattern in current.leds.as_dict().items():
             self.backend.set_led(name, pattern)
@@ -127,7 +128,7 @@ class HardwareService:
             log.info("hardware.panel", state=current.state.value)
         self.panel = current
         self.ctx.status.publish(
-            "panel", {"state": current.state.value, "leds": current.leds.as_dict()}
+            StatusKey.PANEL, {"state": current.state.value, "leds": current.leds.as_dict()}
         )
         return current
 

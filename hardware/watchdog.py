@@ -15,6 +15,7 @@ import socket
 from collections.abc import Mapping
 
 from core.logs import get_log
+from core.status import StatusKey
 from services.context import AppContext
 
 log = get_log("watchdog")
@@ -60,7 +61,7 @@ class Notifier:
 
 
 def status_line(facts: Mapping[str, object]) -> str:
-    panel = facts.get("panel")
+    panel = facts.get(StatusKey.PANEL)
     state = panel.get("state") if isinstance(panel, Mapping) else None
     return (
         f"STATUS=panel {state or 'n/a'}, uplink {facts.get('uplink.state', 'n/a')}, "
@@ -101,7 +102,7 @@ class WatchdogService:
     async def _wait_running(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + READY_WAIT_S
-        while self.ctx.status.snapshot().get("phase") != "running":
+        while self.ctx.status.snapshot().get(StatusKey.PHASE) != "running":
             remaining = deadline - loop.time()
             if remaining <= 0:
                 log.warning("watchdog.ready_without_running")

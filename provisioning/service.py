@@ -30,6 +30,7 @@ from typing import Any
 from core import fsops, mailbox
 from core.logs import get_log
 from core.schema import to_public_dict
+from core.status import StatusKey
 from core.update_state import read_update_journal
 from core.wire.claim_codes import code_hash
 from core.wire.keys import Identity
@@ -89,7 +90,7 @@ class ProvisioningService:
         claim = await asyncio.to_thread(self.claims.load, self.identity.appliance_id)
         self._publish(claim)
         self.running_version = await asyncio.to_thread(self.keeper.applied_version)
-        self.ctx.status.publish("config.version", self.running_version)
+        self.ctx.status.publish(StatusKey.CONFIG_VERSION, self.running_version)
 
     async def teardown(self) -> None:
         return None  # the shared client is the root's to close
@@ -99,9 +100,13 @@ class ProvisioningService:
             journal.unlink(missing_ok=True)
 
     def _publish(self, claim: ClaimState) -> None:
-        self.ctx.status.publish("provisioning.state", "claimed" if claim.claimed else "unclaimed")
-        self.ctx.status.publish("provisioning.claim_code", "" if claim.claimed else claim.code)
-        self.ctx.status.publish("provisioning.site", claim.site)
+        self.ctx.status.publish(
+            StatusKey.PROVISIONING_STATE, "claimed" if claim.claimed else "unclaimed"
+        )
+        self.ctx.status.publish(
+            StatusKey.PROVISIONING_CLAIM_CODE, "" if claim.claimed else claim.code
+        )
+        self.ctx.status.publish(StatusKey.PROVISIONING_SITE, claim.site)
 
     async def run(self) -> None:
         while True:
@@ -238,7 +243,7 @@ class ProvisioningService:
             self.restart()
         else:  # nothing that runs changes: this process runs the new version as it is
             self.running_version = self.keeper.applied_version()
-            self.ctx.status.publish("config.version", self.running_version)
+            self.ctx.status.publish(StatusKey.CONFIG_VERSION, self.running_version)
 
     # ---- commands ----
 

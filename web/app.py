@@ -23,6 +23,7 @@ from aiohttp import web
 
 from core.logs import get_log
 from core.messages import IdentifyRequested, RediscoverRequested
+from core.status import StatusKey
 from services.context import AppContext
 from services.polling.gateway import default_gateway
 from services.store.records import Event, insert_event
@@ -123,7 +124,7 @@ async def _chrome(request: web.Request, active: str, live: bool = True) -> Chrom
     session = _session(request)
     health = "ok"
     status = ctx.status.snapshot()
-    if status.get("fault"):
+    if status.get(StatusKey.FAULT):
         health = "critical"
     live_url = ""
     if live:
@@ -371,14 +372,14 @@ def _appliance_facts(ctx: AppContext) -> dict[str, Any]:
         "Firmware": ctx.version,
         "Up for": fmt_duration(uptime),
         "Clock": "synchronised" if ctx.clock.clock_synced() else "NOT synchronised (no NTP yet)",
-        "Provisioning": status.get("provisioning.state", "unknown"),
+        "Provisioning": status.get(StatusKey.PROVISIONING_STATE, "unknown"),
         **(
-            {"Claim code": status.get("provisioning.claim_code", "")}
-            if status.get("provisioning.state") == "unclaimed"
+            {"Claim code": status.get(StatusKey.PROVISIONING_CLAIM_CODE, "")}
+            if status.get(StatusKey.PROVISIONING_STATE) == "unclaimed"
             else {}
         ),
-        "Update": status.get("update.state", "idle"),
-        "Uplink": status.get("uplink.state", "unconfigured"),
+        "Update": status.get(StatusKey.UPDATE_STATE, "idle"),
+        "Uplink": status.get(StatusKey.UPLINK_STATE, "unconfigured"),
     }
 
 
@@ -637,7 +638,7 @@ async def api_status(request: web.Request) -> web.Response:
             # Kept from the foundation's API: flat counts for scripts.
             "open_alerts": sum(ov["alerts_open"].values()),
             "outbox": ov["outbox"],
-            "panel": status.get("panel"),
+            "panel": status.get(StatusKey.PANEL),
             "status": status,
         }
     )

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.status import StatusKey
 from web.data import RTT_METRIC
 from web.render import ago, fmt_value, kind_label, local_short
 
@@ -36,7 +37,7 @@ def site_health(ov: Mapping[str, Any], status: Mapping[str, Any]) -> tuple[str, 
     """(level, headline): the five-second answer at the top of the overview."""
     alerts = ov["alerts_open"]
     down = ov["devices"]["by_state"].get("down", 0)
-    if status.get("fault"):
+    if status.get(StatusKey.FAULT):
         return "critical", f"Appliance fault: {status['fault']}"
     if alerts.get("critical"):
         n = alerts["critical"]
@@ -59,8 +60,8 @@ def site_health(ov: Mapping[str, Any], status: Mapping[str, Any]) -> tuple[str, 
 
 def uplink_view(status: Mapping[str, Any], ov: Mapping[str, Any]) -> dict[str, Any]:
     """{state, backlog (records), text, tone}: also the ``uplink`` object of /api/v1/status."""
-    state = str(status.get("uplink.state", "unconfigured"))
-    backlog = status.get("uplink.backlog")
+    state = str(status.get(StatusKey.UPLINK_STATE, "unconfigured"))
+    backlog = status.get(StatusKey.UPLINK_BACKLOG)
     if backlog is None:
         backlog = ov["outbox"]["priority"] + ov["outbox"]["bulk"]
     text, tone = UPLINK_TEXT.get(state, (state, "muted"))
@@ -83,7 +84,7 @@ class PanelView:
 
 def panel_view(status: Mapping[str, Any]) -> PanelView | None:
     """The front panel as published in the status key ``panel`` (None: not running)."""
-    panel = status.get("panel")
+    panel = status.get(StatusKey.PANEL)
     if not isinstance(panel, Mapping):
         return None
     leds = panel.get("leds", {})
@@ -97,9 +98,9 @@ def panel_view(status: Mapping[str, Any]) -> PanelView | None:
 def claim_code(status: Mapping[str, Any]) -> str | None:
     """While unclaimed, the code the MSP types in to claim the box (provisioning shows it here
     and on the label on purpose: it is a one-time pairing code, home only keeps its hash)."""
-    if status.get("provisioning.state") != "unclaimed":
+    if status.get(StatusKey.PROVISIONING_STATE) != "unclaimed":
         return None
-    return str(status.get("provisioning.claim_code") or "")
+    return str(status.get(StatusKey.PROVISIONING_CLAIM_CODE) or "")
 
 
 def overview_context(
@@ -372,7 +373,8 @@ def network_context(
 ) -> dict[str, Any]:
     """network.html; the actions show only with an admin session's ``csrf``. ``notes``: what
     polling cannot do here and how to fix it (status keys polling.icmp, polling.arp)."""
-    notes = [str(status[k]) for k in ("polling.icmp", "polling.arp") if status.get(k)]
+    keys = (StatusKey.POLLING_ICMP, StatusKey.POLLING_ARP)
+    notes = [str(status[k]) for k in keys if status.get(k)]
     return {
         "net": net,
         "appliance": appliance,

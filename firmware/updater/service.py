@@ -16,6 +16,7 @@ from pathlib import Path
 from core import mailbox
 from core.clock import BootInfo
 from core.logs import get_log
+from core.status import StatusKey
 from core.update_state import UpdateJournal, read_update_journal
 from services.context import AppContext
 
@@ -58,25 +59,25 @@ class UpdaterService:
     def healthy(self) -> str | None:
         """Why this process is not healthy yet, or None when it is."""
         facts = self.ctx.status.snapshot()
-        if facts.get("uplink.state") == "connected":
+        if facts.get(StatusKey.UPLINK_STATE) == "connected":
             self.reached_home = True
         if time.monotonic() - self.started < self.settings.healthy_after_s:
             return f"running less than {self.settings.healthy_after_s:g} s"
-        if facts.get("phase") != "running":
+        if facts.get(StatusKey.PHASE) != "running":
             return "services not all started"
-        if facts.get("fault"):
+        if facts.get(StatusKey.FAULT):
             return f"fault: {facts['fault']}"
         if self.ctx.config.uplink.url and not self.reached_home:
             return "has not reached home yet"
         return None
 
     async def setup(self) -> None:
-        self.ctx.status.publish("update.state", _SHOWN.get(self.journal().phase, "idle"))
+        self.ctx.status.publish(StatusKey.UPDATE_STATE, _SHOWN.get(self.journal().phase, "idle"))
 
     async def run(self) -> None:
         while True:
             state = self.journal()
-            self.ctx.status.publish("update.state", _SHOWN.get(state.phase, "idle"))
+            self.ctx.status.publish(StatusKey.UPDATE_STATE, _SHOWN.get(state.phase, "idle"))
             if (
                 state.phase == "trial"
                 and state.trial_version == self.ctx.version

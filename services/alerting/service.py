@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.logs import get_log
+from core.status import StatusKey
 from services.alerting.engine import AlertEngine, Transition, in_window
 from services.alerting.rules import Condition, DeviceMemory, evaluate, presence, watched_for_down
 from services.context import AppContext
@@ -293,7 +294,7 @@ class AlertingService:
         )
 
     def _publish_counts(self) -> None:
-        self.ctx.status.publish("alerts.open", self.engine.counts())
+        self.ctx.status.publish(StatusKey.ALERTS_OPEN, self.engine.counts())
 
 
 def make_alerting(ctx: AppContext) -> AlertingService | None:

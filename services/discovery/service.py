@@ -32,6 +32,7 @@ from typing import Final
 
 from core.logs import get_log
 from core.messages import HostHeard, RediscoverRequested
+from core.status import StatusKey
 from services.context import AppContext
 from services.discovery import inventory
 from services.discovery.arp import ArpNotPermitted, ArpSighting, ArpSocket, SweepResult
@@ -110,7 +111,7 @@ class DiscoveryService:
                 reason="no subnets configured and auto_subnets is false; set "
                 'discovery.subnets = ["192.168.1.0/24"] or discovery.auto_subnets = true',
             )
-            self.ctx.status.publish("discovery.state", "idle")
+            self.ctx.status.publish(StatusKey.DISCOVERY_STATE, "idle")
             return
         try:
             self.netwatch.open()
@@ -137,7 +138,7 @@ class DiscoveryService:
             mdns="on" if self.mdns else "off",
             snmp="on" if self.fingerprinter else "off",
         )
-        self.ctx.status.publish("discovery.state", "running")
+        self.ctx.status.publish(StatusKey.DISCOVERY_STATE, "running")
 
     async def teardown(self) -> None:
         self.netwatch.close()

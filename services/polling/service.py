@@ -19,6 +19,7 @@ from typing import Any
 
 from core.logs import get_log
 from core.messages import HostHeard
+from core.status import StatusKey
 from services.context import AppContext
 from services.polling.arp_probe import ArpProber
 from services.polling.gateway import default_gateway
@@ -98,8 +99,8 @@ class PollingService:
                 self.pinger.open()
             except IcmpUnavailable as exc:
                 log.error("icmp.unavailable", problem=str(exc))
-                self.ctx.status.publish("polling.icmp", str(exc))
-                self._noted.add("polling.icmp")
+                self.ctx.status.publish(StatusKey.POLLING_ICMP, str(exc))
+                self._noted.add(StatusKey.POLLING_ICMP)
                 self.pinger = None
         if self.settings.arp:
             self.arp = ArpProber()
@@ -199,9 +200,9 @@ class PollingService:
     def _note_problems(self) -> None:
         """ICMP or ARP unavailable: say how to fix it once, on the status (network page)."""
         assert self.poller is not None
-        problems = {"polling.icmp": self.poller.icmp_problem}
+        problems = {StatusKey.POLLING_ICMP: self.poller.icmp_problem}
         if self.arp is not None:
-            problems["polling.arp"] = self.arp.problem
+            problems[StatusKey.POLLING_ARP] = self.arp.problem
         for key, problem in problems.items():
             if problem and key not in self._noted:
                 self._noted.add(key)

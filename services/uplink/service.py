@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 from core.logs import get_log
+from core.status import StatusKey
 from core.wire.keys import IdentityError
 from core.wire.protocol import HEARTBEAT_PATH, INGEST_PATH, PROTOCOL_VERSION
 from services.context import AppContext
@@ -96,7 +97,7 @@ class UplinkService:
             identity = await self.client.open()
         except (UplinkConfigError, IdentityError, OSError) as exc:
             # Records keep being stored; the supervisor retries setup with back-off.
-            self.ctx.status.publish("uplink.state", "failing")
+            self.ctx.status.publish(StatusKey.UPLINK_STATE, "failing")
             log.error("uplink.config_error", error=str(exc))
             raise
         self.stream = await self.ctx.store.read(outbox.read_stream)
@@ -108,7 +109,7 @@ class UplinkService:
                 loop.call_soon_threadsafe(self._wake.set)
 
         self.forwarder.attach(wake)
-        self.ctx.status.publish("uplink.state", "buffering")
+        self.ctx.status.publish(StatusKey.UPLINK_STATE, "buffering")
         log.info("uplink.ready", appliance=identity.appliance_id, home=self.settings.url)
 
     async def teardown(self) -> None:
@@ -130,15 +131,15 @@ class UplinkService:
             # while the decision below only looks as far as one batch.
             if time.monotonic() - counted_at >= BACKLOG_COUNT_S:
                 backlog = await self.ctx.store.read(outbox.read_backlog)
-                self.ctx.status.publish("uplink.backlog", sum(backlog.pending.values()))
+                self.ctx.status.publish(StatusKey.UPLINK_BACKLOG, sum(backlog.pending.values()))
                 counted_at = time.monotonic()
             limit = self.settings.batch_max_records
             priority, bulk = await self.ctx.store.read(partial(outbox.read_due, bulk_limit=limit))
             if not priority and bulk == 0:
                 bulk_since = None
-                self.ctx.status.publish("uplink.backlog", 0)
+                self.ctx.status.publish(StatusKey.UPLINK_BACKLOG, 0)
                 if self.failures == 0:
-                    self.ctx.status.publish("uplink.state", "connected")
+                    self.ctx.status.publish(StatusKey.UPLINK_STATE, "connected")
                 await sleep_or_wake(self._wake, IDLE_CHECK_S)
                 continue
             # Bulk waits to fill a batch (count or age); anything in the priority lane goes now.
@@ -193,7 +194,7 @@ class UplinkService:
             self.failures = 0
             self.sent_batches += 1
             self.batch_limit = min(self.settings.batch_max_records, self.batch_limit * 2)
-            self.ctx.status.publish("uplink.state", "connected")
+            self.ctx.status.publish(StatusKey.UPLINK_STATE, "connected")
             if ex.answer.slow_down_s > 0:
                 log.info("uplink.slow_down", seconds=ex.answer.slow_down_s)
                 return ex.answer.slow_down_s
@@ -243,7 +244,7 @@ class UplinkService:
         self.failures += 1
         needs_technician = ex.outcome in ("refused", "tls")
         state = "failing" if needs_technician or self.failures >= FAILING_AFTER else "buffering"
-        self.ctx.status.publish("uplink.state", state)
+        self.ctx.status.publish(StatusKey.UPLINK_STATE, state)
         log.warning(
             "uplink.send_failed",
             outcome=ex.outcome,
@@ -275,7 +276,7 @@ class UplinkService:
             "acked": {str(k): v for k, v in backlog.acked.items()},
             "oldest_unsent_age_s": None if oldest is None else round(oldest, 1),
             "drops": drops,
-            "state": self.ctx.status.snapshot().get("uplink.state"),
+            "state": self.ctx.status.snapshot().get(StatusKey.UPLINK_STATE),
         }
 
     async def _heartbeat_loop(self) -> None:
@@ -285,18 +286,18 @@ class UplinkService:
             except StoreError as exc:
                 log.warning("uplink.heartbeat_skipped", error=str(exc))
             else:
-                state = self.ctx.status.snapshot().get("uplink.state")
+                state = self.ctx.status.snapshot().get(StatusKey.UPLINK_STATE)
                 if exchange.outcome == "ok":
                     if self.failures == 0:
-                        self.ctx.status.publish("uplink.state", "connected")
+                        self.ctx.status.publish(StatusKey.UPLINK_STATE, "connected")
                 else:
                     log.info(
                         "uplink.heartbeat_failed", outcome=exchange.outcome, error=exchange.error
                     )
                     if exchange.outcome in ("refused", "tls"):
-                        self.ctx.status.publish("uplink.state", "failing")
+                        self.ctx.status.publish(StatusKey.UPLINK_STATE, "failing")
                     elif state == "connected":
-                        self.ctx.status.publish("uplink.state", "buffering")
+                        self.ctx.status.publish(StatusKey.UPLINK_STATE, "buffering")
             await asyncio.sleep(self.settings.heartbeat_s)
 
 
@@ -309,6 +310,6 @@ def uplink_factory(ctx: AppContext, home: HomeClient | None) -> UplinkService | 
     """The uplink when one is configured (``home`` is the root's shared client), else None."""
     forwarder = ctx.store.forward
     if home is None or not ctx.config.uplink.url or not isinstance(forwarder, OutboxForwarder):
-        ctx.status.publish("uplink.state", "unconfigured")
+        ctx.status.publish(StatusKey.UPLINK_STATE, "unconfigured")
         return None
     return UplinkService(ctx, forwarder, home)
