@@ -168,6 +168,10 @@ class Chrome:
 def environment() -> jinja2.Environment:
     """The Jinja2 environment of the status page (templates from web/templates/).
 
+    web.app stores it under aiohttp-jinja2's typed key ``aiohttp_jinja2.APP_KEY`` itself rather
+    than through ``aiohttp_jinja2.setup``, which would add the application object and its own
+    ``url``/``static`` helpers as template globals.
+
     Raises jinja2.TemplateNotFound at render time when the package was installed without its
     templates (pyproject's package-data must list ``*.html`` and ``*.svg``).
     """
