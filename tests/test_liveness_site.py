@@ -30,7 +30,12 @@ CONFIG = f"""
 [web]
 enabled = false
 [discovery]
-enabled = false
+# On, for its passive ARP and mDNS evidence on the bus (HostHeard): a host that left must
+# still be called gone within the usual polls, not kept "up" by stale sightings.
+enabled = true
+subnets = ["198.18.0.0/24"]
+sweep_interval_s = 600
+snmp = false
 [polling]
 interval_s = {INTERVAL_S}
 icmp_count = 2

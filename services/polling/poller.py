@@ -112,7 +112,13 @@ class DevicePoller:
             for c in checks
             if c.tried
         ]
-        verdict = state.liveness.decide(answers, heard or {}, wall_s)
+        passive = dict(heard or {})
+        if any(c.check == "arp" for c in checks):
+            # Our own ARP probe asked just now: discovery's passive ARP sightings (flushed up
+            # to seconds late, and including the replies to our previous probe) add nothing
+            # and would keep a host that left "up" for one more poll.
+            passive.pop("arp", None)
+        verdict = state.liveness.decide(answers, passive, wall_s)
         return PollResult(
             device_id=target.device_id,
             ip=target.ip,
