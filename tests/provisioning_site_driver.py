@@ -13,9 +13,11 @@ import json
 import signal
 import sys
 
-from firmware.app import build
 from provisioning.service import ProvisioningService
 from provisioning.signed_config import load_effective_config
+from simsite.harness.appliance import running_appliance
+
+STATUS_POLL_S = 0.1
 
 
 async def main(path: str) -> None:
@@ -24,24 +26,23 @@ async def main(path: str) -> None:
     starts = 0
     while not stop.is_set():
         config = load_effective_config(path)
-        ctx, supervisor = build(config)
         restart = asyncio.Event()
-        await supervisor.start()
-        for service in supervisor.services:
-            if isinstance(service, ProvisioningService):
-                service.restart = restart.set
-        starts += 1
-        ctx.status.publish("phase", "running")
-        print(json.dumps({"start": starts, "site": config.site.name}), flush=True)
-        last: dict[str, object] = {}
-        while not (stop.is_set() or restart.is_set()):
-            facts = ctx.status.snapshot()
-            wanted = {k: facts.get(k) for k in ("provisioning.state", "provisioning.claim_code")}
-            if wanted != last:
-                print(json.dumps({"status": wanted}), flush=True)
-                last = wanted
-            await asyncio.sleep(0.1)
-        await supervisor.stop()
+        async with running_appliance(config) as (ctx, supervisor):
+            for service in supervisor.services:
+                if isinstance(service, ProvisioningService):
+                    service.restart = restart.set
+            starts += 1
+            ctx.status.publish("phase", "running")
+            print(json.dumps({"start": starts, "site": config.site.name}), flush=True)
+            last: dict[str, object] = {}
+            while not (stop.is_set() or restart.is_set()):
+                facts = ctx.status.snapshot()
+                keys = ("provisioning.state", "provisioning.claim_code")
+                wanted = {k: facts.get(k) for k in keys}
+                if wanted != last:
+                    print(json.dumps({"status": wanted}), flush=True)
+                    last = wanted
+                await asyncio.sleep(STATUS_POLL_S)
 
 
 if __name__ == "__main__":
