@@ -343,3 +343,28 @@ async def test_polling_takes_discovery_evidence_from_the_bus(tmp_path: Path) -> 
     assert first.reachable is True and first.answered_by == ("mdns",)
     # Nothing new heard and nothing else to try: no verdict (never "down" for it).
     assert second.reachable is None and second.answered_by == ()
+
+
+async def test_a_restart_neither_repeats_left_nor_forgets_it(alerting: AlertingService) -> None:
+    laptop = Device(8, "workstation")
+    t = T0
+    await alerting.handle_result(laptop.poll(t, arp=True))
+    for _ in range(2):
+        t += INTERVAL_S
+        await alerting.handle_result(laptop.poll(t, arp=False))
+    assert len(_rows(alerting, "SELECT 1 FROM events WHERE kind = 'presence.left'")) == 1
+    # The appliance restarts: a new alerting service on the same store.
+    again = AlertingService(alerting.ctx)
+    again.gateway_ip = ""
+    await again.setup()
+    try:
+        for _ in range(3):
+            t += INTERVAL_S
+            await again.handle_result(laptop.poll(t, arp=False))
+        t = T0 + 3 * 3600
+        await again.handle_result(laptop.poll(t, arp=True))
+    finally:
+        await again.teardown()
+    kinds = _rows(alerting, "SELECT kind, message FROM events WHERE kind LIKE 'presence.%'")
+    assert [k for k, _ in kinds] == ["presence.left", "presence.returned"]
+    assert "returned after 3 h away" in str(kinds[1][1]), kinds

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -70,6 +71,9 @@ class AlertingService:
             self._sub = self.ctx.bus.subscribe(PollResult, Event)
             self._listening = True
         await self.ctx.store.read(self.engine.load)
+        for device_id, away_since in (await self.ctx.store.read(devices_away)).items():
+            # Gone before a restart: no second "left", and "returned" still says how long.
+            self.memory.setdefault(device_id, DeviceMemory()).away_since_wall = away_since
         self._publish_counts()
         log.info("alerting.ready", gateway=self.gateway_ip or "none", open=len(self.engine.open))
 
@@ -295,6 +299,27 @@ class AlertingService:
 
     def _publish_counts(self) -> None:
         self.ctx.status.publish(StatusKey.ALERTS_OPEN, self.engine.counts())
+
+
+def devices_away(conn: sqlite3.Connection) -> dict[int, float]:
+    """Devices whose latest presence event is "left": device id -> wall time it was last
+    heard (the event's ``last_answer_ts``, else the event's time)."""
+    rows = conn.execute(
+        "SELECT e.device_id, e.kind, e.data, e.ts FROM events e JOIN ("
+        " SELECT device_id, MAX(id) AS id FROM events"
+        " WHERE kind IN ('presence.left', 'presence.returned') AND device_id IS NOT NULL"
+        " GROUP BY device_id) latest ON latest.id = e.id"
+    ).fetchall()
+    out: dict[int, float] = {}
+    for device_id, kind, data, ts in rows:
+        if kind != "presence.left":
+            continue
+        try:
+            since = json.loads(data or "{}").get("last_answer_ts")
+        except (ValueError, AttributeError):
+            since = None
+        out[int(device_id)] = float(since) if isinstance(since, int | float) else float(ts)
+    return out
 
 
 def make_alerting(ctx: AppContext) -> AlertingService | None:
