@@ -35,7 +35,10 @@ from services.snmp import (
 from services.snmp.values import OID, SnmpValue
 from tests.polling_agents import Mode, TableAgent
 
-SETTINGS = PollingSettings(icmp=False, snmp_timeout_s=0.3, snmp_retries=1, snmp_budget_s=3.0)
+# SNMP alone decides here: no TCP last-resort probe (127.0.0.1 would answer it with RST).
+SETTINGS = PollingSettings(
+    icmp=False, snmp_timeout_s=0.3, snmp_retries=1, snmp_budget_s=3.0, probe_tcp_ports=()
+)
 # One timeout with its retry, plus scheduling slack: what a dead agent may cost at most.
 BOUND_S = SETTINGS.snmp_budget_s + 1.0
 
@@ -92,8 +95,9 @@ async def test_a_good_agent_gives_readings_and_no_error() -> None:
     ("mode", "values", "reachable", "words"),
     [
         ("silent", GOOD, False, "no answer from 127.0.0.1"),
-        ("garbage", GOOD, False, "undecodable"),
-        ("truncated", GOOD, False, "undecodable"),
+        # Undecodable, but an answer: something on the host is there (liveness), no data.
+        ("garbage", GOOD, True, "undecodable"),
+        ("truncated", GOOD, True, "undecodable"),
         ("backwards", GOOD, True, "went backwards"),
         ("nosuchobject", GOOD, True, "sysUpTime missing"),
         ("ok", {}, True, "sysUpTime missing"),  # an empty MIB view: endOfMibView at once
@@ -108,6 +112,9 @@ async def test_bad_agent_is_bounded_and_explained(
     assert elapsed < BOUND_S
     assert result.reachable is reachable
     assert words in _snmp_error(result)
+    if mode in ("silent", "garbage", "truncated"):
+        (snmp,) = [c for c in result.checks if c.check == "snmp"]
+        assert snmp.ok is False  # no data: the check fails whatever liveness says
     # Whatever came back, no reading is a made-up number from a wrong type.
     for r in result.readings:
         assert r.value is None or r.value == r.value  # never NaN
