@@ -364,8 +364,10 @@ async def test_walk_that_goes_backwards_raises_walk_loop(client: SnmpClient) -> 
     ) as agent:
         with pytest.raises(SnmpWalkLoop) as caught:
             await client.walk(target(agent), IF_TABLE)
-    assert caught.value.asked == (*IF_TABLE, 1, 1, 9)
-    assert caught.value.got == (*IF_TABLE, 1, 1, 5)
+    # Going back once to an OID never seen is accepted (agents that list rows in creation
+    # order, net-snmp's -Cc); coming back to .9, already seen, is the loop.
+    assert caught.value.asked == (*IF_TABLE, 1, 1, 5)
+    assert caught.value.got == (*IF_TABLE, 1, 1, 9)
 
 
 async def test_walk_that_repeats_an_oid_raises_walk_loop(client: SnmpClient) -> None:

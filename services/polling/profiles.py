@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from services.polling.access import Rows, SnmpAccess
-from services.polling.rates import CounterReading, RateTracker
+from services.polling.rates import SPEED_SLACK, CounterReading, RateTracker
+from services.snmp.errors import SnmpError, SnmpErrorStatus, SnmpWalkLoop
 from services.snmp.values import (
     OID,
     Counter32,
@@ -96,7 +97,15 @@ class Profile:
         return self.polls % META_EVERY_POLLS == 0 or ctx.rebooted
 
     async def poll(self, snmp: SnmpAccess, ctx: PollContext) -> list[Reading]:
-        out = await self._poll(snmp, ctx)
+        """This profile's readings. A table the agent answered badly (a walk that loops, an
+        error status) costs this profile's readings only: it is noted in ``ctx.errors`` and
+        the device's other profiles still run. Silence (SnmpTimeout) is raised: asking the
+        next profile would only spend another timeout."""
+        try:
+            out = await self._poll(snmp, ctx)
+        except (SnmpWalkLoop, SnmpErrorStatus) as exc:
+            ctx.errors.append(f"{self.name}: {exc}")
+            out = []
         self.polls += 1
         return out
 
@@ -106,34 +115,95 @@ class Profile:
 
 # ---------------------------------------------------------------- system (SNMPv2-MIB)
 
-SYS_UPTIME = oid("1.3.6.1.2.1.1.3.0")
+SYS_UPTIME = oid("1.3.6.1.2.1.1.3.0")  # the SNMP agent's uptime (TimeTicks, 32 bits)
 HR_SYSTEM_UPTIME = oid("1.3.6.1.2.1.25.1.1.0")  # the host's uptime, not the agent's
+SNMP_ENGINE_TIME = oid("1.3.6.1.6.3.10.2.1.3.0")  # SNMP-FRAMEWORK-MIB snmpEngineTime (s)
+#: A TimeTicks counter (hundredths of a second in 32 bits) rolls over after 497.1 days.
+TIMETICKS_WRAP_S = 2**32 / 100
+#: How far a wrapped uptime may miss the poll interval and still be a roll-over (s, plus a
+#: share of the interval: agents update sysUpTime lazily, polls are not exactly periodic).
+WRAP_SLACK_S = 10.0
+WRAP_SLACK_SHARE = 0.25
+#: A step back smaller than this is jitter between the agent's clocks, not a restart (s).
+BACKWARDS_TOLERANCE_S = 1.0
+
+
+def went_back(prev_s: float, cur_s: float, elapsed_s: float, wrap_s: float | None) -> bool:
+    """Whether an uptime clock restarted between two polls ``elapsed_s`` apart: it went
+    backwards, and not by rolling over (the rolled-over difference would match the interval)."""
+    if cur_s >= prev_s - BACKWARDS_TOLERANCE_S:
+        return False
+    if wrap_s is not None:
+        wrapped = cur_s + wrap_s - prev_s
+        if abs(wrapped - elapsed_s) <= WRAP_SLACK_S + WRAP_SLACK_SHARE * elapsed_s:
+            return False  # a roll-over of the 32-bit counter, not a restart
+    return True
 
 
 class SystemProfile(Profile):
-    """sysUpTime (else hrSystemUptime): reboot detection, and the time base of counter rates."""
+    """Uptime: reboot detection, and the time base of counter rates.
+
+    Three clocks may answer: sysUpTime (the agent's, 32-bit TimeTicks that roll over after
+    497 days), hrSystemUptime (the host's, same width) and snmpEngineTime (seconds since the
+    SNMP engine started). A reboot is claimed only when every clock asked agrees: sysUpTime
+    going backwards is checked against a roll-over, then against hrSystemUptime (an agent
+    restarting on a host that kept running resets sysUpTime only), and, without a host clock,
+    against snmpEngineTime (asked only then, in its own request: some agents never answer
+    for it). The uptime reported (``system.uptime_s``) goes backwards only on a reboot, so
+    every reader comparing two readings (alerting, counter rates) reaches the same verdict.
+    """
 
     name = "system"
 
     def __init__(self) -> None:
         super().__init__()
-        self.last_uptime_s: float | None = None
+        self.last: dict[OID, float] = {}  # each clock's previous reading (s)
+        self.last_at_s: float | None = None
+        self.last_uptime_s: float | None = None  # the previous reported uptime
+        self.offset_s = 0.0  # added to the clock read after roll-overs and agent restarts
 
     async def _poll(self, snmp: SnmpAccess, ctx: PollContext) -> list[Reading]:
         got = await snmp.get([SYS_UPTIME, HR_SYSTEM_UPTIME])
-        uptime = None
-        for source in (SYS_UPTIME, HR_SYSTEM_UPTIME):
-            value = got.get(source)
-            if isinstance(value, TimeTicks):
-                uptime = value.seconds
-                break
-        if uptime is None:
+        now = {o: v.seconds for o in (SYS_UPTIME, HR_SYSTEM_UPTIME)
+               if isinstance(v := got.get(o), TimeTicks)}  # fmt: skip
+        clock = SYS_UPTIME if SYS_UPTIME in now else HR_SYSTEM_UPTIME
+        if clock not in now:
             ctx.errors.append("sysUpTime missing or not TimeTicks: reboots go undetected")
             return []
+        raw = now[clock]
+        elapsed = ctx.at_s - self.last_at_s if self.last_at_s is not None else 0.0
+        rebooted = await self._rebooted(snmp, now, elapsed)
+        if self.last_uptime_s is None or rebooted:
+            self.offset_s = 0.0
+            uptime = raw
+        else:
+            uptime = raw + self.offset_s
+            if uptime < self.last_uptime_s:
+                # The clock rolled over, or the agent restarted and the host did not: keep
+                # counting from the last reading.
+                self.offset_s += self.last_uptime_s + elapsed - uptime
+                uptime = self.last_uptime_s + elapsed
         ctx.uptime_s = uptime
-        ctx.rebooted = self.last_uptime_s is not None and uptime < self.last_uptime_s
-        self.last_uptime_s = uptime
+        ctx.rebooted = rebooted
+        self.last, self.last_at_s, self.last_uptime_s = now, ctx.at_s, uptime
         return [Reading("system.uptime_s", uptime, unit="s")]
+
+    async def _rebooted(self, snmp: SnmpAccess, now: dict[OID, float], elapsed: float) -> bool:
+        verdicts = [
+            went_back(self.last[o], now[o], elapsed, TIMETICKS_WRAP_S)
+            for o in (SYS_UPTIME, HR_SYSTEM_UPTIME)
+            if o in now and o in self.last
+        ]
+        if not verdicts or not all(verdicts):
+            return False
+        if HR_SYSTEM_UPTIME in now and HR_SYSTEM_UPTIME in self.last:
+            return True  # the host's own clock restarted too
+        try:
+            engine = number((await snmp.get([SNMP_ENGINE_TIME])).get(SNMP_ENGINE_TIME))
+        except SnmpError:
+            engine = None
+        # The engine has been running longer than the poll interval: it did not restart.
+        return not (engine is not None and engine > elapsed + WRAP_SLACK_S)
 
 
 # ---------------------------------------------------------------- interfaces (IF-MIB)
@@ -165,7 +235,9 @@ class InterfacesProfile(Profile):
     def __init__(self) -> None:
         super().__init__()
         self.meta: dict[OID, IfMeta] = {}
-        self.hc: bool | None = None  # None: not known yet whether ifHC* counters exist
+        self.hc: bool | None = None  # whether any interface answered ifHC* (last poll)
+        # Per interface, the last (64-bit, 32-bit) octet readings: frozen 64-bit detection.
+        self.last_octets: dict[OID, tuple[tuple[int, ...], tuple[int, ...]]] = {}
 
     async def _refresh(self, snmp: SnmpAccess) -> None:
         rows = await snmp.walk_columns([IF_DESCR, IF_TYPE, IF_SPEED, IF_NAME, IF_HIGH_SPEED])
@@ -181,7 +253,6 @@ class InterfacesProfile(Profile):
                 speed = high * 1e6
             speeds[idx] = speed
         self.meta = {idx: IfMeta(n, speeds[idx]) for idx, n in _unique(names).items()}
-        self.hc = None
 
     async def _poll(self, snmp: SnmpAccess, ctx: PollContext) -> list[Reading]:
         out: list[Reading] = []
@@ -191,12 +262,11 @@ class InterfacesProfile(Profile):
         if not self.meta:
             return out
         columns = [IF_ADMIN, IF_OPER, IF_IN_ERRORS, IF_OUT_ERRORS, IF_IN_DISCARDS, IF_OUT_DISCARDS]
-        octets = [IF_HC_IN, IF_HC_OUT] if self.hc is not False else [IF_IN_OCTETS, IF_OUT_OCTETS]
-        rows = await snmp.walk_columns(columns + octets)
-        if self.hc is None:
-            self.hc = any(IF_HC_IN in r for r in rows.values())
-            if not self.hc:
-                rows = _merge(rows, await snmp.walk_columns([IF_IN_OCTETS, IF_OUT_OCTETS]))
+        # Both widths, every poll: the choice is made per interface (below), since one agent
+        # may give 64-bit counters on some ports, none on others, and frozen ones on a third.
+        rows = await snmp.walk_columns([*columns, IF_HC_IN, IF_HC_OUT])
+        rows = _merge(rows, await snmp.walk_columns([IF_IN_OCTETS, IF_OUT_OCTETS]))
+        self.hc = any(isinstance(r.get(IF_HC_IN), Counter64) for r in rows.values())
         for idx, meta in self.meta.items():
             row = rows.get(idx)
             if row is None:
@@ -207,24 +277,58 @@ class InterfacesProfile(Profile):
             admin, oper = number(row.get(IF_ADMIN)), number(row.get(IF_OPER))
             out.append(Reading("if.admin_up", None if admin is None else float(admin == 1), inst))
             out.append(Reading("if.oper_up", None if oper is None else float(oper == 1), inst))
-            max_bytes = meta.speed_bps / 8 * 4 if meta.speed_bps else None
-            for metric, col, scale, unit, limit in (
-                ("if.in_bps", IF_HC_IN if self.hc else IF_IN_OCTETS, 8, "bit/s", max_bytes),
-                ("if.out_bps", IF_HC_OUT if self.hc else IF_OUT_OCTETS, 8, "bit/s", max_bytes),
-                ("if.in_errors_ps", IF_IN_ERRORS, 1, "1/s", None),
-                ("if.out_errors_ps", IF_OUT_ERRORS, 1, "1/s", None),
-                ("if.in_discards_ps", IF_IN_DISCARDS, 1, "1/s", None),
-                ("if.out_discards_ps", IF_OUT_DISCARDS, 1, "1/s", None),
+            # The stated speed bounds only a 32-bit counter's wrap decision (rates.py).
+            max_bytes = meta.speed_bps / 8 * SPEED_SLACK if meta.speed_bps else None
+            use_hc = self._use_hc(idx, row)
+            for metric, hc_col, col32 in (
+                ("if.in_bps", IF_HC_IN, IF_IN_OCTETS),
+                ("if.out_bps", IF_HC_OUT, IF_OUT_OCTETS),
             ):
-                value = row.get(col)
-                if not isinstance(value, Counter32 | Counter64):
-                    continue
-                bits = 64 if isinstance(value, Counter64) else 32
-                reading = CounterReading(value.value, bits, ctx.at_s, ctx.uptime_s)
-                rate = ctx.rates.update((metric, idx), reading, limit)
+                rates = {
+                    bits: self._rate(ctx, (metric, idx, bits), row.get(col), max_bytes)
+                    for bits, col in ((64, hc_col), (32, col32))
+                }
+                rate = rates[64] if use_hc else rates[32]
                 if rate is not None:
-                    out.append(Reading(metric, rate * scale, inst, unit))
+                    out.append(Reading(metric, rate * 8, inst, "bit/s"))
+            for metric, col in (
+                ("if.in_errors_ps", IF_IN_ERRORS),
+                ("if.out_errors_ps", IF_OUT_ERRORS),
+                ("if.in_discards_ps", IF_IN_DISCARDS),
+                ("if.out_discards_ps", IF_OUT_DISCARDS),
+            ):
+                rate = self._rate(ctx, (metric, idx), row.get(col), None)
+                if rate is not None:
+                    out.append(Reading(metric, rate, inst, "1/s"))
         return out
+
+    @staticmethod
+    def _rate(
+        ctx: PollContext, key: tuple[object, ...], value: SnmpValue | None, limit: float | None
+    ) -> float | None:
+        if not isinstance(value, Counter32 | Counter64):
+            return None
+        bits = 64 if isinstance(value, Counter64) else 32
+        return ctx.rates.update(key, CounterReading(value.value, bits, ctx.at_s, ctx.uptime_s),
+                                limit)  # fmt: skip
+
+    def _use_hc(self, idx: OID, row: dict[OID, SnmpValue]) -> bool:
+        """64-bit counters for this interface, unless absent or frozen while the 32-bit ones
+        move (agents that list ifHC* but never update them, or leave them at 0)."""
+        hc = [row.get(c) for c in (IF_HC_IN, IF_HC_OUT)]
+        c32 = [row.get(c) for c in (IF_IN_OCTETS, IF_OUT_OCTETS)]
+        if not all(isinstance(v, Counter64) for v in hc):
+            return False
+        hc_now = tuple(v.value for v in hc if isinstance(v, Counter64))
+        c32_now = tuple(v.value for v in c32 if isinstance(v, Counter32))
+        last = self.last_octets.get(idx)
+        self.last_octets[idx] = (hc_now, c32_now)
+        if len(c32_now) == 2 and not any(hc_now) and any(c32_now):
+            return False  # 64-bit at 0 while 32-bit counted something: not implemented
+        frozen = last is not None and hc_now == last[0] and c32_now != last[1]
+        if frozen and len(c32_now) == 2:
+            return False  # frozen 64-bit counters, moving 32-bit ones
+        return True
 
 
 def _merge(a: Rows, b: Rows) -> Rows:
@@ -252,6 +356,16 @@ HR_ALERTABLE = {(*HR_TYPES, 4), (*HR_TYPES, 10)}
 # Pseudo and memory file systems are full by design; pfSense names them "/dev, type: devfs".
 PSEUDO_MOUNTS = re.compile(
     r"^(/dev|/run|/sys|/proc|/tmp)(/|,|\s|$)|type: (devfs|tmpfs|procfs|fdescfs|linprocfs)\b"
+)
+# Read-only images are 100 % used by design and can never be acted on: snap packages
+# (squashfs under /snap), loop-mounted images and ISOs, optical media, live-system and
+# read-only roots, the Nix store. Reported (size, used), never judged for fullness.
+FULL_BY_DESIGN = re.compile(
+    r"^/snap(/|$)|^/var/lib/snapd/|/loop\d|\.(iso|img|squashfs|sfs)$|"
+    r"^/(media|mnt|run/media)/(.+/)?(cdrom|dvd|sr\d|iso)\w*(/|$)|^/cdrom|"
+    r"^/(rofs|run/archiso|lib/live/mount|run/initramfs/live)(/|$)|^/nix/store$|"
+    r"type: (squashfs|iso9660|udf|cd9660|erofs|cramfs)\b",
+    re.IGNORECASE,
 )
 INT32_WRAP = 2**32
 
@@ -294,8 +408,10 @@ class StorageProfile(Profile):
             elif kind_oid in HR_NOT_DISK:
                 continue
             standard = kind_oid[: len(HR_TYPES)] == HR_TYPES
-            alertable = (kind_oid in HR_ALERTABLE or not standard) and not PSEUDO_MOUNTS.search(
-                descr
+            alertable = (
+                (kind_oid in HR_ALERTABLE or not standard)
+                and not PSEUDO_MOUNTS.search(descr)
+                and not FULL_BY_DESIGN.search(descr)
             )
             names[idx] = descr
             picked[idx] = (int(units), alertable, is_ram)
@@ -345,53 +461,207 @@ class CpuProfile(Profile):
         return [Reading("cpu.load_pct", sum(loads) / len(loads), "", "%")] if loads else []
 
 
-# ---------------------------------------------------------------- Synology (SYNOLOGY-*-MIB)
+# ---------------------------------------------------------------- NAS health (vendor MIBs)
 
-SYNO_DISK = "1.3.6.1.4.1.6574.2.1.1."
-SYNO_DISK_ID, SYNO_DISK_STATUS, SYNO_DISK_TEMP = (
-    oid(SYNO_DISK + "2"),
-    oid(SYNO_DISK + "5"),
-    oid(SYNO_DISK + "6"),
+# Every value of a vendor status enum is named and given one meaning. Only "fault" raises an
+# alert; "busy" (scrubbing, rebuilding, expanding) and "idle" (an empty bay, a new disk not
+# yet initialised) are reported, never judged; a value not listed is unknown (None).
+OK, BUSY, IDLE, FAULT = "ok", "busy", "idle", "fault"
+
+
+@dataclass(frozen=True)
+class StatusEnum:
+    """A vendor status column: value -> (the vendor's name for it, what it means)."""
+
+    mib: str
+    values: dict[int, tuple[str, str]]
+
+    def meaning(self, value: float | None) -> tuple[str, str] | None:
+        return None if value is None else self.values.get(int(value))
+
+
+SYNOLOGY_RAID_STATUS = StatusEnum(
+    "SYNOLOGY-RAID-MIB raidStatus",
+    {
+        1: ("Normal", OK),
+        2: ("Repairing", BUSY),
+        3: ("Migrating", BUSY),
+        4: ("Expanding", BUSY),
+        5: ("Deleting", BUSY),
+        6: ("Creating", BUSY),
+        7: ("RaidSyncing", BUSY),
+        8: ("RaidParityChecking", BUSY),
+        9: ("RaidAssembling", BUSY),
+        10: ("Canceling", BUSY),
+        11: ("Degrade", FAULT),
+        12: ("Crashed", FAULT),
+        13: ("DataScrubbing", BUSY),
+        14: ("RaidDeploying", BUSY),
+        15: ("RaidUnDeploying", BUSY),
+        16: ("RaidMountCache", BUSY),
+        17: ("RaidUnmountCache", BUSY),
+        18: ("RaidExpandingUnfinishedSHR", BUSY),
+        19: ("RaidConvertSHRToPool", BUSY),
+        20: ("RaidMigrateSHR1ToSHR2", BUSY),
+        21: ("RaidUnknownStatus", "unknown"),
+    },
 )
-SYNO_RAID = "1.3.6.1.4.1.6574.3.1.1."
-SYNO_RAID_NAME, SYNO_RAID_STATUS = oid(SYNO_RAID + "2"), oid(SYNO_RAID + "3")
-SYNO_DISK_OK = {1, 2}  # normal, initialized
-SYNO_RAID_OK = {1}  # normal (2..10 are repairing/migrating/..., 11 degraded, 12 crashed)
-SYNO_RAID_BUSY = set(range(2, 11))
+SYNOLOGY_DISK_STATUS = StatusEnum(
+    "SYNOLOGY-DISK-MIB diskStatus",
+    {
+        1: ("Normal", OK),
+        2: ("Initialized", OK),
+        3: ("NotInitialized", IDLE),  # a new disk, not yet part of a volume: not failed
+        4: ("SystemPartitionFailed", FAULT),
+        5: ("Crashed", FAULT),
+    },
+)
+QNAP_DISK_STATUS = StatusEnum(
+    "NAS-MIB HdStatus (QNAP)",
+    {
+        0: ("ready", OK),
+        -4: ("unknown", "unknown"),
+        -5: ("noDisk", IDLE),  # an empty bay
+        -6: ("invalid", FAULT),
+        -9: ("rwError", FAULT),
+    },
+)
 
 
-class SynologyProfile(Profile):
-    """Disk health and temperature, RAID (volume) state of a Synology NAS."""
+@dataclass(frozen=True)
+class NasTables:
+    """Where one NAS maker keeps its disks and arrays (columns of its MIB)."""
 
-    name = "synology"
+    vendor: str
+    disk_name: OID
+    disk_status: OID
+    disk_enum: StatusEnum
+    disk_temp: OID | None = None
+    array_name: OID | None = None
+    array_status: OID | None = None
+    array_enum: StatusEnum | None = None
+    # Arrays whose status is a string ("Ready", "Rebuilding...", "Degraded"): words -> meaning.
+    array_status_words: tuple[tuple[str, str], ...] = ()
+
+
+SYNOLOGY = NasTables(
+    "Synology",
+    disk_name=oid("1.3.6.1.4.1.6574.2.1.1.2"),  # diskID
+    disk_status=oid("1.3.6.1.4.1.6574.2.1.1.5"),  # diskStatus
+    disk_enum=SYNOLOGY_DISK_STATUS,
+    disk_temp=oid("1.3.6.1.4.1.6574.2.1.1.6"),  # diskTemperature (°C)
+    array_name=oid("1.3.6.1.4.1.6574.3.1.1.2"),  # raidName
+    array_status=oid("1.3.6.1.4.1.6574.3.1.1.3"),  # raidStatus
+    array_enum=SYNOLOGY_RAID_STATUS,
+)
+QNAP = NasTables(
+    "QNAP",
+    disk_name=oid("1.3.6.1.4.1.24681.1.2.11.1.2"),  # HdDescr
+    disk_status=oid("1.3.6.1.4.1.24681.1.2.11.1.4"),  # HdStatus
+    disk_enum=QNAP_DISK_STATUS,
+    disk_temp=oid("1.3.6.1.4.1.24681.1.2.11.1.3"),  # HdTemperature ("36 C/96 F")
+    array_name=oid("1.3.6.1.4.1.24681.1.2.17.1.2"),  # SysVolumeDescr
+    array_status=oid("1.3.6.1.4.1.24681.1.2.17.1.6"),  # SysVolumeStatus (a string)
+    array_status_words=(
+        (r"degraded|crash|fail|error|not active|unmounted", FAULT),
+        (r"rebuild|resync|scrub|check|migrat|expand|initiali|synchroni", BUSY),
+        (r"ready|normal|good", OK),
+    ),
+)
+NAS_TABLES = (SYNOLOGY, QNAP)
+# Backwards-compatible names (docs, tests).
+SYNO_DISK_ID, SYNO_DISK_STATUS, SYNO_DISK_TEMP = (
+    SYNOLOGY.disk_name,
+    SYNOLOGY.disk_status,
+    SYNOLOGY.disk_temp,
+)
+SYNO_RAID_NAME, SYNO_RAID_STATUS = oid("1.3.6.1.4.1.6574.3.1.1.2"), oid("1.3.6.1.4.1.6574.3.1.1.3")
+
+
+def celsius(value: SnmpValue | None) -> float | None:
+    """A temperature in °C: a number, or QNAP's text "36 C/96 F"."""
+    if isinstance(value, OctetString):
+        match = re.match(r"\s*(-?\d+(?:\.\d+)?)\s*C\b", value.text(32))
+        return float(match.group(1)) if match else None
+    return number(value)
+
+
+def _state_readings(prefix: str, inst: str, meaning: tuple[str, str] | None) -> list[Reading]:
+    """``{prefix}.ok`` (0 only for a fault) and ``{prefix}.busy`` from a named state."""
+    if meaning is None or meaning[1] == "unknown":
+        return [Reading(f"{prefix}.ok", None, inst)]
+    state = meaning[1]
+    return [
+        Reading(f"{prefix}.ok", 0.0 if state == FAULT else 1.0, inst),
+        Reading(f"{prefix}.busy", float(state == BUSY), inst),
+    ]
+
+
+class NasHealthProfile(Profile):
+    """Disk health and temperature, array (RAID / volume) state, from the maker's MIB.
+
+    Whichever of NAS_TABLES answers is used; each status value means what its enum says, so
+    a monthly data scrub (Synology raidStatus 13) or a new disk is never reported as a fault.
+    """
+
+    name = "nas"
 
     def __init__(self) -> None:
         super().__init__()
+        self.tables: NasTables | None = None
         self.disks: dict[OID, str] = {}
-        self.raids: dict[OID, str] = {}
+        self.arrays: dict[OID, str] = {}
+
+    async def _refresh(self, snmp: SnmpAccess) -> None:
+        self.tables, self.disks, self.arrays = None, {}, {}
+        for tables in NAS_TABLES:
+            disks = await snmp.walk_columns([tables.disk_name])
+            arrays = await snmp.walk_columns([tables.array_name]) if tables.array_name else {}
+            if not disks and not arrays:
+                continue
+            self.tables = tables
+            self.disks = _unique({i: text(r.get(tables.disk_name)) for i, r in disks.items()})
+            if tables.array_name is not None:
+                names = {i: text(r.get(tables.array_name)) for i, r in arrays.items()}
+                self.arrays = _unique(names)
+            return
 
     async def _poll(self, snmp: SnmpAccess, ctx: PollContext) -> list[Reading]:
         if self.needs_meta(ctx):
-            disks = await snmp.walk_columns([SYNO_DISK_ID])
-            self.disks = _unique({i: text(r.get(SYNO_DISK_ID)) for i, r in disks.items()})
-            raids = await snmp.walk_columns([SYNO_RAID_NAME])
-            self.raids = _unique({i: text(r.get(SYNO_RAID_NAME)) for i, r in raids.items()})
+            await self._refresh(snmp)
+        t = self.tables
         out: list[Reading] = []
+        if t is None:
+            return out
         if self.disks:
-            rows = await snmp.walk_columns([SYNO_DISK_STATUS, SYNO_DISK_TEMP])
+            cols = [t.disk_status] + ([t.disk_temp] if t.disk_temp else [])
+            rows = await snmp.walk_columns(cols)
             for idx, name in self.disks.items():
                 row = rows.get(idx, {})
-                status = number(row.get(SYNO_DISK_STATUS))
-                ok = None if status is None else float(status in SYNO_DISK_OK)
-                out.append(Reading("disk.health_ok", ok, name))
-                out.append(Reading("disk.temp_c", number(row.get(SYNO_DISK_TEMP)), name, "°C"))
-        if self.raids:
-            rows = await snmp.walk_columns([SYNO_RAID_STATUS])
-            for idx, name in self.raids.items():
-                status = number(rows.get(idx, {}).get(SYNO_RAID_STATUS))
-                ok = None if status is None or status in SYNO_RAID_BUSY else float(status == 1)
-                out.append(Reading("raid.ok", ok, name))
+                meaning = t.disk_enum.meaning(number(row.get(t.disk_status)))
+                ok = _state_readings("disk.health", name, meaning)[0]
+                out.append(Reading("disk.health_ok", ok.value, name))
+                if t.disk_temp is not None:
+                    out.append(Reading("disk.temp_c", celsius(row.get(t.disk_temp)), name, "°C"))
+        if self.arrays and t.array_status is not None:
+            rows = await snmp.walk_columns([t.array_status])
+            for idx, name in self.arrays.items():
+                value = rows.get(idx, {}).get(t.array_status)
+                state: tuple[str, str] | None = None
+                if t.array_enum is not None:
+                    state = t.array_enum.meaning(number(value))
+                elif isinstance(value, OctetString):
+                    said = value.text(64)
+                    state = next(
+                        ((said, m) for w, m in t.array_status_words if re.search(w, said, re.I)),
+                        None,
+                    )
+                out.extend(_state_readings("raid", name, state))
         return out
+
+
+# The profile's old name: it now reads every NAS maker in NAS_TABLES.
+SynologyProfile = NasHealthProfile
 
 
 # ---------------------------------------------------------------- printers (Printer-MIB)
@@ -426,7 +696,9 @@ BOOLEAN_METRICS = frozenset(
         "if.oper_up",
         "disk.health_ok",
         "raid.ok",
+        "raid.busy",
         "supply.empty",
+        "supply.almost_empty",
         "ups.on_battery",
         "ups.battery_replace",
         "ups.selftest_ok",
@@ -457,6 +729,31 @@ class SupplyMeta:
     capacity: float | None
 
 
+@dataclass(frozen=True)
+class VendorSupplies:
+    """A maker's own supply table, read when the Printer-MIB gives no number (-3 "some
+    remaining", -2 unknown): names and levels in percent, with the maker's special values."""
+
+    vendor: str
+    name_col: OID
+    level_col: OID
+    almost_empty: frozenset[int]  # levels that mean "almost empty" (no percentage)
+
+
+VENDOR_SUPPLIES: tuple[VendorSupplies, ...] = (
+    VendorSupplies(
+        "Ricoh",
+        name_col=oid("1.3.6.1.4.1.367.3.2.1.2.24.1.1.2"),  # ricohEngTonerName
+        level_col=oid("1.3.6.1.4.1.367.3.2.1.2.24.1.1.5"),  # ricohEngTonerLevel: %, -100 near end
+        almost_empty=frozenset({-100}),
+    ),
+)
+
+
+def _same_supply(a: str, b: str) -> bool:
+    return re.sub(r"\W+", "", a).lower() == re.sub(r"\W+", "", b).lower()
+
+
 class PrinterProfile(Profile):
     """Supply levels (toner, ink, drums), paper trays, and jam/door/paper error states."""
 
@@ -466,6 +763,10 @@ class PrinterProfile(Profile):
         super().__init__()
         self.supplies: dict[OID, SupplyMeta] = {}
         self.trays: dict[OID, SupplyMeta] = {}
+        # Supplies the Printer-MIB gives no number for, and the maker's row that has one.
+        self.vendor: VendorSupplies | None = None
+        self.vendor_rows: dict[OID, OID] = {}
+        self.vendor_looked = False
 
     async def _refresh(self, snmp: SnmpAccess) -> None:
         rows = await snmp.walk_columns([PRT_SUPPLY_DESCR, PRT_SUPPLY_MAX])
@@ -483,6 +784,27 @@ class PrinterProfile(Profile):
         self.trays = {
             i: SupplyMeta(n, number(rows[i].get(PRT_INPUT_MAX))) for i, n in names.items()
         }
+        self.vendor, self.vendor_rows, self.vendor_looked = None, {}, False
+
+    async def _find_vendor_rows(self, snmp: SnmpAccess, unknown: list[OID]) -> None:
+        """Match supplies without a number to the maker's table, by name, else by order."""
+        self.vendor_looked = True
+        for table in VENDOR_SUPPLIES:
+            rows = await snmp.walk_columns([table.name_col])
+            if not rows:
+                continue
+            names = {i: text(r.get(table.name_col)) for i, r in rows.items()}
+            for n, idx in enumerate(unknown):
+                match = next(
+                    (i for i, name in names.items() if _same_supply(name, self.supplies[idx].name)),
+                    None,
+                )
+                if match is None and len(names) == len(self.supplies):
+                    match = list(names)[list(self.supplies).index(idx)] if n < len(names) else None
+                if match is not None:
+                    self.vendor_rows[idx] = match
+            self.vendor = table
+            return
 
     async def _poll(self, snmp: SnmpAccess, ctx: PollContext) -> list[Reading]:
         if self.needs_meta(ctx):
@@ -492,10 +814,29 @@ class PrinterProfile(Profile):
             PRT_INPUT_LEVEL + i for i in self.trays
         ]
         got = await snmp.get(oids) if oids else {}
+        unknown = [
+            idx
+            for idx in self.supplies
+            if (level := number(got.get(PRT_SUPPLY_LEVEL + idx))) is not None and level < 0
+        ]
+        if unknown and not self.vendor_looked:
+            await self._find_vendor_rows(snmp, unknown)
+        vendor: dict[OID, float | None] = {}
+        if self.vendor is not None and self.vendor_rows:
+            col = self.vendor.level_col
+            answer = await snmp.get([col + row for row in self.vendor_rows.values()])
+            vendor = {i: number(answer.get(col + row)) for i, row in self.vendor_rows.items()}
         for idx, meta in self.supplies.items():
             level = number(got.get(PRT_SUPPLY_LEVEL + idx))
             cap = meta.capacity if meta.capacity is not None and meta.capacity > 0 else None
-            out.append(Reading("supply.level_pct", supply_percent(level, cap), meta.name, "%"))
+            pct = supply_percent(level, cap)
+            own = vendor.get(idx)
+            if own is not None and self.vendor is not None:
+                if pct is None and 0 <= own <= 100:
+                    pct = own  # the maker's level, in percent
+                near_end = int(own) in self.vendor.almost_empty
+                out.append(Reading("supply.almost_empty", float(near_end), meta.name))
+            out.append(Reading("supply.level_pct", pct, meta.name, "%"))
             out.append(Reading("supply.empty", supply_empty(level), meta.name))
             out.append(Reading("supply.capacity", cap, meta.name, "units"))
         for idx, meta in self.trays.items():
@@ -669,6 +1010,7 @@ KIND_PROFILES: dict[str, Sequence[ProfileFactory]] = {
 }
 DEFAULT_PROFILES: Sequence[ProfileFactory] = (InterfacesProfile, StorageProfile)
 SYNOLOGY_ENTERPRISE = (1, 3, 6, 1, 4, 1, 6574)
+NAS_ENTERPRISES = {(1, 3, 6, 1, 4, 1, n) for n in (6574, 24681, 55062)}  # Synology, QNAP
 UPS_ENTERPRISES = {(1, 3, 6, 1, 4, 1, n) for n in (318, 3808, 534, 705)}
 
 
@@ -681,8 +1023,8 @@ def profiles_for(kind: str, sys_object_id: str = "") -> list[Profile]:
             enterprise = oid_from_str(sys_object_id)[:7]
         except ValueError:
             enterprise = ()
-    if enterprise == SYNOLOGY_ENTERPRISE or kind == "nas":
-        factories.append(SynologyProfile)
+    if enterprise in NAS_ENTERPRISES or kind == "nas":
+        factories.append(NasHealthProfile)
     if enterprise in UPS_ENTERPRISES and UpsProfile not in factories:
         factories.append(UpsProfile)
     return [SystemProfile()] + [f() for f in dict.fromkeys(factories)]

@@ -8,6 +8,12 @@ naive differences:
 A wrap is assumed only for 32-bit counters and only when the wrapped difference gives a rate
 the interface could carry; anything else is a reset and yields no rate for that interval
 (one missing point on the chart beats a spike of 10^12 bit/s on it).
+
+The interface's stated speed (``max_per_s``) is a claim, not a measurement: home routers
+report ifSpeed = 10 Mbit/s on gigabit ports. It bounds only what it can decide, whether a
+32-bit counter that went backwards wrapped or was reset. A 64-bit counter that moved forward
+is a measurement and is kept whatever the stated speed (only the physical bound
+``MAX_BYTES_PER_S`` applies); one that went backwards was reset.
 """
 
 from __future__ import annotations
@@ -42,11 +48,14 @@ def counter_rate(
         return None  # the agent switched between 32- and 64-bit counters: start again
     if prev.uptime_s is not None and cur.uptime_s is not None and cur.uptime_s < prev.uptime_s:
         return None  # the device rebooted: its counters restarted from zero
-    limit = max_per_s if max_per_s is not None else MAX_BYTES_PER_S
     delta = cur.value - prev.value
-    if delta < 0:
-        if cur.bits != 32:
+    if cur.bits != 32:
+        if delta < 0:
             return None  # a 64-bit counter never wraps in practice: it was reset
+        rate = delta / elapsed
+        return None if rate > MAX_BYTES_PER_S else rate  # never bounded by a stated speed
+    limit = min(max_per_s, MAX_BYTES_PER_S) if max_per_s is not None else MAX_BYTES_PER_S
+    if delta < 0:
         delta += WRAP_32
         # A reset also looks like a wrap; believe the wrap only if the rate is possible.
         if delta / elapsed > limit:

@@ -1,9 +1,13 @@
 """Walking subtrees and tables on top of one request function, for every SNMP version.
 
-A walk trusts nothing the agent says about order: every OID must be after the previous one
-of its column (else SnmpWalkLoop), the number of varbinds is capped (``max_varbinds``: the
-walk stops there and returns what it has) and the whole walk runs under a deadline (else
-SnmpWalkTimeout), so a broken agent costs bounded time and memory.
+A walk trusts nothing the agent says about order, and still reads what a sloppy agent gives:
+some firewalls and printers answer GETNEXT from their internal list, so after ifDescr.13 (a
+VLAN created later) comes ifDescr.4, then the rest in order. An OID lower than the previous
+one is accepted when it was never seen in this walk (net-snmp's ``snmpwalk -Cc``), at most
+``MAX_OUT_OF_ORDER`` times; an OID seen twice, or more disorder than that, is a loop
+(SnmpWalkLoop). The number of varbinds is capped (``max_varbinds``: the walk stops there and
+returns what it has) and the whole walk runs under a deadline (else SnmpWalkTimeout), so a
+broken agent costs bounded time and memory.
 """
 
 from __future__ import annotations
@@ -26,6 +30,28 @@ Table = dict[OID, dict[OID, SnmpValue]]
 # A whole walk of an office device's largest table (a 48-port switch's IF-MIB, a server's
 # hrSWRun) takes a few seconds; two minutes means the agent is crawling or looping.
 DEFAULT_WALK_DEADLINE_S: Final = 120.0
+# Steps back to an unseen OID one walk (one column) accepts: an agent listing rows in the
+# order they were created goes back once per late row; an agent that keeps going back is
+# looping with new OIDs (a walk that would never end).
+MAX_OUT_OF_ORDER: Final = 16
+
+
+class _Order:
+    """Per walk (per column): OIDs seen, steps back taken; raises SnmpWalkLoop on a loop."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.seen: set[OID] = set()
+        self.back = 0
+
+    def check(self, last: OID, oid: OID) -> None:
+        if oid in self.seen or oid == last:
+            raise SnmpWalkLoop(self.host, last, oid)
+        if oid < last:
+            self.back += 1
+            if self.back > MAX_OUT_OF_ORDER:
+                raise SnmpWalkLoop(self.host, last, oid)
+        self.seen.add(oid)
 
 
 async def _next_batch(
@@ -60,6 +86,7 @@ async def walk(
     results: list[Varbind] = []
     last = root
     depth = len(root)
+    order = _Order(host)
     repetitions = max_repetitions
     try:
         async with asyncio.timeout(deadline_s):
@@ -78,8 +105,7 @@ async def walk(
                     oid = vb.oid
                     if oid[:depth] != root or is_absent(vb.value):
                         return results  # left the subtree, or endOfMibView
-                    if oid <= last:
-                        raise SnmpWalkLoop(host, last, oid)
+                    order.check(last, oid)
                     results.append(vb)
                     last = oid
                     if len(results) >= max_varbinds:
@@ -108,6 +134,7 @@ async def walk_columns(
     """
     unique = list(dict.fromkeys(columns))
     last = {column: column for column in unique}
+    orders = {column: _Order(host) for column in unique}
     active = list(unique)
     table: Table = {}
     count = 0
@@ -137,8 +164,7 @@ async def walk_columns(
                         if oid[:depth] != column or is_absent(vb.value):
                             ended.add(column)
                             break
-                        if oid <= last[column]:
-                            raise SnmpWalkLoop(host, last[column], oid)
+                        orders[column].check(last[column], oid)
                         last[column] = oid
                         table.setdefault(oid[depth:], {})[column] = vb.value
                         count += 1
