@@ -337,6 +337,16 @@ class SiteBase(abc.ABC):
         self._save_record()
         wait_all(checks, self.start_timeout_s)
 
+    def crash_agent(self, name: str) -> None:
+        """The device loses power: its agent dies at once, without mDNS goodbyes, so other
+        hosts keep its records cached until their TTL runs out (a later ``change_ip`` starts
+        it again, as the device's next boot would)."""
+        self._require_running()
+        rt = self._device_rt(name)
+        if rt.agent is not None:
+            rt.agent.kill()
+            rt.agent.wait(10)
+
     def set_snmprec(self, name: str, path: Path) -> None:
         """Swap the recording a device (or the gateway) serves and restart its agent."""
         self._require_running()
