@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from simsite.harness.paths import REPO
+
 CHROMIUM = "/usr/bin/chromium"
 # No phoning home from the test browser: the machine has no network but loopback and simsite.
 CHROMIUM_ARGS = [
@@ -22,7 +24,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 
 
 def require_browser() -> None:

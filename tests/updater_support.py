@@ -20,8 +20,8 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.wire.keys import public_key_text
+from simsite.harness.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 # The top-level packages the wheel ships: read from pyproject.toml, so a new package is never
 # silently left out of the test release.
 PACKAGES = tuple(

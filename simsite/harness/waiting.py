@@ -23,15 +23,3 @@ async def wait_for(
             return
         await asyncio.sleep(POLL_S)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-
-
-def wait_until(
-    predicate: Callable[[], object], timeout_s: float = 20.0, what: str = "condition"
-) -> None:
-    """The blocking form of :func:`wait_for`, for code outside an event loop."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(POLL_S)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
