@@ -111,33 +111,51 @@ async def _fill(store: Store, clock: FixedClock, minutes: int) -> None:
         clock.advance(60.0)
 
 
-async def _drain_home(tmp: Path, records: int) -> tuple[float, float]:
-    """(records/s to the real home over loopback, records/s of home's in-process commit)."""
+async def _stored_then_drained(
+    tmp: Path, minutes: int, batch_max_records: int, poll_s: float
+) -> tuple[int, float]:
+    """Store ``minutes`` of the reference site while the uplink is not running (home out of
+    reach, as far as the box knows), then start the appliance against a real home on loopback
+    TLS: (records home holds, seconds until the outbox was empty)."""
     from firmware.app import build
     from simsite.harness.appliance import appliance_config, identity_for
-    from simsite.harness.home import running_home
+    from simsite.harness.home import Home
 
-    with running_home(tmp) as home:
-        config, _ = appliance_config(tmp, home, batch_max_records=2000, batch_max_age_s=0.0)
-        home.register(identity_for(config))
-        clock = FixedClock()
-        ctx, supervisor = build(config, clock)
-        await ctx.store.open()
-        await _fill(ctx.store, clock, max(1, records // (DEVICES * SERIES)))
-        await ctx.store.close()
+    home = Home(tmp / "home", tmp / "ca")
+    home.prepare()
+    config, _ = appliance_config(
+        tmp, home, batch_max_records=batch_max_records, batch_max_age_s=0.0
+    )
+    home.register(identity_for(config))
+    clock = FixedClock()
+    ctx, _sup = build(config, clock)
+    await ctx.store.open()
+    await _fill(ctx.store, clock, minutes)
+    await ctx.store.close()
+    home.start()
+    try:
         ctx, supervisor = build(config, clock)
         began = time.perf_counter()
         await supervisor.start()
-        await _until_drained(ctx.store, 0.05)
+        await _until_drained(ctx.store, poll_s)
         elapsed = time.perf_counter() - began
         await supervisor.stop()
         sent = home.rows("SELECT COUNT(*) FROM records")[0][0]
+    finally:
+        home.stop()
+    return int(sent), elapsed
+
+
+async def _drain_home(tmp: Path, records: int) -> tuple[float, float]:
+    """(records/s to the real home over loopback, records/s of home's in-process commit)."""
+    minutes = max(1, records // (DEVICES * SERIES))
+    sent, elapsed = await _stored_then_drained(tmp, minutes, 2000, 0.05)
     # Peer: the same batches committed by home's own code, in-process.
     store = Store(tmp / "peer.db", chains=[UPLINK_CHAIN], forward=OutboxForwarder())
     await store.open()
     clock2 = FixedClock()
     store.clock = clock2
-    await _fill(store, clock2, max(1, records // (DEVICES * SERIES)))
+    await _fill(store, clock2, minutes)
     expander = Expander()
     batches = await store.read(lambda c: _all_batches(c, expander))
     await store.close()
@@ -161,31 +179,7 @@ def _all_batches(conn: sqlite3.Connection, expander: Expander) -> list[list[dict
 
 async def _backlog_day(tmp: Path) -> tuple[int, float]:
     """Store 24 h of the reference site while home is unreachable, then time the drain."""
-    from firmware.app import build
-    from simsite.harness.appliance import appliance_config, identity_for
-    from simsite.harness.home import Home
-
-    home = Home(tmp / "home", tmp / "ca")
-    home.prepare()
-    config, _ = appliance_config(tmp, home, batch_max_records=5000, batch_max_age_s=0.0)
-    home.register(identity_for(config))
-    clock = FixedClock()
-    ctx, _sup = build(config, clock)
-    await ctx.store.open()
-    await _fill(ctx.store, clock, BACKLOG_MINUTES)
-    await ctx.store.close()
-    home.start()
-    try:
-        ctx, supervisor = build(config, clock)
-        began = time.perf_counter()
-        await supervisor.start()
-        await _until_drained(ctx.store, 0.2)
-        elapsed = time.perf_counter() - began
-        await supervisor.stop()
-        sent = home.rows("SELECT COUNT(*) FROM records")[0][0]
-    finally:
-        home.stop()
-    return sent, elapsed
+    return await _stored_then_drained(tmp, BACKLOG_MINUTES, 5000, 0.2)
 
 
 async def _run(tmp: Path) -> list[str]:
