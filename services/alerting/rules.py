@@ -274,6 +274,19 @@ def evaluate(
                         {"level_pct": r.value},
                     )
                 )
+        elif r.metric == "supply.almost_empty" and r.value is not None:
+            # The maker's own table says "almost empty" without a percentage (Ricoh's -100):
+            # the same low-supply alert a level under the threshold raises.
+            if result.value("supply.level_pct", inst) is None:
+                out.append(
+                    Condition(
+                        f"supply.low:{dev}:{inst}",
+                        "supply.low",
+                        dev,
+                        "minor" if r.value == 1 else None,
+                        f"{label}: {inst} almost empty",
+                    )
+                )
         elif r.metric == "supply.empty" and r.value is not None:
             out.append(
                 Condition(
