@@ -15,8 +15,8 @@ import time
 
 from core.clock import FixedClock
 from core.config import load_config
-from firmware.app import build
 from services.store import Event, Measurement, insert_event, insert_measurements
+from simsite.harness.appliance import running_appliance
 
 DEVICES = 20  # each with 3 metrics, every simulated minute
 METRICS = ("icmp.rtt_ms", "if.in_bps", "cpu.load_pct")
@@ -25,9 +25,7 @@ METRICS = ("icmp.rtt_ms", "if.in_bps", "cpu.load_pct")
 async def main(config_path: str, minutes: int) -> None:
     config = load_config(config_path)
     clock = FixedClock(synced=True)
-    ctx, supervisor = build(config, clock)
-    await supervisor.start()
-    try:
+    async with running_appliance(config, clock) as (ctx, _supervisor):
         for minute in range(minutes):
             items = [
                 Measurement(d, metric, float(minute), unit="x")
@@ -49,8 +47,6 @@ async def main(config_path: str, minutes: int) -> None:
                 break
             await asyncio.sleep(0.05)
         print(json.dumps({"drained": True, "seconds": time.monotonic() - started}), flush=True)
-    finally:
-        await supervisor.stop()
 
 
 if __name__ == "__main__":
