@@ -50,6 +50,10 @@ def _committed(db: Path) -> tuple[int, int]:
     """Rows a reader sees: committed by definition (WAL readers never see uncommitted data)."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
     try:
+        # The file exists a moment before the first start's migrations commit the tables.
+        table = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'measurements'"
+        if conn.execute(table).fetchone() is None:
+            return 0, 0
         (m,) = conn.execute("SELECT MAX(id) FROM measurements").fetchone()
         (n,) = conn.execute("SELECT COUNT(*) FROM measurements").fetchone()
     finally:
