@@ -12,8 +12,9 @@ import hmac
 import json
 import socket
 import ssl
+import subprocess
 import tomllib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -21,14 +22,19 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SmtpServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
+from core.wire.keys import Identity
+from core.wire.protocol import INGEST_PATH, encode
 from home.db import HomeDB
 from home.notify.config import parse
 from home.notify.worker import Notifier
+from simsite.harness import processes
+from simsite.harness.home import Home
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SECRET_TEXT = "whsec-test-3f9a2c1b7e"  # the webhook secret the test config uses
@@ -79,7 +85,10 @@ class SmtpSink:
                 "auth_required": True,
                 "authenticator": self._authenticate,
             }
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)
+        # server_hostname: else aiosmtpd asks socket.getfqdn() (a DNS lookup) per connection.
+        self.controller = Controller(
+            self, hostname="127.0.0.1", port=self.port, server_hostname="mx.test", **kwargs
+        )
         self.logins: list[str] = []
 
     def _authenticate(
@@ -129,12 +138,15 @@ class WebhookSink:
     """An aiohttp server on 127.0.0.1 that records every POST; ``status`` is its answer."""
 
     status: int = 200
+    delay_s: float = 0.0  # answer this much later (a slow receiver widens the crash window)
     hits: list[Hit] = field(default_factory=list)
     port: int = 0
     runner: web.AppRunner | None = None
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.hits.append(Hit(request.path, dict(request.headers), await request.read()))
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         return web.json_response({"ok": self.status < 300}, status=self.status)
 
     async def start(self) -> None:
@@ -163,7 +175,9 @@ def verify_signature(secret: str, hit: Hit) -> bool:
     return hmac.compare_digest(given, expected)
 
 
-def notify_toml(tmp: Path, smtp: SmtpSink, hooks: WebhookSink, **overrides: Any) -> str:
+def notify_toml(
+    tmp: Path, smtp: SmtpSink, hooks: WebhookSink, extra: str = "", **overrides: Any
+) -> str:
     """A [notify] configuration for an MSP: a service queue (mail), an on-call phone (webhook),
     a second technician and a manager (webhooks), an ops fallback (Apprise json://)."""
     (tmp / "hook.secret").write_text(SECRET_TEXT + "\n")
@@ -189,7 +203,7 @@ def notify_toml(tmp: Path, smtp: SmtpSink, hooks: WebhookSink, **overrides: Any)
         'from = "outpost@msp.example"',
         'to = ["helpdesk@msp.example"]',
     ]
-    for name in ("oncall", "tech2", "manager"):
+    for name in ("oncall", "tech2", "manager", "psa"):
         lines += [
             f"[notify.channels.{name}]",
             'type = "webhook"',
@@ -209,7 +223,16 @@ def notify_toml(tmp: Path, smtp: SmtpSink, hooks: WebhookSink, **overrides: Any)
         'end = "18:00"',
         'holidays = ["2026-12-25"]',
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + extra
+
+
+# Majors and criticals to the service mailbox and the PSA webhook whatever the hour (e2e tests
+# run at the machine's real time).
+ALWAYS_ROUTE = """
+[[notify.routes]]
+severities = ["major", "critical"]
+channels = ["service", "psa"]
+"""
 
 
 class Box:
@@ -314,3 +337,58 @@ async def rig(tmp: Path, clock: FakeClock, **overrides: Any) -> AsyncIterator[Ri
             box = Box(db, "op-4f3a9c2b1d", "Dental")
             await box.register()
             yield Rig(smtp, hooks, db, notifier, box)
+
+
+@dataclass
+class NotifyHome(Home):
+    """``outpost-home run --config FILE`` (the harness's Home, plus a configuration file)."""
+
+    config: Path | None = None
+
+    def start(self) -> None:
+        argv = [*processes.HOME, "run", "--data-dir", str(self.data_dir)]
+        argv += ["--listen", f"{self.host}:{self.port}"]
+        if self.config is not None:
+            argv += ["--config", str(self.config)]
+        if self.database:
+            argv += ["--database", self.database]
+        with open(self.log_path, "ab") as errors:
+            self.proc = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=errors, start_new_session=True
+            )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if b"listening" not in line:
+            self.stop()
+            raise RuntimeError(f"home did not start: {line!r}\n{self.log_path.read_text()[-2000:]}")
+
+
+@contextlib.contextmanager
+def notify_home(tmp: Path, toml: str) -> Iterator[NotifyHome]:
+    """A real home process on loopback with ``toml`` as its configuration; stopped on exit."""
+    config = tmp / "home.toml"
+    config.write_text(toml)
+    home = NotifyHome(tmp / "home", tmp / "ca", config=config)
+    home.prepare()
+    home.start()
+    try:
+        yield home
+    finally:
+        home.stop()
+
+
+async def post_batch(home: Home, identity: Identity, doc: dict[str, Any]) -> int:
+    """POST one signed batch to home's ingest; the HTTP status, or 0 when home did not answer."""
+    body = encode(doc)
+    headers = {"Content-Encoding": "gzip", **identity.sign_headers("POST", INGEST_PATH, body)}
+    context = ssl.create_default_context(cafile=str(home.ca_file))
+    timeout = aiohttp.ClientTimeout(total=5)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.post(home.url + INGEST_PATH, data=body, headers=headers, ssl=context) as resp,
+        ):
+            await resp.read()
+            return resp.status
+    except (aiohttp.ClientError, TimeoutError):
+        return 0
