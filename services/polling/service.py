@@ -151,6 +151,9 @@ class PollingService:
                 state.next_due, state.missed = old.next_due, old.missed
             self.states[device_id] = state
         self.targets = fresh
+        # Passive evidence is kept for polled addresses only (memory stays bounded).
+        polled = {t.ip for t in targets}
+        self.heard = {ip: m for ip, m in self.heard.items() if ip in polled}
 
     async def run(self) -> None:
         next_inventory = 0.0
