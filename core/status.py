@@ -4,7 +4,7 @@ Services publish into it; the status page, the LEDs and the heartbeat read ``sna
 ``wait_changed()`` wakes the server-sent events and the LED state machine without polling.
 
 Status keys are the :class:`StatusKey` members below (a ``StrEnum``: each member is also its
-string, so JSON, templates and ``snapshot()["uplink.state"]`` see the same text); publishers and
+string, so JSON, templates and lookups by the plain text see the same key); publishers and
 readers use the members, never string literals, so a typo is a mypy error instead of a fact
 nobody reads.
 """
