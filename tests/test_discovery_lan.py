@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from tests.conftest import IS_ROOT, REPO
 
 if not IS_ROOT:
     pytest.skip("needs root for network namespaces (simulated LANs)", allow_module_level=True)
+
+import itertools
 
 from simsite.agentcfg import AgentConfig, ServiceAd
 from simsite.announce import printer_services
@@ -312,3 +315,49 @@ def test_a_responder_that_lists_no_types_is_found_by_direct_browsing(tmp_path: P
             assert row["name"] == "ps-3c2af4"
             types = _mdns_types(app.attrs(server.mac))
             assert types == {"_ipp._tcp.local.", "_pdl-datastream._tcp.local."}
+
+
+# ---- randomised MACs -----------------------------------------------------------------------
+
+
+def test_a_phone_rotating_its_private_mac_stays_one_device(tmp_path: Path) -> None:
+    """A phone rotates its private (locally administered) MAC three times, taking a new lease
+    each time, with the same mDNS host name: one device, one device.joined, three
+    device.mac_rotated."""
+    macs = ["0a:5e:00:00:87:01", "0a:5e:00:00:87:02", "0a:5e:00:00:87:03", "0a:5e:00:00:87:04"]
+    services = (
+        MdnsService("_companion-link._tcp", "Anna's iPhone", 49152,
+                    {"rpBA": "4C:11:22:33:44:55", "rpVr": "510.1"}, host="annas-iphone"),
+        MdnsService("_apple-mobdev2._tcp", "4e:11:22:33:44:55@fe80::1c", 32498,
+                    host="annas-iphone"),
+    )  # fmt: skip
+    phone = SimDevice(name="phone", ip="198.18.87.70", mac=macs[0], vendor="Apple", role="phone",
+                      mdns=services)  # fmt: skip
+    spec = SiteSpec(devices=(phone,), lan="198.18.87.0/24", gateway_ip="198.18.87.1",
+                    appliance_ip="198.18.87.2")  # fmt: skip
+    with Site(spec) as site:
+        config = lambda db: discovery_config(db, ["198.18.87.0/24"])  # noqa: E731
+
+        def phone_row(app: Any, mac: str) -> Any:
+            row = app.devices().get(mac)
+            attrs = app.attrs(mac)
+            return row if attrs.get("names", {}).get("mdns") == "annas-iphone" else None
+
+        with outpost(site, tmp_path, config) as app:
+            first = app.wait("the phone, named", lambda: phone_row(app, macs[0]), 60)
+            ns = site.ns_of("phone")
+            for turn, mac in enumerate(macs[1:], start=1):
+                rotated = time.monotonic()
+                ns_run(site, ns, f"ip link set eth0 address {mac}")
+                site.change_ip("phone", f"198.18.87.{70 + turn}")  # new MAC, new lease
+                row = app.wait(f"rotation {turn} linked", partial(phone_row, app, mac), 60)
+                print(f"\nrotation {turn}: linked {time.monotonic() - rotated:.1f} s after it")
+                assert row["id"] == first["id"] and row["ip"] == f"198.18.87.{70 + turn}"
+            phone_macs = set(macs)
+            joined = [e for e in app.events("device.joined") if e["data"]["mac"] in phone_macs]
+            assert [e["data"]["mac"] for e in joined] == [macs[0]], "joined once, never again"
+            rotations = [(e["data"]["old_mac"], e["data"]["mac"])
+                         for e in app.events("device.mac_rotated")]  # fmt: skip
+            assert rotations == list(itertools.pairwise(macs))
+            assert [m for m in app.devices() if m in phone_macs] == [macs[-1]], "one device"
+            assert app.attrs(macs[-1])["previous_macs"] == macs[:-1]
