@@ -37,6 +37,9 @@ BACKOFF_FIRST_S = 1.0
 BACKOFF_CAP_S = 60.0
 # A service that ran this long without crashing starts its back-off from the beginning again.
 STABLE_AFTER_S = 120.0
+# One service's setup at start, at most: setups run one after the other, so one that hangs
+# (a mount that never answers) must not keep every later service from starting.
+SETUP_BUDGET_S = 30.0
 STOP_BUDGET_S = (
     5.0  # the whole stop, every service included (systemd waits longer, but users don't)
 )
@@ -77,6 +80,20 @@ class ServiceState:
     since: float = 0.0
 
 
+async def _setup_within_budget(service: Service) -> None:
+    """``service.setup()``, cancelled after SETUP_BUDGET_S (then TimeoutError saying so)."""
+    task = asyncio.ensure_future(service.setup())
+    done, _ = await asyncio.wait({task}, timeout=SETUP_BUDGET_S)
+    if not done:
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)  # let it unwind what it had begun
+        raise TimeoutError(
+            f"setup did not finish within {SETUP_BUDGET_S:g} s; the others start without it "
+            "and it is tried again after the back-off"
+        )
+    task.result()
+
+
 class Supervisor:
     def __init__(
         self,
@@ -115,7 +132,7 @@ class Supervisor:
             state = self.states[service.name]
             state.state, state.since = "starting", time.monotonic()
             try:
-                await service.setup()
+                await _setup_within_budget(service)
             except Exception as exc:
                 if service.name in self.critical:
                     log.exception("service.setup_failed", service=service.name)
