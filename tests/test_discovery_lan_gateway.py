@@ -205,3 +205,37 @@ def test_after_a_conflict_ends_the_intruder_loses_the_address_within_one_sweep(
             opened = app.query("SELECT key FROM alerts WHERE device_id = ? AND key LIKE"
                                " 'device.down:%'", (intruder_id,))  # fmt: skip
             assert opened == [], "the intruder is not alerted as the NAS"
+
+
+def test_the_gateway_is_whatever_the_default_route_points_at_now(tmp_path: Path) -> None:
+    """Our variant of a gateway that moves: the default route changes to a second router at
+    another address (a DHCP renewal naming a new router, a re-cabled site). From then on that
+    router is polled as the gateway: its down alert is the gateway's (critical)."""
+    lan = "198.18.92.0/24"
+    router2 = SimDevice(name="router2", ip="198.18.92.254", mac=mac_for("draytek", "r92"),
+                        vendor="DrayTek", role="router")  # fmt: skip
+    spec = SiteSpec(devices=(router2,), lan=lan, gateway_ip="198.18.92.1",
+                    appliance_ip="198.18.92.2")  # fmt: skip
+    with Site(spec) as site:
+        config = lambda db: appliance_config(db, [lan])  # noqa: E731
+        with run_outpost(site, tmp_path, config, whole=True) as app:
+            router2_id = app.wait(
+                "the second router", lambda: (app.devices().get(router2.mac) or {"id": 0})["id"]
+            )
+            app.wait(
+                "the second router polled",
+                lambda: (_poll_state(app, router2_id) or {}).get("reachable") == 1,
+                INVENTORY_REFRESH_S + 20,
+            )
+            ns_run(site, site.app_ns, "ip route replace default via 198.18.92.254")
+            app.wait("alerting to follow the route",
+                     lambda: "alerting.gateway_changed" in app.text(), 30)  # fmt: skip
+            site.device_down("router2")
+            alert = app.wait(
+                "the new gateway's down alert",
+                lambda: _open_alert(app, f"device.down:{router2_id}"),
+                60,
+            )
+            assert alert["severity"] == "critical", "the gateway's alert, not a router's"
+            assert "gateway" in alert["message"]
+            assert app.devices()[router2.mac]["kind"] == "router"

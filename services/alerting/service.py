@@ -23,7 +23,7 @@ from core.status import StatusKey
 from services.alerting.engine import AlertEngine, Transition, in_window
 from services.alerting.rules import Condition, DeviceMemory, evaluate, presence, watched_for_down
 from services.context import AppContext
-from services.polling.gateway import default_gateway
+from services.polling.gateway import GatewayRole
 from services.polling.results import PollResult
 from services.store.db import Tx
 from services.store.records import Event, insert_event
@@ -53,7 +53,8 @@ class AlertingService:
         self.settings = ctx.config.alerting
         self.engine = AlertEngine()
         self.memory: dict[int, DeviceMemory] = {}
-        self.gateway_ip = self.settings.gateway_ip or default_gateway()
+        self.gateway_role = GatewayRole(self.settings.gateway_ip)
+        self._gateway_ip = self.gateway_role.ip
         self.gateway = GatewayState()
         self.pending: dict[int, Condition] = {}  # held "device down" conditions by device
         self.held_since: dict[int, float] = {}  # device -> time.monotonic() its hold began
@@ -65,6 +66,21 @@ class AlertingService:
         # Subscribed at construction so no result published before setup() is missed.
         self._sub = ctx.bus.subscribe(PollResult, Event)
         self._listening = True
+
+    @property
+    def gateway_ip(self) -> str:
+        """The site's gateway now: configured, else the default route's next hop. When the
+        default route moves to another router, what was known of the old one is dropped."""
+        ip = self.gateway_role.ip
+        if ip != self._gateway_ip:
+            log.info("alerting.gateway_changed", old=self._gateway_ip or "none", new=ip or "none")
+            self._gateway_ip, self.gateway = ip, GatewayState()
+        return ip
+
+    @gateway_ip.setter
+    def gateway_ip(self, ip: str) -> None:
+        """Fix the gateway to ``ip`` ("" for none), whatever the route says."""
+        self.gateway_role = GatewayRole(ip, follow_route=False)
 
     async def setup(self) -> None:
         if not self._listening:  # set up again after a crash or a restart: listen again

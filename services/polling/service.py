@@ -22,7 +22,7 @@ from core.messages import HostHeard
 from core.status import StatusKey
 from services.context import AppContext
 from services.polling.arp_probe import ArpProber
-from services.polling.gateway import default_gateway
+from services.polling.gateway import GatewayRole
 from services.polling.icmp import IcmpUnavailable, Pinger
 from services.polling.inventory import PollTarget, load_targets, upsert_configured
 from services.polling.liveness import Liveness, ordered
@@ -75,7 +75,17 @@ class PollingService:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(self.settings.concurrency)
         self.cycles = 0
-        self.gateway_ip = ctx.config.alerting.gateway_ip or default_gateway()
+        self.gateway_role = GatewayRole(ctx.config.alerting.gateway_ip)
+
+    @property
+    def gateway_ip(self) -> str:
+        """The site's gateway now: configured, else the default route's next hop."""
+        return self.gateway_role.ip
+
+    @gateway_ip.setter
+    def gateway_ip(self, ip: str) -> None:
+        """Fix the gateway to ``ip`` ("" for none), whatever the route says."""
+        self.gateway_role = GatewayRole(ip, follow_route=False)
 
     def _snmp_settings(self) -> Any:
         return getattr(self.ctx.config, "snmp", None)
@@ -304,6 +314,13 @@ def store_result(tx: Tx, result: PollResult, missed: int, worked: tuple[str, ...
             ",".join(worked),
         ),
     )
+    if not any(c.check.startswith("tcp-probe:") for c in result.checks):
+        # The last-resort probe did not run (something else answered): its old rows would
+        # show a stale "no answer" on the device page.
+        tx.conn.execute(
+            "DELETE FROM poll_checks WHERE device_id = ? AND check_name LIKE 'tcp-probe:%'",
+            (result.device_id,),
+        )
     tx.conn.executemany(
         "INSERT INTO poll_checks (device_id, check_name, ok, ts, error, answered)"
         " VALUES (?, ?, ?, ?, ?, ?)"
