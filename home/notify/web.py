@@ -9,20 +9,31 @@ other-purpose token is answered 403 and changes nothing.
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
 from aiohttp import web
 
 from core.logs import get_log
+from home.db import HomeDB
 from home.notify.ack import ACK_PATH, AckError, verify
 from home.notify.planner import thread
 
-if TYPE_CHECKING:
-    from home.notify.worker import Notifier
-
 log = get_log("home.notify")
 
-NOTIFIER_KEY: web.AppKey[Notifier] = web.AppKey("notifier")
+
+class AckBackend(Protocol):
+    """What the routes need of the notifier (home/notify/worker.py: Notifier)."""
+
+    secret: bytes
+    clock: Callable[[], float]
+
+    def database(self) -> HomeDB: ...
+
+    def acknowledge_sync(self, ref: str, by: str) -> bool: ...
+
+
+NOTIFIER_KEY: web.AppKey[AckBackend] = web.AppKey("notifier")
 
 _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="referrer" content="no-referrer"><title>Outpost: {title}</title></head>
@@ -83,7 +94,7 @@ async def ack_post(request: web.Request) -> web.Response:
                  f"{html.escape(by)}; its escalation is stopped.</p>")  # fmt: skip
 
 
-def add_routes(app: web.Application, notifier: Notifier) -> None:
+def add_routes(app: web.Application, notifier: AckBackend) -> None:
     app[NOTIFIER_KEY] = notifier
     app.router.add_get(ACK_PATH, ack_form)
     app.router.add_post(ACK_PATH, ack_post)

@@ -25,6 +25,7 @@ from home.notify.channels import SendError, send
 from home.notify.config import NotifyConfig
 from home.notify.messages import render
 from home.notify.planner import Planner
+from home.notify.web import add_routes
 from home.sql import Connection
 
 T = TypeVar("T")
@@ -70,8 +71,6 @@ class Notifier:
     def install(self, app: web.Application, db: HomeDB) -> None:
         """Everything home's server needs: the ingest hook, the worker (runs while the app
         runs) and the acknowledgement routes."""
-        from home.notify.web import add_routes
-
         self.attach(db)
         app.cleanup_ctx.append(self.cleanup_ctx)
         add_routes(app, self)
