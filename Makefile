@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 #  iproute2/iputils-ping: namespaces and ping; snmpd/snmp: net-snmp agent and client (bench peer);
 #  arp-scan: discovery bench peer; chromium(+driver): status-page browser tests;
 #  strace: the store test that counts one fsync per commit.
-DEB_PKGS := iproute2 iputils-ping snmpd snmp arp-scan chromium chromium-driver strace
+DEB_PKGS := iproute2 iputils-ping snmpd snmp arp-scan chromium chromium-driver strace postgresql haproxy
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
 .PHONY: run test lint bench deps venv clean cleanup install
@@ -19,7 +19,9 @@ ifeq ($(IS_ROOT),yes)
 	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 	@# snmpd is only ever started by the simulated site; the Debian service must not run on the host.
-	@if systemctl is-active --quiet snmpd 2>/dev/null; then systemctl disable --now snmpd >/dev/null 2>&1 || true; fi
+	@for svc in snmpd postgresql haproxy; do \
+	  if systemctl is-active --quiet $$svc 2>/dev/null; then systemctl disable --now $$svc >/dev/null 2>&1 || true; fi; \
+	done
 else
 	@echo "not root: skipping Debian packages ($(DEB_PKGS)); namespace tests will be skipped with a reason"
 endif

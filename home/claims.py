@@ -12,38 +12,15 @@ and records the MSP's public key the box will trust from then on.
 from __future__ import annotations
 
 import math
-import sqlite3
 import time
 from typing import Any
 
 from core.wire.claim_codes import code_hash
 from home.db import HomeDB, Refused
 
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS claims (
-        appliance TEXT PRIMARY KEY,
-        public_key TEXT NOT NULL,
-        code_hash TEXT NOT NULL,
-        code_expires_at REAL NOT NULL,
-        state TEXT NOT NULL DEFAULT 'pending',
-        site TEXT NOT NULL DEFAULT '',
-        msp_key TEXT NOT NULL DEFAULT '',
-        version TEXT NOT NULL DEFAULT '',
-        first_seen REAL NOT NULL,
-        last_seen REAL NOT NULL,
-        claimed_at REAL
-    )""",
-    "CREATE INDEX IF NOT EXISTS claims_code ON claims (code_hash)",
-)
-
 
 class ClaimError(Exception):
     """A claim the MSP asked for cannot be made; the message says why and what to do."""
-
-
-def ensure_schema(conn: sqlite3.Connection) -> None:
-    for statement in SCHEMA:
-        conn.execute(statement)
 
 
 def hello_sync(
@@ -51,7 +28,6 @@ def hello_sync(
 ) -> dict[str, Any]:
     """Record (or refresh) an unclaimed box; answer whether and for which site it is claimed."""
     conn = db.conn
-    ensure_schema(conn)
     hashed = doc.get("claim_code_sha256")
     expires = doc.get("code_expires_at")
     if not isinstance(hashed, str) or len(hashed) != 64:
@@ -115,7 +91,6 @@ def claim_sync(db: HomeDB, code: str, site: str, msp_key: str, now: float | None
     if not site.strip():
         raise ClaimError("name the site: --site 'Client name'")
     conn = db.conn
-    ensure_schema(conn)
     now = time.time() if now is None else now
     row = conn.execute(
         "SELECT appliance, public_key, state, site, code_expires_at FROM claims"
@@ -154,7 +129,6 @@ def claim_sync(db: HomeDB, code: str, site: str, msp_key: str, now: float | None
 
 def release_sync(db: HomeDB, appliance: str) -> None:
     conn = db.conn
-    ensure_schema(conn)
     row = conn.execute("SELECT state FROM claims WHERE appliance = ?", (appliance,)).fetchone()
     if row is None or row[0] != "claimed":
         raise ClaimError(f"{appliance} is not claimed")
@@ -169,7 +143,6 @@ def release_sync(db: HomeDB, appliance: str) -> None:
 
 
 def pending_sync(db: HomeDB) -> list[dict[str, Any]]:
-    ensure_schema(db.conn)
     now = time.time()
     return [
         {

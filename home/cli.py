@@ -21,7 +21,7 @@ from typing import Any
 from core.logs import setup_logging
 from core.wire.keys import IdentityError, appliance_id_for, public_key_from_text, unb64
 from home.ca import init_ca, issue_cert
-from home.db import HomeDB
+from home.db import HomeDB, database_location
 from home.notify.cli import add_commands as add_notify_commands
 from home.notify.cli import load as load_notify
 from home.notify.config import NotifyConfigError
@@ -32,6 +32,10 @@ from home.server import Faults, serve
 DEFAULT_DATA_DIR = "/var/lib/outpost-home"
 DEFAULT_LISTEN = "0.0.0.0:8443"
 EXIT_USAGE = 2
+DATABASE_HELP = (
+    "SQLite file or postgresql://user@host:port/db URL "
+    "(default: $OUTPOST_HOME_DATABASE, else DATA_DIR/home.db)"
+)
 
 
 def _config(path: str | None) -> dict[str, Any]:
@@ -40,7 +44,7 @@ def _config(path: str | None) -> dict[str, Any]:
         return {}
     with open(path, "rb") as handle:
         table = tomllib.load(handle)
-    known = {"data_dir", "listen", "cert", "key", "fleet_password_file", "notify"}
+    known = {"data_dir", "database", "listen", "cert", "key", "fleet_password_file", "notify"}
     unknown = set(table) - known
     if unknown:
         raise SystemExit(f"outpost-home: {path}: unknown keys {sorted(unknown)}; known: {known}")
@@ -97,7 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     async def main() -> None:
         task = asyncio.create_task(
             serve(
-                str(data_dir / "home.db"),
+                database_location(data_dir, args.database or conf.get("database") or ""),
                 host=host,
                 port=port,
                 cert=cert,
@@ -147,7 +151,7 @@ def cmd_register(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    db = HomeDB(Path(args.data_dir) / "home.db")
+    db = HomeDB(database_location(args.data_dir, args.database))
     db.open_sync()
     try:
         db.register_sync(args.appliance_id, args.public_key.strip(), args.site)
@@ -163,6 +167,7 @@ def make_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the home server")
     run.add_argument("--config", help="TOML file with data_dir, listen, cert, key")
     run.add_argument("--data-dir", help=f"database and certificates (default {DEFAULT_DATA_DIR})")
+    run.add_argument("--database", help=DATABASE_HELP)
     run.add_argument("--listen", help=f"HOST:PORT (default {DEFAULT_LISTEN})")
     run.add_argument("--cert", help="server certificate PEM (default DATA_DIR/server.pem)")
     run.add_argument("--key", help="server key PEM (default DATA_DIR/server.key)")
@@ -182,6 +187,7 @@ def make_parser() -> argparse.ArgumentParser:
     cert.set_defaults(func=cmd_issue_cert)
     reg = sub.add_parser("register", help="register an appliance's public key for a site")
     reg.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    reg.add_argument("--database", help=DATABASE_HELP)
     reg.add_argument("--appliance-id", required=True)
     reg.add_argument("--public-key", required=True)
     reg.add_argument("--site", required=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import re
 import sqlite3
 import threading
@@ -68,7 +69,7 @@ class AlertChange:
 
 # Called on the database thread inside the ingest transaction, so whatever a hook writes
 # (home/notify's outbox) commits or rolls back with the alert change that caused it.
-AlertHook = Callable[[sqlite3.Connection, AlertChange], None]
+AlertHook = Callable[[Connection, AlertChange], None]
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,17 @@ def check_record(rec: Any) -> str | None:
         if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
             return "measurement value is not a number or null"
     return None
+
+
+# Where home's database is when no --database option or `database` config key says: this
+# variable, else DATA_DIR/home.db (SQLite). A postgresql:// URL selects PostgreSQL.
+DATABASE_ENV = "OUTPOST_HOME_DATABASE"
+
+
+def database_location(data_dir: str | Path, database: str = "") -> str:
+    """The database to open: ``database`` if given, else $OUTPOST_HOME_DATABASE, else the
+    SQLite file ``DATA_DIR/home.db``."""
+    return database or os.environ.get(DATABASE_ENV, "") or str(Path(data_dir) / "home.db")
 
 
 class HomeDB:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -39,50 +38,7 @@ SIGNING_KEY_FILE = "msp-signing.key"
 DEFAULT_COMMAND_TTL_S = 3600.0
 MAX_REPORTS = 100
 
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS site_configs (
-        appliance TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        envelope TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        PRIMARY KEY (appliance, version)
-    )""",
-    """CREATE TABLE IF NOT EXISTS config_reports (
-        appliance TEXT NOT NULL,
-        version INTEGER,
-        outcome TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        at REAL NOT NULL,
-        received_at REAL NOT NULL,
-        UNIQUE (appliance, version, outcome, at)
-    )""",
-    """CREATE TABLE IF NOT EXISTS commands (
-        id TEXT PRIMARY KEY,
-        appliance TEXT NOT NULL,
-        action TEXT NOT NULL,
-        envelope TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        expires_at REAL NOT NULL,
-        state TEXT NOT NULL DEFAULT 'pending',
-        result TEXT NOT NULL DEFAULT '',
-        result_at REAL,
-        replays INTEGER NOT NULL DEFAULT 0
-    )""",
-    """CREATE TABLE IF NOT EXISTS diagnostics (
-        id INTEGER PRIMARY KEY,
-        appliance TEXT NOT NULL,
-        command_id TEXT NOT NULL,
-        body TEXT NOT NULL,
-        received_at REAL NOT NULL
-    )""",
-)
 FINAL = ("done", "failed", "refused")
-
-
-def ensure_schema(conn: sqlite3.Connection) -> None:
-    claims.ensure_schema(conn)
-    for statement in SCHEMA:
-        conn.execute(statement)
 
 
 # ---- the MSP's signing key ----
@@ -132,7 +88,6 @@ def push_config_sync(
 ) -> int:
     """Sign ``table`` as the next configuration version of ``appliance``; return the version."""
     conn = db.conn
-    ensure_schema(conn)
     row = conn.execute(
         "SELECT site, state FROM claims WHERE appliance = ?", (appliance,)
     ).fetchone()
@@ -154,8 +109,9 @@ def push_config_sync(
     }
     envelope = signing.sign(key, doc)
     conn.execute(
-        "INSERT OR REPLACE INTO site_configs (appliance, version, envelope, created_at)"
-        " VALUES (?, ?, ?, ?)",
+        "INSERT INTO site_configs (appliance, version, envelope, created_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (appliance, version) DO UPDATE SET"
+        " envelope = excluded.envelope, created_at = excluded.created_at",
         (appliance, version, json.dumps(envelope), time.time()),
     )
     return version
@@ -174,7 +130,6 @@ def add_command_sync(
     if action not in ACTIONS:
         raise claims.ClaimError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
     conn = db.conn
-    ensure_schema(conn)
     issued = time.time() if issued_at is None else issued_at
     cid = "c-" + secrets.token_hex(8)
     doc = {
@@ -196,12 +151,11 @@ def add_command_sync(
 
 def status_sync(db: HomeDB, appliance: str) -> dict[str, Any]:
     conn = db.conn
-    ensure_schema(conn)
     reports = [
         {"version": v, "outcome": o, "reason": r, "at": at}
         for v, o, r, at in conn.execute(
             "SELECT version, outcome, reason, at FROM config_reports WHERE appliance = ?"
-            " ORDER BY at, rowid",
+            " ORDER BY at, received_at, version",  # portable: no rowid on PostgreSQL
             (appliance,),
         )
     ]
@@ -221,7 +175,6 @@ def status_sync(db: HomeDB, appliance: str) -> dict[str, Any]:
 
 def sync_sync(db: HomeDB, appliance: str, nonce: str, doc: dict[str, Any]) -> dict[str, Any]:
     conn = db.conn
-    ensure_schema(conn)
     reports = doc.get("config_reports", [])
     results = doc.get("command_results", [])
     if not isinstance(reports, list) or not isinstance(results, list):
@@ -238,8 +191,8 @@ def sync_sync(db: HomeDB, appliance: str, nonce: str, doc: dict[str, Any]) -> di
             if not isinstance(rep, dict):
                 continue
             conn.execute(
-                "INSERT OR IGNORE INTO config_reports (appliance, version, outcome, reason, at,"
-                " received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO config_reports (appliance, version, outcome, reason, at,"
+                " received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     appliance,
                     rep.get("version") if type(rep.get("version")) is int else None,
@@ -315,7 +268,6 @@ def sync_sync(db: HomeDB, appliance: str, nonce: str, doc: dict[str, Any]) -> di
 
 def diagnostics_sync(db: HomeDB, appliance: str, nonce: str, doc: dict[str, Any]) -> dict[str, Any]:
     conn = db.conn
-    ensure_schema(conn)
     now = time.time()
     conn.execute("BEGIN IMMEDIATE")
     try:

@@ -22,17 +22,16 @@ from typing import Any
 
 from core.wire.keys import public_key_text
 from home import claims, remote
-from home.db import HomeDB
+from home.db import HomeDB, database_location
 
 DEFAULT_DATA_DIR = "/var/lib/outpost-home"
 
 
 @contextmanager
-def _db(data_dir: str) -> Iterator[HomeDB]:
-    db = HomeDB(Path(data_dir) / "home.db")
+def _db(data_dir: str, database: str = "") -> Iterator[HomeDB]:
+    db = HomeDB(database_location(data_dir, database))
     db.open_sync()
     try:
-        remote.ensure_schema(db.conn)
         yield db
     finally:
         db.close_sync()
@@ -56,21 +55,21 @@ def cmd_init_signing(args: argparse.Namespace) -> int:
 
 def cmd_claim(args: argparse.Namespace) -> int:
     key = remote.load_signing_key(Path(args.data_dir))
-    with _db(args.data_dir) as db:
+    with _db(args.data_dir, args.database) as db:
         appliance = claims.claim_sync(db, args.code, args.site, public_key_text(key.public_key()))
     print(json.dumps({"claimed": appliance, "site": args.site}))
     return 0
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    with _db(args.data_dir) as db:
+    with _db(args.data_dir, args.database) as db:
         claims.release_sync(db, args.appliance)
     print(json.dumps({"released": args.appliance}))
     return 0
 
 
 def cmd_pending(args: argparse.Namespace) -> int:
-    with _db(args.data_dir) as db:
+    with _db(args.data_dir, args.database) as db:
         print(json.dumps(claims.pending_sync(db), indent=2))
     return 0
 
@@ -78,7 +77,7 @@ def cmd_pending(args: argparse.Namespace) -> int:
 def cmd_push_config(args: argparse.Namespace) -> int:
     table = tomllib.loads(Path(args.file).read_text())
     key = remote.load_signing_key(Path(args.data_dir))
-    with _db(args.data_dir) as db:
+    with _db(args.data_dir, args.database) as db:
         version = remote.push_config_sync(db, key, args.appliance, table, args.version)
     print(json.dumps({"appliance": args.appliance, "config_version": version}))
     return 0
@@ -96,7 +95,7 @@ def _args(pairs: list[str]) -> dict[str, Any]:
 
 def cmd_command(args: argparse.Namespace) -> int:
     key = remote.load_signing_key(Path(args.data_dir))
-    with _db(args.data_dir) as db:
+    with _db(args.data_dir, args.database) as db:
         cid = remote.add_command_sync(
             db, key, args.appliance, args.action, args=_args(args.arg), ttl_s=args.ttl
         )
@@ -105,7 +104,7 @@ def cmd_command(args: argparse.Namespace) -> int:
 
 
 def cmd_remote_status(args: argparse.Namespace) -> int:
-    with _db(args.data_dir) as db:
+    with _db(args.data_dir, args.database) as db:
         print(json.dumps(remote.status_sync(db, args.appliance), indent=2))
     return 0
 
@@ -116,6 +115,7 @@ def add_commands(sub: Any) -> None:
     def parser(name: str, help_text: str, fn: Callable[[argparse.Namespace], int]) -> Any:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+        p.add_argument("--database", default="", help="SQLite file or postgresql:// URL")
         p.set_defaults(func=_guard(fn))
         return p
 

@@ -244,7 +244,7 @@ async def serve(
     try:
         site = web.TCPSite(runner, host, port, ssl_context=server_ssl(cert, key))
         await site.start()
-        log.info("home.listening", address=f"https://{host}:{port}", db=db_path)
+        log.info("home.listening", address=f"https://{host}:{port}", db=db.target.describe())
         print(json.dumps({"listening": f"https://{host}:{port}"}), flush=True)
         await asyncio.Event().wait()
     finally:

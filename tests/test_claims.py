@@ -12,11 +12,15 @@ from home import claims
 from home.db import HomeDB
 from provisioning.claim import ClaimStore, new_code
 
+# The same tests against both home database back ends (SQLite and PostgreSQL).
+pytestmark = pytest.mark.usefixtures("home_backend")
+
+
 MSP_KEY = "k" * 43
 
 
-def _db(tmp_path: Path) -> HomeDB:
-    db = HomeDB(tmp_path / "home.db")
+def _db(location: str) -> HomeDB:
+    db = HomeDB(location)
     db.open_sync()
     return db
 
@@ -52,8 +56,8 @@ def test_box_keeps_its_code_until_it_expires_and_makes_a_new_one_after_release(
     assert not released.claimed and released.code != claimed.code and released.msp_key == ""
 
 
-def test_repeated_hello_is_one_identity_and_claim_is_single_use(tmp_path: Path) -> None:
-    db = _db(tmp_path)
+def test_repeated_hello_is_one_identity_and_claim_is_single_use(home_database: str) -> None:
+    db = _db(home_database)
     try:
         code, expires = new_code(), time.time() + 600
         for n in range(5):  # retries and reboots
@@ -79,8 +83,8 @@ def test_repeated_hello_is_one_identity_and_claim_is_single_use(tmp_path: Path) 
         db.close_sync()
 
 
-def test_expired_code_and_unknown_code_are_refused(tmp_path: Path) -> None:
-    db = _db(tmp_path)
+def test_expired_code_and_unknown_code_are_refused(home_database: str) -> None:
+    db = _db(home_database)
     try:
         code = new_code()
         _hello(db, "op-box2", code, time.time() + 1.0, "a")
@@ -94,8 +98,8 @@ def test_expired_code_and_unknown_code_are_refused(tmp_path: Path) -> None:
         db.close_sync()
 
 
-def test_replayed_hello_is_refused(tmp_path: Path) -> None:
-    db = _db(tmp_path)
+def test_replayed_hello_is_refused(home_database: str) -> None:
+    db = _db(home_database)
     try:
         code = new_code()
         _hello(db, "op-box3", code, time.time() + 60, "same")

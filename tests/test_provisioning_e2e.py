@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from core.messages import IdentifyRequested, RediscoverRequested
 from core.supervisor import Supervisor
 from core.wire import signing
@@ -29,6 +31,9 @@ from provisioning.signed_config import KIND, load_effective_config
 from services.context import AppContext
 from services.store import Event, insert_event
 from tests.uplink_support import HOME, Home, running_home
+
+# The same tests against both home database back ends (SQLite and PostgreSQL).
+pytestmark = pytest.mark.usefixtures("home_backend")
 
 
 def _config_text(tmp: Path, home: Home, window_s: float) -> str:
@@ -66,7 +71,7 @@ mailbox_dir = "{tmp / "mailbox"}"
 def msp(home: Home, *args: str) -> subprocess.CompletedProcess[str]:
     """One ``outpost-home`` command, as the MSP types it."""
     return subprocess.run(
-        [*HOME, *args, "--data-dir", str(home.data_dir)],
+        [*HOME, *args, *home.where()],
         capture_output=True,
         text=True,
         timeout=60,
@@ -349,7 +354,7 @@ def _insert_config(home: Home, appliance: str, version: int, key: Any, target: s
         "version": version,
         "config": {"site": {"name": "Evil"}},
     }
-    db = HomeDB(home.db_path)
+    db = HomeDB(home.location)
     db.open_sync()
     try:
         db.conn.execute(
@@ -362,7 +367,7 @@ def _insert_config(home: Home, appliance: str, version: int, key: Any, target: s
 
 
 def _expired_command(home: Home, appliance: str) -> str:
-    db = HomeDB(home.db_path)
+    db = HomeDB(home.location)
     db.open_sync()
     try:
         key = remote.load_signing_key(home.data_dir)
@@ -374,7 +379,7 @@ def _expired_command(home: Home, appliance: str) -> str:
 
 
 def _replay(home: Home, cid: str) -> None:
-    db = HomeDB(home.db_path)
+    db = HomeDB(home.location)
     db.open_sync()
     try:
         db.conn.execute("UPDATE commands SET state = 'pending' WHERE id = ?", (cid,))

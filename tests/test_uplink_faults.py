@@ -10,6 +10,8 @@ import asyncio
 import itertools
 from pathlib import Path
 
+import pytest
+
 from services.store import Event, Measurement, insert_event, insert_measurements
 from tests.uplink_support import (
     appliance_config,
@@ -18,6 +20,10 @@ from tests.uplink_support import (
     running_home,
     wait_for,
 )
+
+# The same tests against both home database back ends (SQLite and PostgreSQL).
+pytestmark = pytest.mark.usefixtures("home_backend")
+
 
 FAULTS = "seed=7,error500=0.1,unavailable=0.05,slow=0.1,slow_s=1.5,reset=0.15,garbage=0.1"
 BATCHES = 40

@@ -6,6 +6,7 @@ import ssl
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from services.store import Measurement, insert_measurements
 from tests.uplink_support import (
@@ -15,6 +16,10 @@ from tests.uplink_support import (
     running_home,
     wait_for,
 )
+
+# The same tests against both home database back ends (SQLite and PostgreSQL).
+pytestmark = pytest.mark.usefixtures("home_backend")
+
 
 HOSTILE_SITE = "Dentist <script>alert(1)</script> & Co"
 

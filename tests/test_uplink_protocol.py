@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
+
 from services.store import Event, Measurement, insert_event, insert_measurements
 from tests.uplink_support import (
     appliance_config,
@@ -13,6 +15,9 @@ from tests.uplink_support import (
     running_home,
     wait_for,
 )
+
+# The same tests against both home database back ends (SQLite and PostgreSQL).
+pytestmark = pytest.mark.usefixtures("home_backend")
 
 
 def _measurements(n: int, start: int = 0) -> list[Measurement]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from core.wire.keys import H_SIGNATURE, Identity
 from core.wire.protocol import INGEST_PATH, encode
@@ -22,6 +23,9 @@ from tests.uplink_support import (
     running_home,
     wait_for,
 )
+
+# The same tests against both home database back ends (SQLite and PostgreSQL).
+pytestmark = pytest.mark.usefixtures("home_backend")
 
 
 def _batch(identity: Identity, seq: int, value: float) -> dict[str, Any]:

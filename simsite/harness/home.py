@@ -11,7 +11,7 @@ import contextlib
 import json
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -19,6 +19,7 @@ from typing import Any, Final
 from core.wire.keys import Identity
 from home.ca import init_ca, issue_cert
 from home.db import HomeDB
+from home.sql import Target, connect
 from simsite.harness import processes
 from simsite.harness.ports import free_tcp_port
 
@@ -40,6 +41,22 @@ class Home:
     netns: str = ""  # run inside this namespace of ``site`` (a simsite Site)
     site: Any = None
     fleet_password: str = ""
+    # "" = the SQLite file DATA_DIR/home.db; else a postgresql:// URL (see databases()).
+    database: str = ""
+
+    def __post_init__(self) -> None:
+        self.database = self.database or new_database()
+
+    @property
+    def location(self) -> str:
+        """What home opens: the database URL, or the SQLite file's path."""
+        return self.database or str(self.db_path)
+
+    def where(self) -> list[str]:
+        """The options that point an ``outpost-home`` command at this home's state."""
+        return ["--data-dir", str(self.data_dir)] + (
+            ["--database", self.database] if self.database else []
+        )
 
     @property
     def url(self) -> str:
@@ -61,7 +78,7 @@ class Home:
         """The CA, the server certificate for ``host`` and an empty database; picks the port."""
         init_ca(self.ca_dir)
         issue_cert(self.ca_dir, self.data_dir, [self.host, "localhost"])
-        db = HomeDB(self.db_path)
+        db = HomeDB(self.location)
         db.open_sync()
         db.close_sync()
         if not self.port:
@@ -78,6 +95,8 @@ class Home:
             "--listen",
             f"{self.host}:{self.port}",
         ]
+        if self.database:
+            argv += ["--database", self.database]
         if self.faults:
             argv += ["--faults", self.faults]
         if self.fleet_password:
@@ -112,7 +131,7 @@ class Home:
             self.proc = None
 
     def register(self, identity: Identity, site: str = "Test site") -> None:
-        db = HomeDB(self.db_path)
+        db = HomeDB(self.location)
         db.open_sync()
         try:
             db.register_sync(identity.appliance_id, identity.public_text, site)
@@ -120,7 +139,13 @@ class Home:
             db.close_sync()
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Rows of a read-only query of home's database (while it runs)."""
+        """Rows of a read-only query of home's database (while it runs), ``?`` parameters."""
+        if self.database:
+            pg = connect(Target.parse(self.database))
+            try:
+                return [tuple(row) for row in pg.execute(sql, params).fetchall()]
+            finally:
+                pg.close()
         conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
         try:
             return conn.execute(sql, params).fetchall()
@@ -136,6 +161,27 @@ class Home:
                 (appliance,),
             )
         ]
+
+
+# Makes the database of each new Home while databases() is in force (the test suite's
+# PostgreSQL runs of the home tests); None: SQLite files.
+_database_factory: Callable[[], str] | None = None
+
+
+@contextlib.contextmanager
+def databases(factory: Callable[[], str]) -> Iterator[None]:
+    """Within the block, every new :class:`Home` gets ``factory()`` as its database URL."""
+    global _database_factory  # noqa: PLW0603 - test tooling: one switch for the whole suite
+    before, _database_factory = _database_factory, factory
+    try:
+        yield
+    finally:
+        _database_factory = before
+
+
+def new_database() -> str:
+    """A database for a new home under databases(), or "" (the SQLite default)."""
+    return _database_factory() if _database_factory is not None else ""
 
 
 @contextlib.contextmanager
