@@ -467,11 +467,11 @@ def test_rediscover_request_from_the_page_sweeps_now(running: Running, tmp_path:
         name="quiet", ip="198.18.0.98", mac=mac_for("brother", "quiet"),
         vendor="Brother", role="printer",
     )  # fmt: skip
-    added = False
     try:
         driven.wait("the first sweep", lambda: _sweeps(log) == 1, 30)
+        # It stays on the LAN afterwards (as "chatty" does): the module's long-running
+        # discovery sees it join, and a leave would be an event the later tests do not expect.
         site.add_device(quiet)
-        added = True
         time.sleep(6 * REDISCOVER_FLUSH_S)
         assert _sweeps(log) == 1, "no request, no sweep: the interval is an hour"
         assert quiet.mac not in driven.devices(), "passive ARP is off: only a sweep finds it"
@@ -492,8 +492,6 @@ def test_rediscover_request_from_the_page_sweeps_now(running: Running, tmp_path:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
-        if added:
-            site.remove_device("quiet")
 
 
 def test_join_change_ip_leave_return(running: Running) -> None:
