@@ -34,8 +34,9 @@ from services.discovery.sanitize import clean_name
 
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 SMALL_BLOCKS: Final = Path(__file__).with_name("data") / "ieee_small_blocks.tsv.gz"
-#: The owner of every MA-L that the IEEE splits into MA-M / MA-S / IAB blocks.
-REGISTRAR: Final = "ieee registration authority"
+#: The owner of every MA-L that the IEEE splits into MA-M / MA-S / IAB blocks, and the name
+#: the registry shows for an owner that paid to stay unlisted: neither names a maker.
+NOT_A_VENDOR: Final = frozenset({"ieee registration authority", "private"})
 MA_S_HEX_DIGITS: Final = 9  # 36-bit prefix
 MA_M_HEX_DIGITS: Final = 7  # 28-bit prefix
 
@@ -101,8 +102,6 @@ def _registered(mac: str) -> tuple[str, str]:
         org = str(eui.oui.registration().org)
     except (NotRegisteredError, IndexError, ValueError):
         return "", ""
-    if org.strip().lower() == REGISTRAR:
-        return "", ""  # a small block we have no entry for: the maker is unknown, not the IEEE
     return org, "MA-L"
 
 
@@ -112,4 +111,7 @@ def lookup(mac: str) -> MacInfo:
     if is_locally_administered(mac):
         return MacInfo(mac, "", True)
     org, block = _registered(mac)
+    if org.strip().lower() in NOT_A_VENDOR:
+        # A small block we have no entry for, or a hidden owner: the maker is unknown.
+        return MacInfo(mac, "", False)
     return MacInfo(mac, clean_name(org), False, block if org else "")
