@@ -111,3 +111,19 @@ def test_a_database_from_before_migrations_is_upgraded_in_place(tmp_path: Path) 
         assert count == len(MIGRATIONS)
     finally:
         again.close_sync()
+
+
+def test_the_documented_example_configuration_is_valid(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "notifications.md").read_text()
+    start = text.index("# /etc/outpost-home/home.toml")
+    example = text[start : text.index("```", start)]
+    (tmp_path / "smtp.password").write_text("x\n")
+    (tmp_path / "pagerduty.url").write_text("pagerduty://key@token\n")
+    config = parse(tomllib.loads(example)["notify"], tmp_path)
+    assert set(config.channels) == {"helpdesk", "anna", "ben", "oncall-phone", "manager"}
+    night = at("2026-12-01 22:00")  # a Tuesday
+    down = decide(config, Subject("Dental Practice", "major", "server", "device.down:7"), night)
+    assert down.channels == ("helpdesk", "oncall-phone")
+    assert [s.channels for s in down.escalation] == [("anna",), ("ben",), ("manager",)]
+    bakery = Subject("Bakery Miller", "major", "printer", "supply.empty:3:black")
+    assert decide(config, bakery, night).channels == ()

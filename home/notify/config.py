@@ -143,6 +143,14 @@ def _num(table: dict[str, Any], key: str, where: str, default: float) -> float:
     return float(value)
 
 
+def _path(name: str, base: Path) -> str:
+    """A configured file name, relative ones taken from the configuration's folder."""
+    if not name:
+        return ""
+    path = Path(name)
+    return str(path if path.is_absolute() else base / path)
+
+
 def _secret(table: dict[str, Any], key: str, where: str, base: Path, need: bool) -> Secret:
     if key.removesuffix("_file") in table:
         raise NotifyConfigError(
@@ -193,7 +201,7 @@ def _channel(name: str, table: dict[str, Any], base: Path) -> Channel:
             to=to,
             username=_str(table, "username", where, ""),
             password=_secret(table, "password_file", where, base, need=False),
-            ca_file=_str(table, "ca_file", where, ""),
+            ca_file=_path(_str(table, "ca_file", where, ""), base),
             timeout_s=_num(table, "timeout_s", where, 30.0),
         )
     elif kind == "webhook":
