@@ -67,8 +67,9 @@ def _close(a: float | None, b: float | None, rel: float = 0.01, abs_: float = 0.
 def compare(name: str, readings: list[Reading], tallies: dict[str, Tally]) -> None:
     """Add this recording's agreement with its oracle to ``tallies`` (family -> Tally)."""
     path = CORPUS / f"{name}.expected.json"
-    if not path.exists():
-        return
+    if not path.is_file():
+        # A recording without its oracle would quietly shrink what is compared.
+        raise FileNotFoundError(f"{path}: the LibreNMS output of recording {name} is missing")
     oracle = json.loads(path.read_text())
     got: dict[tuple[str, str], float | None] = {(r.metric, r.instance): r.value for r in readings}
     by_metric: dict[str, dict[str, float | None]] = {}
