@@ -187,10 +187,22 @@ CLAIMS_COMMANDS_SCHEMA = (
 )
 
 
+# 4: leases of the jobs that run on one home instance at a time (home/leader.py).
+LEASES_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        taken_at REAL NOT NULL
+    )""",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, BASE_SCHEMA),
     (2, NOTIFY_SCHEMA),
     (3, CLAIMS_COMMANDS_SCHEMA),
+    (4, LEASES_SCHEMA),
 )
 
 MIGRATION_LOCK = "home-migrations"
