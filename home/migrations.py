@@ -198,11 +198,29 @@ LEASES_SCHEMA = (
 )
 
 
+# 6: maintenance windows (silences) for notifications (home/notify/silences.py).
+SILENCES_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS notify_silences (
+        id TEXT PRIMARY KEY,
+        site TEXT NOT NULL DEFAULT '',
+        device TEXT NOT NULL DEFAULT '',
+        key_pattern TEXT NOT NULL DEFAULT '*',
+        starts_at REAL NOT NULL,
+        ends_at REAL NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        created_by TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS notify_silences_end ON notify_silences (ends_at)",
+    "ALTER TABLE notify_threads ADD COLUMN silenced_by TEXT NOT NULL DEFAULT ''",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, BASE_SCHEMA),
     (2, NOTIFY_SCHEMA),
     (3, CLAIMS_COMMANDS_SCHEMA),
     (4, LEASES_SCHEMA),
+    (6, SILENCES_SCHEMA),  # 5 is the console's (in progress)
 )
 
 MIGRATION_LOCK = "home-migrations"

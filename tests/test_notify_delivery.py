@@ -3,9 +3,12 @@ database driven through its ingest path; the clock moves only when the test move
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
-from home.notify import outbox
+from home.notify import outbox, silences
+from simsite.harness.processes import HOME
 from tests.notify_support import SECRET_TEXT, FakeClock, at, rig, rows, verify_signature
 
 
@@ -237,3 +240,61 @@ async def test_site_offline_after_missed_heartbeats_and_back(tmp_path: Path) -> 
         back = smtp.messages[1]
         assert back["In-Reply-To"] == smtp.messages[0]["Message-ID"]
         assert "back online after 14 min" in smtp.text(back)
+
+
+async def test_a_maintenance_window_silences_one_device_until_it_ends(tmp_path: Path) -> None:
+    clock = FakeClock(at("2026-12-02 10:00"))
+    async with rig(tmp_path, clock) as r:
+        now = clock()
+        await r.db.call(
+            lambda: silences.add(
+                r.db.conn,
+                site="Dental",
+                device="7",
+                key_pattern="*",
+                starts_at=now,
+                ends_at=now + 3600,
+                reason="FS1 disk swap",
+                created_by="anna",
+            )
+        )
+        await r.box.alert("device.down:7", "open", "major", "server FS1 is down")
+        await r.box.alert("device.down:8", "open", "major", "server FS2 is down")
+        clock.advance(31)
+        await r.notifier.step()
+        assert [m["Subject"].rsplit(": ", 1)[1] for m in r.smtp.messages] == ["server FS2 is down"]
+        silenced = rows(r.db, "SELECT alert_key FROM notify_threads WHERE silenced_by != ''")
+        assert silenced == [("device.down:7",)]
+        await r.box.alert("device.down:7", "resolved", "major", "FS1 answers again")
+        clock.advance(121)
+        await r.notifier.step()
+        assert len(r.smtp.messages) == 1  # no resolution for what was never sent
+        clock.now_s = now + 3600  # the window is over: the device notifies again
+        await r.box.alert("device.down:7", "open", "major", "server FS1 is down")
+        clock.advance(31)
+        await r.notifier.step()
+        assert r.smtp.messages[-1]["Subject"].endswith("server FS1 is down")
+        assert len(r.smtp.messages) == 2
+
+
+def test_silence_commands(tmp_path: Path) -> None:
+    def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*HOME, "notify", *argv, "--data-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    added = cli("silence", "--site", "Dental", "--minutes", "30", "--reason", "patching")
+    assert added.returncode == 0, added.stderr
+    silence_id = json.loads(added.stdout)["silence"]
+    listed = [json.loads(line) for line in cli("silences").stdout.splitlines()]
+    assert [(s["id"], s["site"], s["reason"]) for s in listed] == [
+        (silence_id, "Dental", "patching")
+    ]
+    assert cli("silence", "--site", "X").returncode == 2  # no end given
+    assert "time zone offset" in cli("silence", "--until", "2030-01-01T10:00").stderr
+    assert cli("unsilence", silence_id).returncode == 0
+    assert cli("silences").stdout == ""
+    assert cli("unsilence", silence_id).returncode == 1

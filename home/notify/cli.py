@@ -5,6 +5,9 @@ outpost-home notify test CHANNEL --config home.toml     # send a test message on
 outpost-home notify list --data-dir D [--state failed]  # the outbox, newest first (JSON lines)
 outpost-home notify deliveries --data-dir D             # the delivery log (JSON lines)
 outpost-home notify ack REF --by NAME --data-dir D      # acknowledge: stops escalation
+outpost-home notify silence --site S [--device N] [--key P] --minutes 60 --data-dir D
+outpost-home notify silences --data-dir D               # active and future silences
+outpost-home notify unsilence ID --data-dir D           # end one now
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ import json
 import sys
 import time
 import tomllib
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from home.db import HomeDB, database_location
-from home.notify import outbox
+from home.notify import outbox, silences
 from home.notify.channels import SendError, send
 from home.notify.config import EMPTY, NotifyConfig, NotifyConfigError, parse
 from home.notify.messages import trial_message
@@ -153,6 +157,64 @@ def cmd_ack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _until(args: argparse.Namespace, now: float) -> float:
+    if args.minutes is not None:
+        return now + args.minutes * 60.0
+    try:
+        end = datetime.fromisoformat(args.until)
+    except ValueError:
+        raise SystemExit(
+            f"outpost-home: --until {args.until!r}: write e.g. 2026-12-02T18:00+01:00"
+        ) from None
+    if end.tzinfo is None:
+        raise SystemExit(
+            "outpost-home: --until needs its time zone offset, e.g. 2026-12-02T18:00+01:00"
+        )
+    return end.timestamp()
+
+
+def cmd_silence(args: argparse.Namespace) -> int:
+    now = time.time()
+    if args.minutes is None and not args.until:
+        print("outpost-home: give the end: --until ISO-TIME or --minutes N", file=sys.stderr)
+        return EXIT_USAGE
+    ends_at = _until(args, now)
+
+    def work(db: HomeDB) -> str:
+        return silences.add(
+            db.conn,
+            site=args.site,
+            device=args.device,
+            key_pattern=args.key,
+            starts_at=now,
+            ends_at=ends_at,
+            reason=args.reason,
+            created_by=args.by,
+        )
+
+    try:
+        silence_id = _db_call(args.data_dir, work)
+    except ValueError as exc:
+        print(f"outpost-home: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps({"silence": silence_id, "ends_at": ends_at}))
+    return 0
+
+
+def cmd_silences(args: argparse.Namespace) -> int:
+    for row in _db_call(args.data_dir, lambda db: silences.listing(db.conn, time.time())):
+        print(json.dumps(row))
+    return 0
+
+
+def cmd_unsilence(args: argparse.Namespace) -> int:
+    if not _db_call(args.data_dir, lambda db: silences.end(db.conn, args.id, time.time())):
+        print(f"outpost-home: no active silence {args.id!r}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps({"ended": args.id}))
+    return 0
+
+
 def add_commands(sub: Any, default_data_dir: str) -> None:
     notify = sub.add_parser("notify", help="notifications: check, test, list, acknowledge")
     nsub = notify.add_subparsers(dest="notify_command", required=True)
@@ -177,3 +239,20 @@ def add_commands(sub: Any, default_data_dir: str) -> None:
     ack.add_argument("--by", required=True, help="who acknowledges")
     ack.add_argument("--data-dir", default=default_data_dir)
     ack.set_defaults(func=cmd_ack)
+    silence = nsub.add_parser("silence", help="a maintenance window: no notifications until END")
+    silence.add_argument("--site", default="", help="the site (default: every site)")
+    silence.add_argument("--device", default="", help="one device id (the N in device.down:N)")
+    silence.add_argument("--key", default="*", help="alert keys, shell pattern (default *)")
+    silence.add_argument("--until", default="", help="end, ISO 8601 with offset")
+    silence.add_argument("--minutes", type=float, help="or: end this many minutes from now")
+    silence.add_argument("--reason", default="")
+    silence.add_argument("--by", default="", help="who set it")
+    silence.add_argument("--data-dir", default=default_data_dir)
+    silence.set_defaults(func=cmd_silence)
+    active = nsub.add_parser("silences", help="active and future silences (JSON lines)")
+    active.add_argument("--data-dir", default=default_data_dir)
+    active.set_defaults(func=cmd_silences)
+    unsilence = nsub.add_parser("unsilence", help="end a silence now")
+    unsilence.add_argument("id")
+    unsilence.add_argument("--data-dir", default=default_data_dir)
+    unsilence.set_defaults(func=cmd_unsilence)

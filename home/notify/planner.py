@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from home.db import AlertChange
+from home.notify import silences
 from home.notify.config import NotifyConfig
 from home.notify.routing import Decision, Subject, decide
 from home.sql import Connection
@@ -139,6 +140,12 @@ class Planner:
                     decision=decision,
                     now=now,
                 )
+            return
+        silence = silences.covering(conn, change.site, change.key, now)
+        if silence is not None:  # a maintenance window: recorded, nobody told
+            conn.execute(
+                "UPDATE notify_threads SET silenced_by = ? WHERE ref = ?", (silence.id, ref)
+            )
             return
         decision = decide(self.config, Subject(change.site, change.severity, kind, change.key), now)
         self._add_opens(
