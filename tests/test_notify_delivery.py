@@ -298,3 +298,36 @@ def test_silence_commands(tmp_path: Path) -> None:
     assert cli("unsilence", silence_id).returncode == 0
     assert cli("silences").stdout == ""
     assert cli("unsilence", silence_id).returncode == 1
+
+
+async def test_a_box_falling_behind_is_a_warning_until_it_catches_up(tmp_path: Path) -> None:
+    clock = FakeClock(at("2026-12-02 10:00"))
+    async with rig(tmp_path, clock, backlog_warn_s=1800) as r:
+
+        def heartbeat(oldest_s: float) -> None:
+            doc = {"queue": {"0": 0, "1": 5400}, "oldest_unsent_age_s": oldest_s}
+            r.db.conn.execute(
+                "UPDATE appliances SET heartbeat_at = ?, heartbeat = ?", (clock(), json.dumps(doc))
+            )
+
+        await r.db.call(heartbeat, 1700.0)
+        await r.notifier.step()
+        clock.advance(60)
+        await r.db.call(heartbeat, 1900.0)
+        await r.notifier.step()
+        clock.advance(31)
+        await r.notifier.step()
+        assert len(r.smtp.messages) == 1
+        assert r.smtp.messages[0]["Subject"].endswith(
+            "box of Dental is behind: 5400 records queued, the oldest 32 min old"
+        )
+        await r.db.call(heartbeat, 1200.0)  # draining, still above half: no flapping
+        clock.advance(200)
+        await r.notifier.step()
+        assert len(r.smtp.messages) == 1
+        await r.db.call(heartbeat, 300.0)
+        await r.notifier.step()
+        clock.advance(121)
+        await r.notifier.step()
+        assert len(r.smtp.messages) == 2
+        assert "has caught up" in r.smtp.text(r.smtp.messages[1])

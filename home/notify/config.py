@@ -105,6 +105,7 @@ class NotifyConfig:
     group_wait_s: float = 30.0
     resolve_wait_s: float = 120.0  # a resolution waits this long: a quick re-open is a flap
     offline_after_s: float = 180.0  # three missed heartbeats of the box's default 60 s
+    backlog_warn_s: float = 1800.0  # a box whose oldest unsent record is older: a warning
     max_attempts: int = 5
     backoff_first_s: float = 2.0
     backoff_cap_s: float = 300.0
@@ -340,7 +341,7 @@ def parse(table: dict[str, Any], base: Path) -> NotifyConfig:
     """The ``[notify]`` table (already read from TOML) -> NotifyConfig; ``base``: config folder."""
     known = {"public_url", "group_wait_s", "resolve_wait_s", "offline_after_s", "max_attempts",
              "backoff_first_s", "backoff_cap_s", "ack_valid_s", "fallback", "channels", "routes",
-             "sites", "defaults"}  # fmt: skip
+             "backlog_warn_s", "sites", "defaults"}  # fmt: skip
     unknown = set(table) - known
     if unknown:
         raise NotifyConfigError(f"notify: unknown keys {sorted(unknown)}; known: {sorted(known)}")
@@ -368,6 +369,7 @@ def parse(table: dict[str, Any], base: Path) -> NotifyConfig:
         group_wait_s=_num(table, "group_wait_s", "notify", 30.0),
         resolve_wait_s=_num(table, "resolve_wait_s", "notify", 120.0),
         offline_after_s=_num(table, "offline_after_s", "notify", 180.0),
+        backlog_warn_s=_num(table, "backlog_warn_s", "notify", 1800.0),
         max_attempts=attempts,
         backoff_first_s=_num(table, "backoff_first_s", "notify", 2.0),
         backoff_cap_s=_num(table, "backoff_cap_s", "notify", 300.0),

@@ -27,6 +27,7 @@ from home.sql import Connection
 
 URGENT = ("major", "critical")
 SITE_OFFLINE_KEY = "home.site_offline"
+BACKLOG_KEY = "home.backlog"
 CHANNEL_FAILING_KEY = "home.channel_failing:"
 HOME_APPLIANCE = "home"  # appliance column of alerts home raises about itself (channels)
 
@@ -302,18 +303,24 @@ class Planner:
         self.on_alert(conn, AlertChange(appliance, site, key, state, previous, severity, body))
         return True
 
-    def check_offline(self, conn: Connection) -> None:
-        """A registered box silent for ``offline_after_s`` -> major "site offline"; back -> resolved
-        with how long it was gone. Call inside a transaction."""
+    def check_sites(self, conn: Connection) -> None:
+        """Home-side alerts from what boxes report, or fail to. Call inside a transaction.
+
+        * a registered box silent for ``offline_after_s`` -> major "site offline"; back ->
+          resolved, with how long it was gone;
+        * a box whose oldest unsent record (heartbeat ``oldest_unsent_age_s``) is older than
+          ``backlog_warn_s`` -> warning "backlog"; resolved below half of it.
+        """
         now = self.clock()
         limit = self.config.offline_after_s
-        for appliance, site, seen in conn.execute(
-            "SELECT id, site, COALESCE(heartbeat_at, last_seen) FROM appliances"
+        for appliance, site, seen, heartbeat in conn.execute(
+            "SELECT id, site, COALESCE(heartbeat_at, last_seen), heartbeat FROM appliances"
             " WHERE state = 'registered' AND COALESCE(heartbeat_at, last_seen) IS NOT NULL"
         ).fetchall():
             silent_s = now - float(seen)
             name = site or appliance
-            if silent_s > limit:
+            offline = limit > 0 and silent_s > limit
+            if offline:
                 self.set_home_alert(
                     conn,
                     appliance=appliance,
@@ -323,7 +330,7 @@ class Planner:
                     severity="major",
                     message=f"site {name} offline: no heartbeat for {silent_s / 60:.0f} min",
                 )
-            else:
+            elif limit > 0:
                 last = _latest_thread(conn, appliance, SITE_OFFLINE_KEY)
                 gone_s = now - (last.opened_at - limit) if last else 0.0
                 self.set_home_alert(
@@ -335,6 +342,41 @@ class Planner:
                     severity="major",
                     message=f"site {name} back online after {gone_s / 60:.0f} min silent",
                 )
+            if self.config.backlog_warn_s > 0 and not offline:
+                self._check_backlog(conn, appliance, site, heartbeat)
+
+    def _check_backlog(self, conn: Connection, appliance: str, site: str, heartbeat: str) -> None:
+        try:
+            doc = json.loads(heartbeat or "{}")
+        except ValueError:
+            return
+        age = doc.get("oldest_unsent_age_s") if isinstance(doc, dict) else None
+        if not isinstance(age, int | float) or isinstance(age, bool):
+            age = 0.0
+        warn_s = self.config.backlog_warn_s
+        queue = doc.get("queue") if isinstance(doc.get("queue"), dict) else {}
+        waiting = sum(v for v in queue.values() if isinstance(v, int))
+        if age > warn_s:
+            self.set_home_alert(
+                conn,
+                appliance=appliance,
+                site=site,
+                key=BACKLOG_KEY,
+                state="open",
+                severity="warning",
+                message=f"box of {site or appliance} is behind: {waiting} records queued,"
+                f" the oldest {age / 60:.0f} min old",
+            )
+        elif age < warn_s / 2:  # hysteresis: a backlog around the threshold does not flap
+            self.set_home_alert(
+                conn,
+                appliance=appliance,
+                site=site,
+                key=BACKLOG_KEY,
+                state="resolved",
+                severity="warning",
+                message=f"box of {site or appliance} has caught up",
+            )
 
     # ---- helpers ----
 

@@ -118,7 +118,7 @@ class Notifier:
         while True:
             try:
                 await self.step()
-            except Exception as exc:  # a bad row must not stop every other notification
+            except Exception as exc:  # noqa: BLE001 - a bad row must not stop every other notification
                 log.error("notify.step_failed", error=f"{type(exc).__name__}: {exc}")
             due = await self._on_db(outbox.next_due)
             wait_s = TICK_S if due is None else min(TICK_S, max(0.0, due - self.clock()))
@@ -126,10 +126,10 @@ class Notifier:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait_s)
 
-    def _check_offline(self, conn: Connection) -> None:
+    def _check_sites(self, conn: Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            self.planner.check_offline(conn)
+            self.planner.check_sites(conn)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -137,8 +137,8 @@ class Notifier:
 
     async def step(self) -> int:
         """One round at the clock's current time; returns how many messages were attempted."""
-        if self.config.offline_after_s > 0:
-            await self._on_db(self._check_offline)
+        if self.config.offline_after_s > 0 or self.config.backlog_warn_s > 0:
+            await self._on_db(self._check_sites)
         batch = await self._on_db(outbox.claim, self.clock())
         if batch:
             await asyncio.gather(*(self._deliver(out) for out in batch))
