@@ -25,7 +25,7 @@ def main(names: list[str]) -> int:
         try:
             for line in module.run():
                 print(f"  {line}", flush=True)
-        except Exception:
+        except Exception:  # noqa: BLE001 - one failing bench is reported, the others still run
             failed += 1
             print(f"  FAILED: {traceback.format_exc().strip()}", flush=True)
         print(f"  ({time.monotonic() - began:.1f} s)", flush=True)

@@ -38,6 +38,14 @@ class Bus:
         with contextlib.suppress(ValueError):
             self._subs.remove(sub)
 
+    def dropped_by_types(self) -> dict[str, int]:
+        """Items dropped so far, summed per subscribed type list (``"Event,PollResult"``)."""
+        dropped: dict[str, int] = {}
+        for sub in self._subs:
+            name = ",".join(t.__name__ for t in sub.types)
+            dropped[name] = dropped.get(name, 0) + sub.dropped
+        return dropped
+
     def publish(self, item: object) -> None:
         for sub in self._subs:
             if isinstance(item, sub.types):

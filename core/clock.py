@@ -13,6 +13,7 @@ import ctypes
 import ctypes.util
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 _BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
@@ -59,13 +60,39 @@ def _read_boot_id() -> str:
 
 
 class Clock:
-    """The appliance's source of time stamps; tests substitute a clock with fixed answers."""
+    """The one source of time for product code; tests substitute :class:`FixedClock`.
+
+    - :meth:`wall`: seconds since the Unix epoch (may jump at an NTP sync), for records and
+      what people read;
+    - :meth:`monotonic`: seconds on ``CLOCK_MONOTONIC``, for intervals, deadlines, back-off;
+    - :meth:`boot_s`: seconds since boot on ``CLOCK_BOOTTIME`` (counts suspend), for uptime;
+    - :meth:`clock_synced`: whether NTP has synchronised the wall clock (adjtimex(2));
+    - :meth:`local`: the wall time as an aware local ``datetime`` (maintenance windows);
+    - :meth:`now`: all of them in one :class:`Stamp` for a stored record.
+    """
 
     def __init__(self) -> None:
         self.boot_id = _read_boot_id()
         self._libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         self._synced = False
         self._checked_at = -_SYNC_CACHE_S
+
+    def wall(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def boot_s(self) -> float:
+        return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+    def local(self) -> datetime:
+        """The wall time in the box's local zone, time-zone aware."""
+        return datetime.fromtimestamp(self.wall(), tz=UTC).astimezone()
+
+    def utc(self) -> datetime:
+        """The wall time as an aware UTC ``datetime``."""
+        return datetime.fromtimestamp(self.wall(), tz=UTC)
 
     def clock_synced(self) -> bool:
         now = time.monotonic()
@@ -78,28 +105,41 @@ class Clock:
 
     def now(self) -> Stamp:
         return Stamp(
-            wall=time.time(),
-            mono=time.clock_gettime(time.CLOCK_BOOTTIME),
+            wall=self.wall(),
+            mono=self.boot_s(),
             boot_id=self.boot_id,
             synced=self.clock_synced(),
         )
 
 
 class FixedClock(Clock):
-    """A clock whose wall time and sync state a test sets (no sleeping, no real NTP)."""
+    """Virtual time a test sets and advances (no sleeping, no real NTP).
+
+    ``wall_s`` and ``mono`` are plain attributes; :meth:`advance` moves both (and boot time)
+    together, :meth:`set_wall` steps only the wall clock, as an NTP sync does.
+    """
 
     def __init__(self, wall: float = 1_800_000_000.0, synced: bool = True) -> None:
         self.boot_id = "test-boot"
-        self.wall = wall
+        self.wall_s = wall
         self.mono = 100.0
         self.synced = synced
+
+    def wall(self) -> float:
+        return self.wall_s
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def boot_s(self) -> float:
+        return self.mono
 
     def clock_synced(self) -> bool:
         return self.synced
 
     def advance(self, seconds: float) -> None:
-        self.wall += seconds
+        self.wall_s += seconds
         self.mono += seconds
 
-    def now(self) -> Stamp:
-        return Stamp(wall=self.wall, mono=self.mono, boot_id=self.boot_id, synced=self.synced)
+    def set_wall(self, wall: float) -> None:
+        self.wall_s = wall

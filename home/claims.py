@@ -41,7 +41,7 @@ def hello_sync(
     now = time.time()
     conn.execute("BEGIN IMMEDIATE")
     try:
-        db._take_nonce(appliance, nonce, now)
+        db.take_nonce(appliance, nonce, now)
         row = conn.execute(
             "SELECT state, site, msp_key, public_key FROM claims WHERE appliance = ?",
             (appliance,),

@@ -230,7 +230,8 @@ class HomeDB:
 
     # ---- ingest ----
 
-    def _take_nonce(self, appliance: str, nonce: str, now: float) -> None:
+    def take_nonce(self, appliance: str, nonce: str, now: float) -> None:
+        """Record a request nonce inside the caller's transaction; a replay is refused (409)."""
         try:
             self.conn.execute(
                 "INSERT INTO nonces (appliance, nonce, seen_at) VALUES (?, ?, ?)",
@@ -262,7 +263,7 @@ class HomeDB:
             # Two home instances may hold the same stream's batch (a retry after a lost
             # answer): they take turns, so the second sees the first's high-water mark.
             conn.lock(f"stream:{appliance}:{stream}")
-            self._take_nonce(appliance, nonce, now)
+            self.take_nonce(appliance, nonce, now)
             hwm = {0: 0, 1: 0}
             for lane, mark in conn.execute(
                 "SELECT lane, hwm FROM streams WHERE appliance = ? AND stream = ?",
@@ -375,7 +376,7 @@ class HomeDB:
         now = time.time()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            self._take_nonce(appliance, nonce, now)
+            self.take_nonce(appliance, nonce, now)
             drops = doc.get("drops")
             conn.execute(
                 "UPDATE appliances SET last_seen = ?, heartbeat_at = ?, heartbeat = ?,"

@@ -186,7 +186,7 @@ def sync_sync(db: HomeDB, appliance: str, nonce: str, doc: dict[str, Any]) -> di
     now = time.time()
     conn.execute("BEGIN IMMEDIATE")
     try:
-        db._take_nonce(appliance, nonce, now)
+        db.take_nonce(appliance, nonce, now)
         for rep in reports:
             if not isinstance(rep, dict):
                 continue
@@ -271,7 +271,7 @@ def diagnostics_sync(db: HomeDB, appliance: str, nonce: str, doc: dict[str, Any]
     now = time.time()
     conn.execute("BEGIN IMMEDIATE")
     try:
-        db._take_nonce(appliance, nonce, now)
+        db.take_nonce(appliance, nonce, now)
         conn.execute(
             "INSERT INTO diagnostics (appliance, command_id, body, received_at)"
             " VALUES (?, ?, ?, ?)",

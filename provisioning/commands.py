@@ -151,7 +151,7 @@ async def run_commands(
         book.record(command.id, command.expires_at, "started", command.action)
         try:
             detail = await handler(command)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure is reported to home as "failed"
             book.record(command.id, command.expires_at, "failed", f"{type(exc).__name__}: {exc}")
         else:
             book.record(command.id, command.expires_at, "done", detail)
@@ -166,6 +166,6 @@ def _peek_id(envelope: Any) -> str | None:
 
     try:
         cid = json.loads(unb64(envelope["doc"])).get("id")
-    except Exception:
+    except (KeyError, TypeError, ValueError, AttributeError):  # not an envelope, bad base64/JSON
         return None
     return cid if isinstance(cid, str) and len(cid) <= 64 else None

@@ -236,7 +236,7 @@ def _peek_version(envelope: Any) -> Any:
 
     try:
         version = json.loads(unb64(envelope["doc"])).get("version")
-    except Exception:
+    except (KeyError, TypeError, ValueError, AttributeError):  # not an envelope, bad base64/JSON
         return None
     return version if type(version) is int else None
 

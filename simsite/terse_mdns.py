@@ -91,7 +91,7 @@ class Responder(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
             message = DNSIncoming(data)
-        except Exception:  # a malformed packet on the LAN: ignore it
+        except Exception:  # noqa: BLE001 - a malformed packet on the LAN: ignore it
             return
         if not message.is_query():
             return

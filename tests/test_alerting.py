@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from core.clock import FixedClock
 from core.config import parse_config
 from core.settings.alerting import DAYS
 from firmware.app import MIGRATION_CHAINS
@@ -238,9 +239,10 @@ async def test_open_alerts_survive_a_restart(service: AlertingService) -> None:
 
 
 def test_maintenance_windows() -> None:
-    sat_23 = datetime(2026, 11, 21, 23, 0)  # a Saturday
-    sun_01 = datetime(2026, 11, 22, 1, 0)
-    sun_03 = datetime(2026, 11, 22, 3, 0)
+    # in_window reads only the weekday and time of day of a local time; the zone is irrelevant.
+    sat_23 = datetime(2026, 11, 21, 23, 0, tzinfo=UTC)  # a Saturday
+    sun_01 = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
+    sun_03 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
     assert in_window(("sat 22:00-02:00",), sat_23)
     assert in_window(("sat 22:00-02:00",), sun_01)
     assert not in_window(("sat 22:00-02:00",), sun_03)
@@ -250,6 +252,10 @@ def test_maintenance_windows() -> None:
 
 # Two windows that together hold every minute of every day ("daily 00:00-23:59" alone leaves
 # out 23:59): the test holds whenever it runs, with no condition on the wall clock.
+# The service runs on a fixed clock: Wednesday 2026-11-25 12:00 UTC is a Wednesday in every
+# time zone (UTC-12 to UTC+14), so a Friday window never holds and the test never depends on
+# the day it runs.
+WEDNESDAY_NOON_UTC_S = datetime(2026, 11, 25, 12, 0, tzinfo=UTC).timestamp()
 ALWAYS = ("daily 00:00-23:59", "daily 23:59-00:00")
 
 
@@ -259,7 +265,7 @@ async def _open_after_three_misses(tmp_path: Path, maintenance: tuple[str, ...])
     await store.open()
     config = parse_config(f"[alerting]\nmaintenance = {json.dumps(list(maintenance))}\n")
     assert config.alerting.maintenance == maintenance
-    ctx = AppContext(config=config, store=store, clock=store.clock)
+    ctx = AppContext(config=config, store=store, clock=FixedClock(wall=WEDNESDAY_NOON_UTC_S))
     svc = AlertingService(ctx)
     await svc.setup()
     try:
@@ -272,7 +278,7 @@ async def _open_after_three_misses(tmp_path: Path, maintenance: tuple[str, ...])
 
 
 def test_the_always_windows_hold_every_minute_of_the_week() -> None:
-    monday = datetime(2026, 11, 23)
+    monday = datetime(2026, 11, 23, tzinfo=UTC)
     minutes = [monday + timedelta(minutes=m) for m in range(7 * 24 * 60)]
     assert [m for m in minutes if not in_window(ALWAYS, m)] == []
 
@@ -282,9 +288,9 @@ async def test_no_alert_opens_in_a_maintenance_window(tmp_path: Path) -> None:
 
 
 async def test_the_same_misses_open_an_alert_outside_the_window(tmp_path: Path) -> None:
-    # A window on the day after tomorrow: not today, nor tomorrow for a run across midnight.
-    other_day = DAYS[(datetime.now().weekday() + 2) % len(DAYS)]
-    opened = await _open_after_three_misses(tmp_path, (f"{other_day} 00:00-23:59",))
+    # The clock says Wednesday (in any zone): a window on Friday does not hold.
+    assert DAYS[4] == "fri"
+    opened = await _open_after_three_misses(tmp_path, ("fri 00:00-23:59",))
     assert opened == [("device.down:2", "major")]
 
 

@@ -83,7 +83,8 @@ def test_mdns_addresses_expire_with_their_a_records() -> None:
         "_ipp._tcp.local.", "P", "p.local.", 631, ("198.18.0.61", "198.18.0.60"), {},
         resolved_at=5.0, expires={"198.18.0.61": 200.0, "198.18.0.60": 100.0},
     )  # fmt: skip
-    watcher._services[("_ipp._tcp.local.", "P._ipp._tcp.local.")] = svc
+    # White box: a resolved service planted directly (resolving needs a real responder).
+    watcher._services[("_ipp._tcp.local.", "P._ipp._tcp.local.")] = svc  # noqa: SLF001
     assert not watcher.expire(now_s=99.0) and watcher.version == 0
     assert watcher.expire(now_s=150.0) and watcher.version == 1
     [left] = watcher.snapshot()

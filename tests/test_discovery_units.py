@@ -350,7 +350,7 @@ async def test_events_are_stored_then_published_on_the_bus(tmp_path: Path) -> No
     try:
         now = clock.now().wall
         seen = [inventory.Seen("00:11:32:00:00:01", ("198.18.0.30",))]
-        await service._write(
+        await service._write(  # noqa: SLF001 - the service's one write path, without a sweep
             lambda tx: inventory.record_seen(tx, seen, now, active=True, source="arp")
         )
         event = await asyncio.wait_for(sub.get(), 1)

@@ -30,7 +30,8 @@ from services.polling.tcp import check_port
 from services.store import Store
 from services.uplink.service import OutboxForwarder
 
-T0 = datetime(2026, 11, 30, 21, 4, 0).timestamp()  # local time 21:04
+# Naive on purpose: clock_time() shows the box's local time, so 21:04 is local here too.
+T0 = datetime(2026, 11, 30, 21, 4, 0).timestamp()  # noqa: DTZ001
 INTERVAL_S = 60.0
 
 
@@ -328,14 +329,14 @@ async def test_polling_takes_discovery_evidence_from_the_bus(tmp_path: Path) -> 
     service = PollingService(ctx)
     try:
         await service.setup()
-        await service._refresh_inventory()
+        await service._refresh_inventory()  # noqa: SLF001 - one step of run(), no scheduler
         (device_id,) = service.targets
         target, state = service.targets[device_id], service.states[device_id]
         ctx.bus.publish(HostHeard("127.0.0.9", "mdns", time.time()))
         ctx.bus.publish(HostHeard("127.0.0.99", "arp", time.time()))  # someone else
-        await service._poll_one(target, state)
+        await service._poll_one(target, state)  # noqa: SLF001 - one poll, no scheduler
         first: PollResult = results.queue.get_nowait()
-        await service._poll_one(target, state)
+        await service._poll_one(target, state)  # noqa: SLF001
         second: PollResult = results.queue.get_nowait()
     finally:
         await service.teardown()

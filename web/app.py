@@ -728,16 +728,12 @@ async def api_openapi(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     ctx = request.app[CTX]
     store_facts = await ctx.store.read(data.store_metrics)
-    queue = getattr(ctx.store, "_queue", None)
     counters = {
         "commits": ctx.store.commits,
         "ops": ctx.store.ops,
-        "queue": queue.qsize() if queue is not None else 0,
+        "queue": ctx.store.queue_depth,
     }
-    dropped: dict[str, int] = {}
-    for sub in getattr(ctx.bus, "_subs", []):
-        name = ",".join(t.__name__ for t in sub.types)
-        dropped[name] = dropped.get(name, 0) + sub.dropped
+    dropped = ctx.bus.dropped_by_types()
     text = render_metrics(
         uptime_s=ctx.uptime_s(),
         store_facts=store_facts,

@@ -16,7 +16,6 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 from core.logs import get_log
 from core.status import StatusKey
@@ -282,7 +281,7 @@ class AlertingService:
         self.ctx.bus.publish(event)
 
     async def _commit(self, conditions: list[Condition]) -> None:
-        quiet = in_window(self.settings.maintenance, datetime.now())
+        quiet = in_window(self.settings.maintenance, self.ctx.clock.local())
         transitions = self.engine.decide(conditions, quiet)
         if not transitions:
             return

@@ -242,7 +242,7 @@ class MdnsWatcher:
             info.name = name
             try:
                 ok = await info.async_request(azc.zeroconf, RESOLVE_TIMEOUT_MS)
-            except Exception as exc:  # a malformed record must never stop the browse
+            except Exception as exc:  # noqa: BLE001 - a malformed record must never stop the browse
                 log.debug("mdns.resolve_failed", type=service_type, error=str(exc))
                 return
         if not ok:
@@ -250,7 +250,7 @@ class MdnsWatcher:
         txt: dict[str | bytes, str | bytes | None] = {}
         try:
             txt.update(dict(info.properties.items()))
-        except Exception:  # undecodable TXT: keep the service without it
+        except Exception:  # noqa: BLE001 - undecodable TXT: keep the service without it
             txt = {}
         service = MdnsService(
             type=clean_name(service_type),

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 #: The methods in the order they are named in messages.
 METHODS = ("arp", "icmp", "tcp", "snmp", "mdns")
@@ -131,7 +131,8 @@ def spoken(methods: Iterable[str]) -> str:
 
 def clock_time(wall_s: float, now_s: float) -> str:
     """Local "21:04" for today, "Mon 21:04" within a week, else "2026-11-30 21:04"."""
-    when, now = datetime.fromtimestamp(wall_s), datetime.fromtimestamp(now_s)
+    when = datetime.fromtimestamp(wall_s, tz=UTC).astimezone()  # the box's local zone
+    now = datetime.fromtimestamp(now_s, tz=UTC).astimezone()
     if when.date() == now.date():
         return when.strftime("%H:%M")
     if abs(now_s - wall_s) < 6 * 86400:

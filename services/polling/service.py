@@ -252,7 +252,7 @@ class PollingService:
         try:
             worked = ordered(state.liveness.worked)
             await self.ctx.store.write(lambda tx: store_result(tx, result, state.missed, worked))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - store failure costs this result, not the poller
             log.error("poll.store_failed", device=target.ip, error=str(exc))
             return
         self.cycles += 1

@@ -121,6 +121,11 @@ class Store:
         self.commits = 0  # transactions committed (each covers one batch)
         self.ops = 0  # write operations committed
 
+    @property
+    def queue_depth(self) -> int:
+        """Write operations waiting for the writer thread (approximate, for /metrics)."""
+        return self._queue.qsize()
+
     # ---- lifecycle ----
 
     async def open(self) -> None:
@@ -141,7 +146,7 @@ class Store:
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             migrate(conn, self.chains)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - closed, then re-raised (or named) below
             if conn is not None:
                 conn.close()
             self._raise_open_error(exc)
@@ -241,7 +246,7 @@ class Store:
                 conn.execute("RELEASE op")
                 outcomes.append((op, result, None))
             conn.execute("COMMIT")
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - every waiter of the batch gets the error
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             self._boots.clear()  # a rolled-back boots row must be inserted again
