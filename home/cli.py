@@ -22,6 +22,7 @@ from core.logs import setup_logging
 from core.wire.keys import IdentityError, appliance_id_for, public_key_from_text, unb64
 from home.ca import init_ca, issue_cert
 from home.db import HomeDB, database_location
+from home.migrations import MIGRATIONS, current_version, migrate
 from home.notify.cli import add_commands as add_notify_commands
 from home.notify.cli import load as load_notify
 from home.notify.config import NotifyConfigError
@@ -137,6 +138,25 @@ def cmd_issue_cert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the database's schema to this release's version (home's start does it too; run it
+    alone before starting several instances of a new release)."""
+    location = database_location(args.data_dir, args.database)
+    try:
+        conn = connect(Target.parse(location))
+    except DatabaseUnavailable as exc:
+        print(f"outpost-home: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        before = current_version(conn)
+        after = migrate(conn)
+    finally:
+        conn.close()
+    applied = [number for number, _ in MIGRATIONS if before < number <= after]
+    print(json.dumps({"database": conn.dialect, "schema": after, "applied": applied}))
+    return 0
+
+
 def cmd_register(args: argparse.Namespace) -> int:
     try:
         public_key_from_text(args.public_key)
@@ -185,6 +205,11 @@ def make_parser() -> argparse.ArgumentParser:
     cert.add_argument("--out-dir", help="where server.pem/server.key go (default DATA_DIR)")
     cert.add_argument("--name", action="append", required=True, help="DNS name or IP (repeat)")
     cert.set_defaults(func=cmd_issue_cert)
+    mig = sub.add_parser("migrate", help="apply the database migrations of this release")
+    mig.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
+    mig.add_argument("--database", help=DATABASE_HELP)
+    mig.set_defaults(func=cmd_migrate)
+
     reg = sub.add_parser("register", help="register an appliance's public key for a site")
     reg.add_argument("--data-dir", default=DEFAULT_DATA_DIR)
     reg.add_argument("--database", help=DATABASE_HELP)

@@ -152,6 +152,9 @@ class HomeDB:
         self._lock = threading.Lock()
         self._open = False
         self.queued = 0  # operations waiting for the writer: drives "slow down" answers
+        self.ingested_batches = 0  # since this process started (home/ops.py: /metrics)
+        self.ingested_records = 0
+        self.ingested_duplicates = 0
         self.alert_hooks: list[AlertHook] = []
 
     @property
@@ -322,6 +325,11 @@ class HomeDB:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        # Counted after COMMIT, so /metrics never counts what a rollback undid. Plain ints
+        # updated by database threads: a scrape may be one batch behind, never wrong for long.
+        self.ingested_batches += 1
+        self.ingested_records += accepted
+        self.ingested_duplicates += duplicates
         return {
             "ok": True,
             "stream": stream,

@@ -22,6 +22,7 @@ from core.wire.protocol import (
     INGEST_PATH,
     MAX_WIRE_BYTES,
 )
+from home import ops
 from home.db import HomeDB
 from home.notify.worker import Notifier
 from home.remote import add_routes as add_remote_routes
@@ -208,6 +209,7 @@ def create_app(
     app.router.add_get("/fleet", fleet_html)
     app.router.add_get("/", _redirect)
     add_remote_routes(app)  # claiming, signed configuration, commands (home/remote.py)
+    ops.install(app)  # /healthz for the load balancer, /metrics (home/ops.py)
     if notifier is not None:  # notifications: ingest hook, worker, ack links (home/notify)
         notifier.install(app, db)
     return app
