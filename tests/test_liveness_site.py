@@ -5,11 +5,14 @@ the major alert."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -229,3 +232,58 @@ def test_laptop_leaving_is_an_event_server_leaving_is_the_alert(appliance: Appli
     assert not appliance.query(
         "SELECT 1 FROM alerts WHERE key = ?", (f"device.down:{laptop}",)
     )  # never an alert for the laptop
+
+
+UNPRIVILEGED_POLL = """
+import asyncio, json, sys, time
+from core.settings.polling import PollingSettings
+from services.polling.arp_probe import ArpProber
+from services.polling.icmp import IcmpUnavailable, Pinger
+from services.polling.inventory import PollTarget
+from services.polling.poller import DevicePoller
+
+async def main(ip):
+    icmp = ""
+    try:
+        Pinger().open()
+    except IcmpUnavailable as exc:
+        icmp = str(exc)
+    arp = ArpProber()
+    poller = DevicePoller(PollingSettings(snmp=False, tcp_timeout_s=0.5), None, None, {}, arp=arp)
+    target = PollTarget(1, ip, "laptop", "workstation", "", "", ())
+    state = poller.state_for(target, None)
+    results = [await poller.poll(target, state, time.time()) for _ in range(3)]
+    arp.close()
+    print(json.dumps({"icmp": icmp, "arp": arp.problem,
+                      "reachable": [r.reachable for r in results],
+                      "answered_by": [list(r.answered_by) for r in results]}))
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+@needs_root
+def test_without_icmp_or_arp_a_quiet_host_is_up_on_tcp(appliance: Appliance) -> None:
+    """The appliance as an unprivileged user on the LAN (no CAP_NET_RAW; the namespace allows
+    no ping sockets): ICMP and ARP are unavailable, each says how to fix it, and a host that
+    ignores pings is still up, on its RST to the last-resort TCP probe."""
+    site = appliance.site
+    nobody = [
+        "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+        # Only to reach an interpreter under /root on this build machine; no network power.
+        "--inh-caps=-all,+dac_read_search", "--ambient-caps=+dac_read_search",
+        "--bounding-set=-all,+dac_read_search", "--",
+    ]  # fmt: skip
+    out = site.run_in(
+        site.app_ns,
+        [*nobody, sys.executable, "-c", UNPRIVILEGED_POLL, LAPTOP_IP],
+        capture_output=True,
+        check=True,
+        cwd=Path(__file__).parents[1],
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    got = json.loads(out.stdout)
+    print(got)
+    assert "CAP_NET_RAW" in got["icmp"] and "CAP_NET_RAW" in got["arp"]
+    assert got["reachable"] == [True, True, True]
+    assert got["answered_by"] == [["tcp"]] * 3
