@@ -29,6 +29,7 @@ from home.notify.config import NotifyConfigError
 from home.notify.worker import Notifier
 from home.remote_cli import add_commands as add_remote_commands
 from home.server import Faults, serve
+from home.sql import DatabaseUnavailable, Target, connect
 
 DEFAULT_DATA_DIR = "/var/lib/outpost-home"
 DEFAULT_LISTEN = "0.0.0.0:8443"
