@@ -107,7 +107,7 @@ class Lease:
 
         try:
             taken: bool = await self.db.call(take)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a database fault means "not leading"
             log.warning("home.lease_error", lease=self.name, error=str(exc))
             return False
         return taken
