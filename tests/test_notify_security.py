@@ -190,3 +190,38 @@ async def test_starttls_login_and_cli_test_without_leaking_secrets(tmp_path: Pat
         assert done.returncode == 1
         assert "login refused" in json.loads(done.stdout)["error"]
         assert "wrong-password-77" not in done.stdout + done.stderr
+
+
+async def test_signed_json_callback_acknowledges_like_the_button(tmp_path: Path) -> None:
+    clock = FakeClock(at("2026-12-02 22:00"))
+    port = free_port()
+    async with rig(tmp_path, clock, public_url=f"http://127.0.0.1:{port}") as r:
+        app = web.Application()
+        add_routes(app, r.notifier)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            await r.box.alert("device.down:7", "open", "major", "server FS1 is down")
+            clock.advance(31)
+            await r.notifier.step()
+            link = r.hooks.on("oncall")[0].doc["ack_url"]
+            token = parse_qs(urlparse(link).query)["t"][0]
+            endpoint = link.split("?")[0]
+            async with aiohttp.ClientSession() as session:
+                forged = token[:-2] + ("xx" if not token.endswith("xx") else "yy")
+                async with session.post(endpoint, json={"t": forged, "by": "bot"}) as resp:
+                    assert resp.status == 403
+                    assert (await resp.json())["ok"] is False
+                async with session.post(endpoint, json={"t": token, "by": "psa-bot"}) as resp:
+                    assert resp.status == 200
+                    assert await resp.json() == {
+                        "ok": True,
+                        "ref": "4f3a9c2b-101",
+                        "acked_by": "psa-bot (link via oncall)",
+                    }
+            clock.advance(3600)
+            await r.notifier.step()
+            assert r.hooks.on("tech2") == [] and r.hooks.on("manager") == []
+        finally:
+            await runner.cleanup()

@@ -75,18 +75,33 @@ async def ack_form(request: web.Request) -> web.Response:
 
 
 async def ack_post(request: web.Request) -> web.Response:
+    """The link's button (form ``t``, ``by``), or a signed callback from a PSA or chat bot:
+    JSON ``{"t": TOKEN, "by": NAME}`` answered in JSON (the token is the signature)."""
     notifier = request.app[NOTIFIER_KEY]
-    form = await request.post()
-    token = str(form.get("t", ""))
+    as_json = request.content_type == "application/json"
+    if as_json:
+        try:
+            doc = await request.json()
+        except ValueError:
+            doc = None
+        fields = doc if isinstance(doc, dict) else {}
+    else:
+        fields = dict(await request.post())
+    token = str(fields.get("t", ""))
+    name = str(fields.get("by", "")).strip()[:80]
     try:
         claim = verify(notifier.secret, token, notifier.clock())
     except AckError as exc:
         log.warning("notify.ack_refused", reason=str(exc))
+        if as_json:
+            return web.json_response({"ok": False, "error": str(exc)}, status=403)
         return _page("Link refused", f"<p>{html.escape(str(exc))}</p>", 403)
-    name = str(form.get("by", "")).strip()[:80]
     by = f"{name} (link via {claim.channel})" if name else f"link via {claim.channel}"
     db = notifier.database()
     done = await db.call(notifier.acknowledge_sync, claim.ref, by)
+    if as_json:
+        answer = {"ok": done, "ref": claim.ref, "acked_by": by if done else None}
+        return web.json_response(answer, status=200 if done else 409)
     if not done:
         return _page("Nothing to acknowledge", "<p>This alert is resolved or unknown.</p>", 409)
     log.info("notify.acknowledged", ref=claim.ref, by=by)
