@@ -32,12 +32,12 @@ from typing import Final
 
 from zeroconf import (
     BadTypeInNameException,
-    DNSAddress,
     IPVersion,
     ServiceStateChange,
     Zeroconf,
     current_time_millis,
 )
+from zeroconf._dns import DNSAddress  # re-exported by zeroconf, but not in its __all__
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 from zeroconf.const import _CLASS_IN, _TYPE_A
 
