@@ -113,15 +113,18 @@ class MdnsWatcher:
         """Listen on ``interfaces`` (the appliance's IPv4 addresses; None: all of them; empty:
         not yet, ``follow`` starts it when an address arrives)."""
         self._loop = asyncio.get_running_loop()
-        self._interfaces = None if interfaces is None else tuple(sorted(set(interfaces)))
-        if self._interfaces == ():
+        wanted = None if interfaces is None else tuple(sorted(set(interfaces)))
+        # Remembered only once listening: a failed start (OSError) is tried again by the
+        # next ``follow`` with the same addresses.
+        self._interfaces = ("<not started>",)
+        if wanted == ():
+            self._interfaces = wanted
             return
-        if self._interfaces is None:
+        if wanted is None:
             self._azc = AsyncZeroconf(ip_version=IPVersion.V4Only)
         else:
-            self._azc = AsyncZeroconf(
-                interfaces=list(self._interfaces), ip_version=IPVersion.V4Only
-            )
+            self._azc = AsyncZeroconf(interfaces=list(wanted), ip_version=IPVersion.V4Only)
+        self._interfaces = wanted
         self._browse(META_QUERY)
         for service_type in self._known_types:
             self._browse(service_type)
