@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
@@ -57,6 +58,17 @@ class Home:
         return ["--data-dir", str(self.data_dir)] + (
             ["--database", self.database] if self.database else []
         )
+
+    def replica(self, data_dir: Path) -> Home:
+        """Another instance of this home (one database, same CA, certificate and keys), as an
+        MSP runs several behind a load balancer. Call after :meth:`prepare`."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for item in self.data_dir.iterdir():
+            if item.is_file() and not item.name.startswith("home.") and item.suffix != ".log":
+                shutil.copy2(item, data_dir / item.name)
+        other = Home(data_dir, self.ca_dir, host=self.host, database=self.database)
+        other.port = free_tcp_port(self.host)
+        return other
 
     @property
     def url(self) -> str:
