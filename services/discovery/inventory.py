@@ -444,8 +444,14 @@ def expire(tx: Tx, now: float, leave_after_s: float) -> list[Event]:
     return events
 
 
-def best_name(snmp: SnmpIdentity | None, mdns: Sequence[MdnsService]) -> tuple[str, dict[str, Any]]:
-    """The name to show, and the names from every source."""
+def best_name(
+    snmp: SnmpIdentity | None,
+    mdns: Sequence[MdnsService],
+    other: Mapping[str, str] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The name to show, and the names from every source: sysName, then mDNS, then the LAN's
+    reverse DNS and NetBIOS (``other``: {"rdns": ..., "netbios": ...}, services/discovery/
+    names.py); only without any of them does the page fall back to a vendor placeholder."""
     names: dict[str, Any] = {}
     if snmp is not None and snmp.sys_name.strip().lower() not in _NOT_NAMES:
         names["snmp"] = snmp.sys_name
@@ -459,11 +465,17 @@ def best_name(snmp: SnmpIdentity | None, mdns: Sequence[MdnsService]) -> tuple[s
     friendly = sorted({s.txt["fn"] for s in mdns if s.txt.get("fn")})
     if friendly:
         names["mdns_friendly"] = friendly[0]
+    for key in ("rdns", "netbios"):
+        value = clean_name((other or {}).get(key, ""))
+        if value and value.lower() not in _NOT_NAMES:
+            names[key] = value
     name = (
         names.get("snmp")
         or names.get("mdns_friendly")
         or names.get("mdns")
         or (instances[0] if instances else "")
+        or names.get("rdns")
+        or names.get("netbios")
     )
     return clean_name(name), names
 
@@ -492,8 +504,11 @@ def update_identity(
     mdns: Sequence[MdnsService] | None,
     is_gateway: bool,
     now: float,
+    other_names: Mapping[str, str] | None = None,
 ) -> DeviceRow | None:
     """Merge SNMP and mDNS identity into the device and classify it again from everything.
+
+    ``other_names``: reverse DNS / NetBIOS names just looked up (None: keep those stored).
 
     ``mdns``: the services this MAC announced (None: keep those stored). Only those that
     describe the host (services/discovery/service_roles.py) name it, give its model and vote
@@ -522,7 +537,11 @@ def update_identity(
     ]
     if not attrs["mdns"]:
         del attrs["mdns"]
-    name, names = best_name(snmp, own)
+    if other_names is None:
+        stored_names = attrs.get("names")
+        stored = stored_names if isinstance(stored_names, dict) else {}
+        other_names = {k: v for k in ("rdns", "netbios") if isinstance(v := stored.get(k), str)}
+    name, names = best_name(snmp, own, other_names)
     attrs["names"] = names
     # One model line for the page, whichever source knows it (SNMP is the more exact).
     model = (snmp.model if snmp else "") or mdns_model(own)

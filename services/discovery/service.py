@@ -34,7 +34,7 @@ from core.logs import get_log
 from core.messages import HostHeard, RediscoverRequested
 from core.status import StatusKey
 from services.context import AppContext
-from services.discovery import inventory
+from services.discovery import inventory, multihomed, names
 from services.discovery.arp import ArpNotPermitted, ArpSighting, ArpSocket, SweepResult
 from services.discovery.classify import mdns_types
 from services.discovery.fingerprint import Fingerprint, Fingerprinter
@@ -60,6 +60,8 @@ MDNS_SETTLE_S: Final = 1.0
 NO_PLAN_RETRY_S: Final = 10.0
 #: A device that answered no SNMP credential is asked again after this long.
 NO_ANSWER_RETRY_S: Final = 3600.0
+#: Reverse DNS / NetBIOS lookups at once: two datagrams each, 0.5 s at most.
+NAME_LOOKUPS_AT_ONCE: Final = 32
 #: Passive sightings buffered between flushes (a flood of spoofed ARP cannot grow memory).
 MAX_BUFFERED: Final = 4096
 #: A new randomised MAC waits this long for mDNS to say whether it is a known device under a
@@ -84,6 +86,8 @@ class DiscoveryService:
         self.fingerprinter: Fingerprinter | None = None
         self._passive: dict[str, set[str]] = {}
         self._snmp_next_try: dict[str, float] = {}
+        #: mac -> time.monotonic() when its reverse DNS / NetBIOS names may be asked again.
+        self._names_next: dict[str, float] = {}
         self._mdns_version = -1
         self._idle = False
         self._raw_denied = False
@@ -268,13 +272,10 @@ class DiscoveryService:
         results = await self._sweep_all()
         self.last_sweeps = results
         seen: dict[str, set[str]] = {}
-        conflicts: dict[str, frozenset[str]] = {}
         for result in results:
             for ip, macs in result.answers.items():
                 for mac in macs:
                     seen.setdefault(mac, set()).add(ip)
-                if len(macs) > 1:
-                    conflicts[ip] = macs
         now = self.ctx.clock.now().wall
         items = [inventory.Seen(mac, tuple(ips)) for mac, ips in sorted(seen.items())]
         # Conflicts are only visible to a raw sweep (the kernel keeps one MAC per address).
@@ -282,6 +283,11 @@ class DiscoveryService:
         answers: dict[str, frozenset[str]] = {}
         for result in results:
             answers.update(result.answers)
+        # Several MACs on one address is a conflict, unless it is one host answering ARP for
+        # each of its addresses on each of its cards (services/discovery/multihomed.py).
+        conflicts, multi_homed = multihomed.split_conflicts(answers)
+        for host in multi_homed:
+            log.debug("discovery.multi_homed", macs=sorted(host.macs), ips=sorted(host.ips))
         roles, gateways = self.gateways, self.gateways
         held: dict[str, tuple[str, ...]] = {}
 
@@ -404,6 +410,7 @@ class DiscoveryService:
         )
         gone = {row["device_id"] for row in present}
         fingerprints = await self._fingerprint([d for d in devices if d.id not in gone])
+        looked_up = await self._lookup_names([d for d in devices if d.id not in gone], fingerprints)
         gateways = self.gateways
         announced = self._assign_owners(devices, mdns_services)
         owners = self.owners
@@ -428,8 +435,10 @@ class DiscoveryService:
                     and owners.get((s.type, s.name), (device.mac, 0.0))[0] == device.mac
                 ]
                 found = fingerprints.get(device.mac)
+                other_names = looked_up.get(device.mac)
                 if (
                     found is None
+                    and other_names is None
                     and not owned
                     and len(kept) == len(stored)
                     and "evidence" in device.attrs
@@ -444,6 +453,7 @@ class DiscoveryService:
                     mdns=_unique([*owned, *kept]),
                     is_gateway=bool(ips & gateways),
                     now=now,
+                    other_names=other_names,
                 )
 
         await self.ctx.store.write(merge)
@@ -570,6 +580,43 @@ class DiscoveryService:
                     log.warning("discovery.snmp_failed", device=device.ip, error=str(answer))
                 self._snmp_next_try[device.mac] = mono + NO_ANSWER_RETRY_S
         return found
+
+    async def _lookup_names(
+        self, devices: Sequence[inventory.DeviceRow], fingerprints: dict[str, Fingerprint]
+    ) -> dict[str, dict[str, str]]:
+        """Reverse DNS (asked of the default gateway, the LAN's usual DNS server) and NetBIOS
+        names of the devices nothing else names (no usable sysName, no mDNS name), once per
+        ``snmp_refresh_s`` each: mac -> {"rdns": ..., "netbios": ...}."""
+        mono = time.monotonic()
+        due: list[inventory.DeviceRow] = []
+        for device in devices:
+            if not device.ip or self._names_next.get(device.mac, 0.0) > mono:
+                continue
+            found = fingerprints.get(device.mac)
+            stored = device.attrs.get("names")
+            known = stored if isinstance(stored, dict) else {}
+            named_by_snmp = bool(found and inventory.best_name(found.identity, [])[0])
+            if named_by_snmp or (found is None and "snmp" in known):
+                continue
+            if any(k in known for k in ("mdns", "mdns_friendly", "mdns_instances")):
+                continue
+            due.append(device)
+        if not due:
+            return {}
+        server = min(self.gateways) if self.gateways else None
+        limit = asyncio.Semaphore(NAME_LOOKUPS_AT_ONCE)
+
+        async def one(ip: str) -> names.HostNames:
+            async with limit:
+                return await names.host_names(ip, server)
+
+        answers = await asyncio.gather(*(one(d.ip) for d in due), return_exceptions=True)
+        out: dict[str, dict[str, str]] = {}
+        for device, answer in zip(due, answers, strict=True):
+            self._names_next[device.mac] = mono + self.settings.snmp_refresh_s
+            if isinstance(answer, names.HostNames) and (answer.rdns or answer.netbios):
+                out[device.mac] = {"rdns": answer.rdns, "netbios": answer.netbios}
+        return out
 
     async def _expire(self) -> None:
         now = self.ctx.clock.now().wall
