@@ -353,9 +353,14 @@ class NotifyHome(Home):
         if self.database:
             argv += ["--database", self.database]
         with open(self.log_path, "ab") as errors:
-            self.proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=errors, start_new_session=True
-            )
+            if self.site is not None:  # inside the simulated site's MSP namespace
+                self.proc = self.site.popen_in(
+                    self.netns, argv, stdout=subprocess.PIPE, stderr=errors
+                )
+            else:
+                self.proc = subprocess.Popen(
+                    argv, stdout=subprocess.PIPE, stderr=errors, start_new_session=True
+                )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if b"listening" not in line:

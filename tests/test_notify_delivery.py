@@ -331,3 +331,25 @@ async def test_a_box_falling_behind_is_a_warning_until_it_catches_up(tmp_path: P
         await r.notifier.step()
         assert len(r.smtp.messages) == 2
         assert "has caught up" in r.smtp.text(r.smtp.messages[1])
+
+
+async def test_an_outage_that_reaches_home_late_is_sent_a_blip_is_not(tmp_path: Path) -> None:
+    clock = FakeClock(at("2026-12-02 10:00"))
+    async with rig(tmp_path, clock) as r:
+        box, box_ts = r.box, at("2026-12-02 09:50")
+        # The gateway was down 09:50-10:00: the box could only tell home once it was back.
+        down = box.body("device.down:1", "open", "critical", "the gateway is down", ts=box_ts)
+        up = box.body("device.down:1", "resolved", "critical", "gateway answers", ts=box_ts + 600)
+        # A printer blinked for 5 s (within the 30 s group wait).
+        blip = box.body("device.down:5", "open", "major", "printer is down", ts=box_ts + 700)
+        back = box.body("device.down:5", "resolved", "major", "printer back", ts=box_ts + 705)
+        await box.send(down, up, blip, back)
+        clock.advance(31)
+        await r.notifier.step()
+        clock.advance(3600)
+        await r.notifier.step()
+        assert len(r.smtp.messages) == 1
+        mail = r.smtp.messages[0]
+        assert mail["Subject"].endswith("Dental: the gateway is down")
+        assert "(resolved 2026-12-02" in r.smtp.text(mail)
+        assert r.hooks.on("tech2") == []  # resolved: no escalation

@@ -76,6 +76,16 @@ def device_kind(body: dict[str, Any]) -> str:
     return str(kind)[:40]
 
 
+def _box_ts(body: dict[str, Any]) -> float | None:
+    """When the box stored the alert change (its body's ``ts``, epoch seconds), if given."""
+    ts = body.get("ts")
+    return float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else None
+
+
+def _lasted(opened: Any, closed: float | None, at_least_s: float) -> bool:
+    return isinstance(opened, int | float) and closed is not None and closed - opened >= at_least_s
+
+
 class Planner:
     """Turns alert changes into outbox rows. ``clock`` gives epoch seconds (virtual in tests);
     ``wake`` is called after rows were added (the worker looks sooner)."""
@@ -150,7 +160,13 @@ class Planner:
             return
         decision = decide(self.config, Subject(change.site, change.severity, kind, change.key), now)
         self._add_opens(
-            conn, ref=ref, site=change.site, severity=change.severity, decision=decision, now=now
+            conn,
+            ref=ref,
+            site=change.site,
+            severity=change.severity,
+            decision=decision,
+            now=now,
+            box_ts=_box_ts(change.body),
         )
         if change.severity in URGENT:
             for step_no, step in enumerate(decision.escalation, start=1):
@@ -178,6 +194,7 @@ class Planner:
         severity: str,
         decision: Decision,
         now: float,
+        box_ts: float | None = None,
     ) -> None:
         for channel in decision.channels:
             wait_s = 0.0 if decision.held else self.config.group_wait_s
@@ -201,7 +218,7 @@ class Planner:
                 held=decision.held,
                 due_at=due,
                 now=now,
-                body={},
+                body={} if box_ts is None else {"box_ts": box_ts},
             )
 
     def _resolved(self, conn: Connection, change: AlertChange, now: float) -> None:
@@ -211,13 +228,19 @@ class Planner:
         message = str(change.body.get("message", ""))[:500]
         self._close_thread(conn, last.ref, now)
         told: list[str] = []
-        for row_id, channel, state, held in conn.execute(
-            "SELECT id, channel, state, held FROM notifications WHERE ref = ?"
+        closed_ts = _box_ts(change.body)
+        for row_id, channel, state, held, row_body in conn.execute(
+            "SELECT id, channel, state, held, body FROM notifications WHERE ref = ?"
             " AND event IN ('open', 'escalate') ORDER BY created_at, id",
             (last.ref,),
         ).fetchall():
             if state == "pending" and held:
                 continue  # still waiting for the digest: it will say "resolved since"
+            opened_ts = json.loads(row_body or "{}").get("box_ts")
+            if state == "pending" and _lasted(opened_ts, closed_ts, self.config.group_wait_s):
+                # It lasted (by the box's clock) but reached home late, e.g. a gateway outage
+                # that cut the box off: it still goes out, saying it is resolved.
+                continue
             if state == "pending":
                 # Opened and resolved within the group wait: nobody needs to hear of it.
                 conn.execute(
