@@ -134,3 +134,20 @@ def test_every_probe_oid_belongs_to_one_row_and_rows_name_their_objects() -> Non
     for rule in RULES:
         for source in rule.sources():
             assert source.meaning, f"{rule.name}: {source} has no MIB object name"
+
+
+async def test_a_dell_server_running_windows_is_named_by_openmanage(tmp_path: Path) -> None:
+    ident = await _identity(
+        tmp_path,
+        f"{SYS}.1.0|4|Hardware: Intel64 Family 6 - Software: Windows Version 6.3 (Build 20348)",
+        f"{SYS}.2.0|6|1.3.6.1.4.1.311.1.1.3.1.2",
+        "1.3.6.1.4.1.674.10892.1.300.10.1.9.1|4|PowerEdge R750",
+        "1.3.6.1.4.1.674.10892.1.300.10.1.11.1|4|ABC1234",
+    )
+    assert (ident.model, ident.serial, ident.version) == (
+        "Dell PowerEdge R750",
+        "ABC1234",
+        "Server 2022 (21H2)",
+    )
+    assert ident.sources["model"].startswith("MIB-Dell-10892 chassisModelName")
+    assert ident.platform == "windows" and ident.kind == "server"

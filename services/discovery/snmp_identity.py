@@ -57,7 +57,14 @@ from services.discovery.identity_sources import (
     VendorRule,
 )
 from services.discovery.sanitize import MAX_NAME_CHARS, clean_text
-from services.discovery.vendor_table import RULES, match_rule, probe_oids, rule_probed
+from services.discovery.vendor_table import (
+    OS_ROWS,
+    RULES,
+    SERVER_HARDWARE,
+    match_rule,
+    probe_oids,
+    rule_probed,
+)
 from services.snmp.values import (
     Counter32,
     Counter64,
@@ -443,6 +450,22 @@ def _best(hints: Sequence[KindHint]) -> KindHint | None:
     return max((h for h in hints if h.kind == kind), key=lambda h: h.weight)
 
 
+async def _server_hardware(reader: SnmpReader, chosen: dict[str, tuple[str, str]]) -> None:
+    """A Dell or HPE server running Windows/Linux/ESXi with its maker's agent: the machine's
+    model and serial (one GET) replace the OS row's CPU description."""
+    oids = [o for hw in SERVER_HARDWARE for o in (hw.model.oid, hw.serial.oid)]
+    got = await _safe_get(reader, oids)
+    for hw in SERVER_HARDWARE:
+        model = _read_source(hw.model, got, {})
+        if not model:
+            continue
+        chosen["model"] = (hw.model_fmt.format(model), _where(hw.model))
+        serial = _read_source(hw.serial, got, {})
+        if serial:
+            chosen["serial"] = (serial, _where(hw.serial))
+        return
+
+
 async def read_identity(reader: SnmpReader, system: Values | None = None) -> SnmpIdentity:
     """The full identity; ``system`` is the already-read system group (the credential probe).
 
@@ -486,6 +509,8 @@ async def read_identity(reader: SnmpReader, system: Values | None = None) -> Snm
             if value:
                 chosen[name] = (value, _where(source))
                 break
+    if rule is not None and rule.name in OS_ROWS:
+        await _server_hardware(reader, chosen)
     std = await read_standard(
         reader,
         want_chassis=len(chosen) < 3,

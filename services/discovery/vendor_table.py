@@ -19,6 +19,7 @@ Sources of the OIDs: each maker's published MIB (names as in the MIB file).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final
 
 from services.discovery.identity_sources import (
@@ -29,6 +30,7 @@ from services.discovery.identity_sources import (
     SYS_OBJECT_ID,
     W_GENERIC_OS,
     Found,
+    Source,
     Values,
     VendorRule,
     col,
@@ -986,6 +988,35 @@ RULES: Final[tuple[VendorRule, ...]] = (
     ),
     VendorRule("linux", "", "server", descr=r"^Linux\s", compose=_linux, weight=W_GENERIC_OS),
 )
+
+
+@dataclass(frozen=True)
+class ServerHardware:
+    """A hardware maker's agent running on a general-purpose OS (Windows, Linux, ESXi): it
+    names the machine the OS row can only describe by its CPU ("Intel x64")."""
+
+    vendor: str
+    model: Source
+    serial: Source
+    model_fmt: str = "{}"
+
+
+#: Asked (one GET) of hosts whose row is an operating system, not a machine.
+SERVER_HARDWARE: Final[tuple[ServerHardware, ...]] = (
+    ServerHardware(
+        "Dell",
+        obj(E + "674.10892.1.300.10.1.9.1", "MIB-Dell-10892 chassisModelName (OpenManage)"),
+        obj(E + "674.10892.1.300.10.1.11.1", "MIB-Dell-10892 chassisServiceTagName (OpenManage)"),
+        model_fmt="Dell {}",
+    ),
+    ServerHardware(
+        "HPE",
+        obj(E + "232.2.2.4.2.0", "CPQSINFO-MIB cpqSiProductName (Insight agents)"),
+        obj(E + "232.2.2.2.1.0", "CPQSINFO-MIB cpqSiSysSerialNum (Insight agents)"),
+    ),
+)
+#: Rows that name an operating system: SERVER_HARDWARE is asked for the machine under it.
+OS_ROWS: Final = frozenset({"windows", "linux", "vmware-esxi"})
 
 
 def match_rule(sys_object_id: str, sys_descr: str) -> VendorRule | None:
