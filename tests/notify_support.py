@@ -282,12 +282,12 @@ class Box:
 
 @contextlib.asynccontextmanager
 async def virtual_home(
-    tmp: Path, toml: str, clock: FakeClock
+    tmp: Path, toml: str, clock: FakeClock, database: str = ""
 ) -> AsyncIterator[tuple[HomeDB, Notifier]]:
     """Home's database with notifications on a virtual clock (no server, no worker loop):
     the test calls ``notifier.step()`` after moving the clock."""
     config = parse(tomllib.loads(toml)["notify"], tmp)
-    db = HomeDB(tmp / "home.db")
+    db = HomeDB(database or tmp / "home.db")
     await db.open()
     notifier = Notifier.from_data_dir(config, tmp, clock)
     notifier.attach(db)
@@ -328,12 +328,15 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def rig(tmp: Path, clock: FakeClock, **overrides: Any) -> AsyncIterator[Rig]:
-    """Receivers, home's database with notifications on ``clock``, and a registered box of the
-    site "Dental" (Europe/Berlin, 08:00-18:00 Monday to Friday, 25 December a holiday)."""
+async def rig(
+    tmp: Path, clock: FakeClock, database: str = "", **overrides: Any
+) -> AsyncIterator[Rig]:
+    """Receivers, home's database (``database``: a PostgreSQL URL or '' for SQLite) with
+    notifications on ``clock``, and a registered box of the site "Dental" (Europe/Berlin,
+    08:00-18:00 Monday to Friday, 25 December a holiday)."""
     async with sinks() as (smtp, hooks):
         toml = notify_toml(tmp, smtp, hooks, **overrides)
-        async with virtual_home(tmp, toml, clock) as (db, notifier):
+        async with virtual_home(tmp, toml, clock, database) as (db, notifier):
             box = Box(db, "op-4f3a9c2b1d", "Dental")
             await box.register()
             yield Rig(smtp, hooks, db, notifier, box)

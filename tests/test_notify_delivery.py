@@ -12,9 +12,11 @@ from simsite.harness.processes import HOME
 from tests.notify_support import SECRET_TEXT, FakeClock, at, rig, rows, verify_signature
 
 
-async def test_major_in_hours_one_mail_then_resolution_threads_onto_it(tmp_path: Path) -> None:
+async def test_major_in_hours_one_mail_then_resolution_threads_onto_it(
+    tmp_path: Path, home_database: str
+) -> None:
     clock = FakeClock(at("2026-12-02 10:00"))  # a Wednesday, business hours in Berlin
-    async with rig(tmp_path, clock) as r:
+    async with rig(tmp_path, clock, home_database) as r:
         smtp, hooks, db, notifier, box = r.smtp, r.hooks, r.db, r.notifier, r.box
         await box.alert("device.down:7", "open", "major", "server FS1 is down")
         assert await notifier.step() == 0  # the group wait holds it
@@ -52,10 +54,10 @@ async def test_major_in_hours_one_mail_then_resolution_threads_onto_it(tmp_path:
 
 
 async def test_after_hours_minor_waits_for_the_digest_major_goes_to_oncall_now(
-    tmp_path: Path,
+    tmp_path: Path, home_database: str
 ) -> None:
     clock = FakeClock(at("2026-12-02 22:00"))  # Wednesday night
-    async with rig(tmp_path, clock) as r:
+    async with rig(tmp_path, clock, home_database) as r:
         smtp, hooks, notifier, box = r.smtp, r.hooks, r.notifier, r.box
         await box.alert("supply.low:5:black", "open", "minor", "printer HP: black at 8 %")
         await box.alert("device.down:7", "open", "major", "server FS1 is down")
@@ -102,9 +104,11 @@ async def test_after_hours_minor_waits_for_the_digest_major_goes_to_oncall_now(
         assert len(smtp.messages) == 2  # one digest, once
 
 
-async def test_holiday_and_weekend_hold_until_the_next_business_day(tmp_path: Path) -> None:
+async def test_holiday_and_weekend_hold_until_the_next_business_day(
+    tmp_path: Path, home_database: str
+) -> None:
     clock = FakeClock(at("2026-12-24 22:00"))  # Thursday; Friday the 25th is a holiday
-    async with rig(tmp_path, clock) as r:
+    async with rig(tmp_path, clock, home_database) as r:
         smtp, notifier, box = r.smtp, r.notifier, r.box
         await box.alert("supply.low:5:black", "open", "minor", "printer HP: black at 8 %")
         for when in ("2026-12-25 08:00", "2026-12-26 08:00", "2026-12-28 07:59"):
@@ -117,10 +121,10 @@ async def test_holiday_and_weekend_hold_until_the_next_business_day(tmp_path: Pa
 
 
 async def test_gateway_down_with_its_dependants_is_one_message_naming_the_cause(
-    tmp_path: Path,
+    tmp_path: Path, home_database: str
 ) -> None:
     clock = FakeClock(at("2026-12-02 10:00"))
-    async with rig(tmp_path, clock) as r:
+    async with rig(tmp_path, clock, home_database) as r:
         smtp, notifier, box = r.smtp, r.notifier, r.box
         for dev in (11, 12, 13):
             await box.alert(f"device.down:{dev}", "open", "major", f"device {dev} is down")
@@ -141,9 +145,9 @@ async def test_gateway_down_with_its_dependants_is_one_message_naming_the_cause(
             assert f"device {dev} is down" in text
 
 
-async def test_flapping_is_one_mail_with_a_count(tmp_path: Path) -> None:
+async def test_flapping_is_one_mail_with_a_count(tmp_path: Path, home_database: str) -> None:
     clock = FakeClock(at("2026-12-02 10:00"))
-    async with rig(tmp_path, clock) as r:
+    async with rig(tmp_path, clock, home_database) as r:
         smtp, db, notifier, box = r.smtp, r.db, r.notifier, r.box
         await box.alert("device.down:7", "open", "major", "server FS1 is down")
         clock.advance(31)
@@ -166,10 +170,10 @@ async def test_flapping_is_one_mail_with_a_count(tmp_path: Path) -> None:
 
 
 async def test_refusing_smtp_is_retried_then_failed_and_told_through_the_fallback(
-    tmp_path: Path,
+    tmp_path: Path, home_database: str
 ) -> None:
     clock = FakeClock(at("2026-12-02 10:00"))
-    async with rig(tmp_path, clock) as r:
+    async with rig(tmp_path, clock, home_database) as r:
         smtp, hooks, db, notifier, box = r.smtp, r.hooks, r.db, r.notifier, r.box
         smtp.refuse = True
         await box.alert("device.down:7", "open", "major", "server FS1 is down")
@@ -209,9 +213,11 @@ async def test_refusing_smtp_is_retried_then_failed_and_told_through_the_fallbac
         assert smtp.messages[0]["Subject"].endswith("server FS2 is down")
 
 
-async def test_site_offline_after_missed_heartbeats_and_back(tmp_path: Path) -> None:
+async def test_site_offline_after_missed_heartbeats_and_back(
+    tmp_path: Path, home_database: str
+) -> None:
     clock = FakeClock(at("2026-12-02 10:00"))
-    async with rig(tmp_path, clock, offline_after_s=180) as r:
+    async with rig(tmp_path, clock, home_database, offline_after_s=180) as r:
         smtp, db, notifier = r.smtp, r.db, r.notifier
 
         def heartbeat() -> None:
@@ -242,9 +248,11 @@ async def test_site_offline_after_missed_heartbeats_and_back(tmp_path: Path) -> 
         assert "back online after 14 min" in smtp.text(back)
 
 
-async def test_a_maintenance_window_silences_one_device_until_it_ends(tmp_path: Path) -> None:
+async def test_a_maintenance_window_silences_one_device_until_it_ends(
+    tmp_path: Path, home_database: str
+) -> None:
     clock = FakeClock(at("2026-12-02 10:00"))
-    async with rig(tmp_path, clock) as r:
+    async with rig(tmp_path, clock, home_database) as r:
         now = clock()
         await r.db.call(
             lambda: silences.add(
@@ -300,9 +308,11 @@ def test_silence_commands(tmp_path: Path) -> None:
     assert cli("unsilence", silence_id).returncode == 1
 
 
-async def test_a_box_falling_behind_is_a_warning_until_it_catches_up(tmp_path: Path) -> None:
+async def test_a_box_falling_behind_is_a_warning_until_it_catches_up(
+    tmp_path: Path, home_database: str
+) -> None:
     clock = FakeClock(at("2026-12-02 10:00"))
-    async with rig(tmp_path, clock, backlog_warn_s=1800) as r:
+    async with rig(tmp_path, clock, home_database, backlog_warn_s=1800) as r:
 
         def heartbeat(oldest_s: float) -> None:
             doc = {"queue": {"0": 0, "1": 5400}, "oldest_unsent_age_s": oldest_s}
@@ -333,9 +343,11 @@ async def test_a_box_falling_behind_is_a_warning_until_it_catches_up(tmp_path: P
         assert "has caught up" in r.smtp.text(r.smtp.messages[1])
 
 
-async def test_an_outage_that_reaches_home_late_is_sent_a_blip_is_not(tmp_path: Path) -> None:
+async def test_an_outage_that_reaches_home_late_is_sent_a_blip_is_not(
+    tmp_path: Path, home_database: str
+) -> None:
     clock = FakeClock(at("2026-12-02 10:00"))
-    async with rig(tmp_path, clock) as r:
+    async with rig(tmp_path, clock, home_database) as r:
         box, box_ts = r.box, at("2026-12-02 09:50")
         # The gateway was down 09:50-10:00: the box could only tell home once it was back.
         down = box.body("device.down:1", "open", "critical", "the gateway is down", ts=box_ts)

@@ -29,6 +29,7 @@ from home.notify.config import EMPTY, NotifyConfig, NotifyConfigError, parse
 from home.notify.messages import trial_message
 from home.notify.planner import Planner
 
+DATABASE_HELP = "a postgresql:// URL (default: $OUTPOST_HOME_DATABASE, else DATA_DIR/home.db)"
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 
@@ -80,8 +81,8 @@ def describe(config: NotifyConfig) -> dict[str, Any]:
     }
 
 
-def _db_call(data_dir: str, fn: Any) -> Any:
-    db = HomeDB(database_location(data_dir))
+def _db_call(args: argparse.Namespace, fn: Any) -> Any:
+    db = HomeDB(database_location(args.data_dir, args.database or ""))
     db.open_sync()
     try:
         return fn(db)
@@ -124,14 +125,14 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    rows = _db_call(args.data_dir, lambda db: outbox.listing(db.conn, args.state, args.limit))
+    rows = _db_call(args, lambda db: outbox.listing(db.conn, args.state, args.limit))
     for row in rows:
         print(json.dumps(row))
     return 0
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
-    for row in _db_call(args.data_dir, lambda db: outbox.deliveries(db.conn, args.limit)):
+    for row in _db_call(args, lambda db: outbox.deliveries(db.conn, args.limit)):
         print(json.dumps(row))
     return 0
 
@@ -150,7 +151,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
             raise
         return done
 
-    if not _db_call(args.data_dir, work):
+    if not _db_call(args, work):
         print(f"outpost-home: no open alert {args.ref!r} (resolved, or a typo?)", file=sys.stderr)
         return EXIT_FAILED
     print(json.dumps({"acknowledged": args.ref, "by": args.by}))
@@ -159,7 +160,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 def _until(args: argparse.Namespace, now: float) -> float:
     if args.minutes is not None:
-        return now + args.minutes * 60.0
+        return now + float(args.minutes) * 60.0
     try:
         end = datetime.fromisoformat(args.until)
     except ValueError:
@@ -193,7 +194,7 @@ def cmd_silence(args: argparse.Namespace) -> int:
         )
 
     try:
-        silence_id = _db_call(args.data_dir, work)
+        silence_id = _db_call(args, work)
     except ValueError as exc:
         print(f"outpost-home: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -202,13 +203,13 @@ def cmd_silence(args: argparse.Namespace) -> int:
 
 
 def cmd_silences(args: argparse.Namespace) -> int:
-    for row in _db_call(args.data_dir, lambda db: silences.listing(db.conn, time.time())):
+    for row in _db_call(args, lambda db: silences.listing(db.conn, time.time())):
         print(json.dumps(row))
     return 0
 
 
 def cmd_unsilence(args: argparse.Namespace) -> int:
-    if not _db_call(args.data_dir, lambda db: silences.end(db.conn, args.id, time.time())):
+    if not _db_call(args, lambda db: silences.end(db.conn, args.id, time.time())):
         print(f"outpost-home: no active silence {args.id!r}", file=sys.stderr)
         return EXIT_FAILED
     print(json.dumps({"ended": args.id}))
@@ -227,17 +228,20 @@ def add_commands(sub: Any, default_data_dir: str) -> None:
     test.set_defaults(func=cmd_test)
     listing = nsub.add_parser("list", help="notifications, newest first (JSON lines)")
     listing.add_argument("--data-dir", default=default_data_dir)
+    listing.add_argument("--database", help=DATABASE_HELP)
     listing.add_argument("--state", default="", help="pending, sending, sent, failed, cancelled")
     listing.add_argument("--limit", type=int, default=100)
     listing.set_defaults(func=cmd_list)
     log = nsub.add_parser("deliveries", help="the delivery log, newest first (JSON lines)")
     log.add_argument("--data-dir", default=default_data_dir)
+    log.add_argument("--database", help=DATABASE_HELP)
     log.add_argument("--limit", type=int, default=100)
     log.set_defaults(func=cmd_deliveries)
     ack = nsub.add_parser("ack", help="acknowledge an alert by its reference (stops escalation)")
     ack.add_argument("ref")
     ack.add_argument("--by", required=True, help="who acknowledges")
     ack.add_argument("--data-dir", default=default_data_dir)
+    ack.add_argument("--database", help=DATABASE_HELP)
     ack.set_defaults(func=cmd_ack)
     silence = nsub.add_parser("silence", help="a maintenance window: no notifications until END")
     silence.add_argument("--site", default="", help="the site (default: every site)")
@@ -248,11 +252,14 @@ def add_commands(sub: Any, default_data_dir: str) -> None:
     silence.add_argument("--reason", default="")
     silence.add_argument("--by", default="", help="who set it")
     silence.add_argument("--data-dir", default=default_data_dir)
+    silence.add_argument("--database", help=DATABASE_HELP)
     silence.set_defaults(func=cmd_silence)
     active = nsub.add_parser("silences", help="active and future silences (JSON lines)")
     active.add_argument("--data-dir", default=default_data_dir)
+    active.add_argument("--database", help=DATABASE_HELP)
     active.set_defaults(func=cmd_silences)
     unsilence = nsub.add_parser("unsilence", help="end a silence now")
     unsilence.add_argument("id")
     unsilence.add_argument("--data-dir", default=default_data_dir)
+    unsilence.add_argument("--database", help=DATABASE_HELP)
     unsilence.set_defaults(func=cmd_unsilence)
