@@ -274,7 +274,9 @@ class HomeDB:
             ):
                 hwm[int(lane)] = int(mark)
             last_in_batch = {0: 0, 1: 0}
-            accepted = duplicates = 0
+            duplicates = 0
+            rows: list[tuple[Any, ...]] = []
+            alerts: list[dict[str, Any]] = []
             for rec in records:
                 seq, lane = rec["seq"], rec["lane"]
                 if seq <= last_in_batch[lane]:
@@ -284,9 +286,7 @@ class HomeDB:
                     duplicates += 1
                     continue
                 body = json.dumps(rec["body"], separators=(",", ":"), sort_keys=True)
-                conn.execute(
-                    "INSERT INTO records (appliance, stream, seq, lane, kind, ts, synced, body,"
-                    " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows.append(
                     (
                         appliance,
                         stream,
