@@ -365,3 +365,42 @@ async def test_an_outage_that_reaches_home_late_is_sent_a_blip_is_not(
         assert mail["Subject"].endswith("Dental: the gateway is down")
         assert "(resolved 2026-12-02" in r.smtp.text(mail)
         assert r.hooks.on("tech2") == []  # resolved: no escalation
+
+
+async def test_a_box_thinning_its_data_is_a_warning_until_it_stops(
+    tmp_path: Path, home_database: str
+) -> None:
+    clock = FakeClock(at("2026-12-02 09:00"))
+    async with rig(tmp_path, clock, home_database) as r:
+
+        def heartbeat(thinned: int) -> None:
+            doc = {"drops": {"thinned": {"measurement": thinned}, "max_age": {"event": 3}}}
+            r.db.conn.execute(
+                "UPDATE appliances SET heartbeat_at = ?, heartbeat = ?", (clock(), json.dumps(doc))
+            )
+
+        await r.db.call(heartbeat, 1200)  # the first look is the baseline: no alert
+        await r.notifier.step()
+        clock.advance(60)
+        await r.notifier.step()
+        assert r.smtp.messages == []
+        await r.db.call(heartbeat, 1500)
+        await r.notifier.step()
+        clock.advance(31)
+        await r.db.call(heartbeat, 1500)
+        await r.notifier.step()
+        assert len(r.smtp.messages) == 1
+        assert "short of storage: 1500 records thinned" in r.smtp.messages[0]["Subject"]
+        clock.advance(5 * 3600)
+        await r.db.call(heartbeat, 1500)
+        await r.notifier.step()
+        clock.advance(121)
+        await r.notifier.step()
+        assert len(r.smtp.messages) == 1  # 5 h quiet: not yet
+        clock.advance(3600)
+        await r.db.call(heartbeat, 1500)
+        await r.notifier.step()
+        clock.advance(121)
+        await r.notifier.step()
+        assert len(r.smtp.messages) == 2
+        assert "no data thinned for 6 h" in r.smtp.text(r.smtp.messages[1])

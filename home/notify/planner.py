@@ -28,6 +28,9 @@ from home.sql import Connection
 URGENT = ("major", "critical")
 SITE_OFFLINE_KEY = "home.site_offline"
 BACKLOG_KEY = "home.backlog"
+THINNING_KEY = "home.storage_thinning"
+THINNING_REASONS = ("thinned", "budget")  # the box's storage budget at work (docs/uplink.md)
+THINNING_QUIET_S = 6 * 3600.0  # no new thinning for this long: the warning resolves
 CHANNEL_FAILING_KEY = "home.channel_failing:"
 HOME_APPLIANCE = "home"  # appliance column of alerts home raises about itself (channels)
 
@@ -94,6 +97,9 @@ class Planner:
         self.config = config
         self.clock = clock
         self.wake: Callable[[], None] = lambda: None
+        # appliance -> (records thinned or dropped for the budget so far, when that last grew).
+        # In memory: after a restart the first heartbeat is the new baseline.
+        self._thinning: dict[str, tuple[int, float]] = {}
 
     # ---- alert changes (the db.AlertHook) ----
 
@@ -367,6 +373,56 @@ class Planner:
                 )
             if self.config.backlog_warn_s > 0 and not offline:
                 self._check_backlog(conn, appliance, site, heartbeat)
+            if not offline:
+                self._check_thinning(conn, appliance, site, heartbeat, now)
+
+    def _check_thinning(
+        self, conn: Connection, appliance: str, site: str, heartbeat: str, now: float
+    ) -> None:
+        """A box thinning or dropping bulk data to stay in its storage budget: a warning while
+        its cumulative counts (heartbeat ``drops``) keep growing."""
+        try:
+            doc = json.loads(heartbeat or "{}")
+        except ValueError:
+            return
+        drops = doc.get("drops") if isinstance(doc, dict) else None
+        if not isinstance(drops, dict):
+            return
+        total = sum(
+            n
+            for reason in THINNING_REASONS
+            if isinstance(drops.get(reason), dict)
+            for n in drops[reason].values()
+            if isinstance(n, int)
+        )
+        seen = self._thinning.get(appliance)
+        if seen is None:
+            self._thinning[appliance] = (total, float("-inf"))
+            return
+        before, grew_at = seen
+        if total > before:
+            self._thinning[appliance] = (total, now)
+            self.set_home_alert(
+                conn,
+                appliance=appliance,
+                site=site,
+                key=THINNING_KEY,
+                state="open",
+                severity="warning",
+                message=f"box of {site or appliance} is short of storage: {total} records"
+                " thinned or dropped so far (its uplink cannot keep up, or the budget is small)",
+            )
+        elif now - grew_at > THINNING_QUIET_S:
+            self.set_home_alert(
+                conn,
+                appliance=appliance,
+                site=site,
+                key=THINNING_KEY,
+                state="resolved",
+                severity="warning",
+                message=f"box of {site or appliance}: no data thinned for"
+                f" {THINNING_QUIET_S / 3600:.0f} h",
+            )
 
     def _check_backlog(self, conn: Connection, appliance: str, site: str, heartbeat: str) -> None:
         try:
