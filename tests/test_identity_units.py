@@ -151,3 +151,18 @@ async def test_a_dell_server_running_windows_is_named_by_openmanage(tmp_path: Pa
     )
     assert ident.sources["model"].startswith("MIB-Dell-10892 chassisModelName")
     assert ident.platform == "windows" and ident.kind == "server"
+
+
+async def test_the_device_page_says_which_source_won(tmp_path: Path) -> None:
+    from web.pages import _snmp_facts
+
+    ident = await _identity(
+        tmp_path,
+        f"{SYS}.1.0|4|FUJIFILM Apeos C7580",
+        f"{SYS}.2.0|6|1.3.6.1.4.1.297.1.11.93.2.1.2.3.5",
+        "1.3.6.1.2.1.43.5.1.1.17.1|4|TC101642170085",
+    )
+    facts = _snmp_facts({"snmp": ident.as_attrs()}, {})
+    assert facts["Model"] == "Apeos C7580" and facts["Model from"] == "sysDescr (1.3.6.1.2.1.1.1.0)"
+    assert facts["Serial from"] == "Printer-MIB prtGeneralSerialNumber.1"
+    assert "Version from" not in facts

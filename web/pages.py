@@ -249,6 +249,13 @@ def _snmp_facts(attrs: Mapping[str, Any], table_row: Mapping[str, Any]) -> dict[
         if key == "uptime_s" and isinstance(value, int | float):
             value = f"{int(value // 86400)} d {int(value % 86400 // 3600)} h"
         out[label] = value
+    # Which source gave each identity field (vendor MIB object, ENTITY-MIB chassis, Printer-
+    # or UPS-MIB, sysDescr pattern): discovery's snmp_identity records it as evidence.
+    sources = snmp.get("sources")
+    if isinstance(sources, Mapping):
+        for key, label in (("model", "Model"), ("serial", "Serial"), ("version", "Version")):
+            if label in out and isinstance(sources.get(key), str) and sources[key]:
+                out[f"{label} from"] = sources[key]
     return out
 
 
