@@ -21,6 +21,7 @@ from typing import Any
 from core.logs import setup_logging
 from core.wire.keys import IdentityError, appliance_id_for, public_key_from_text, unb64
 from home.ca import init_ca, issue_cert
+from home.console.cli import add_commands as add_console_commands
 from home.db import HomeDB, database_location
 from home.migrations import MIGRATIONS, current_version, migrate
 from home.notify.cli import add_commands as add_notify_commands
@@ -77,19 +78,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             return EXIT_USAGE
     faults = Faults.parse(args.faults) if args.faults else None
-    password_file = args.fleet_password_file or conf.get("fleet_password_file") or ""
-    fleet_password = ""
-    if password_file:
-        try:
-            fleet_password = Path(password_file).read_text().strip()
-        except OSError as exc:
-            print(f"outpost-home: cannot read {password_file}: {exc.strerror}", file=sys.stderr)
-            return EXIT_USAGE
-        if not fleet_password:
-            print(
-                f"outpost-home: {password_file} is empty; write the password in it", file=sys.stderr
-            )
-            return EXIT_USAGE
+    if args.fleet_password_file or conf.get("fleet_password_file"):
+        print(
+            "outpost-home: the fleet password is replaced by console users: make one with "
+            "'outpost-home create-user NAME --role admin' and drop fleet_password_file",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     notifier = None
     if args.config and "notify" in conf:  # [notify]: home/notify, docs/notifications.md
         try:
@@ -109,8 +104,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 cert=cert,
                 key=key,
                 faults=faults,
-                fleet_password=fleet_password,
                 notifier=notifier,
+                data_dir=data_dir,
             )
         )
         loop = asyncio.get_running_loop()
@@ -194,7 +189,7 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--key", help="server key PEM (default DATA_DIR/server.key)")
     run.add_argument(
         "--fleet-password-file",
-        help="file with the fleet view's password (HTTP Basic, user 'msp'); none: no password",
+        help=argparse.SUPPRESS,  # replaced by console users (create-user); refused with a hint
     )
     run.add_argument("--faults", help=argparse.SUPPRESS)  # fault injection, tests only
     run.set_defaults(func=cmd_run)
@@ -220,6 +215,7 @@ def make_parser() -> argparse.ArgumentParser:
     reg.set_defaults(func=cmd_register)
     add_remote_commands(sub)  # claim, release, push-config, command: home/remote_cli.py
     add_notify_commands(sub, DEFAULT_DATA_DIR)  # notify check/test/list/ack: home/notify/cli.py
+    add_console_commands(sub, DEFAULT_DATA_DIR)  # create-user, users, create-token (console)
     return parser
 
 

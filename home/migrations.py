@@ -198,6 +198,67 @@ LEASES_SCHEMA = (
 )
 
 
+# 5: the MSP console (home/console): users, sessions, API tokens, the audit log, and the
+# console's own state of an alert (acknowledged, note, silenced) beside the box's.
+CONSOLE_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS console_users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0
+    )""",
+    """CREATE TABLE IF NOT EXISTS console_sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        client TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS console_tokens (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        user_name TEXT NOT NULL,
+        label TEXT NOT NULL DEFAULT '',
+        role TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_used_at REAL,
+        revoked_at REAL
+    )""",
+    """CREATE TABLE IF NOT EXISTS console_audit (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        user_name TEXT NOT NULL,
+        role TEXT NOT NULL DEFAULT '',
+        action TEXT NOT NULL,
+        target TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT '',
+        client TEXT NOT NULL DEFAULT '',
+        outcome TEXT NOT NULL DEFAULT 'ok'
+    )""",
+    "CREATE INDEX IF NOT EXISTS console_audit_at ON console_audit (at)",
+    """CREATE TABLE IF NOT EXISTS console_alert_state (
+        appliance TEXT NOT NULL,
+        key TEXT NOT NULL,
+        opened_ts REAL,
+        acked_by TEXT NOT NULL DEFAULT '',
+        acked_at REAL,
+        note TEXT NOT NULL DEFAULT '',
+        note_by TEXT NOT NULL DEFAULT '',
+        note_at REAL,
+        silenced_until REAL,
+        silenced_by TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (appliance, key)
+    )""",
+    """CREATE TABLE IF NOT EXISTS console_setup (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL,
+        created_at REAL NOT NULL
+    )""",
+)
+
+
 # 6: maintenance windows (silences) for notifications (home/notify/silences.py).
 SILENCES_SCHEMA = (
     """CREATE TABLE IF NOT EXISTS notify_silences (
@@ -220,7 +281,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     (2, NOTIFY_SCHEMA),
     (3, CLAIMS_COMMANDS_SCHEMA),
     (4, LEASES_SCHEMA),
-    (6, SILENCES_SCHEMA),  # 5 is the console's (in progress)
+    (5, CONSOLE_SCHEMA),
+    (6, SILENCES_SCHEMA),
 )
 
 MIGRATION_LOCK = "home-migrations"

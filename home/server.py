@@ -1,10 +1,8 @@
-"""Home's HTTPS server: signed ingest and heartbeats from appliances, and the fleet view."""
+"""Home's HTTPS server: signed ingest and heartbeats from appliances, and the MSP console."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hmac
 import json
 import random
 import ssl
@@ -12,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from aiohttp import web
 
 from core.logs import get_log
@@ -23,6 +20,11 @@ from core.wire.protocol import (
     MAX_WIRE_BYTES,
 )
 from home import ops
+from home.console.app import announce_setup
+from home.console.app import middleware as console_middleware
+from home.console.app import mount as mount_console
+from home.console.guard import needs
+from home.console.roles import Role
 from home.db import HomeDB
 from home.notify.worker import Notifier
 from home.remote import add_routes as add_remote_routes
@@ -103,111 +105,31 @@ ingest = signed_endpoint(HomeDB.ingest_sync, slow_down=True)
 heartbeat = signed_endpoint(HomeDB.heartbeat_sync, slow_down=True)
 
 
+@needs(Role.READ_ONLY)
 async def fleet_json(request: web.Request) -> web.Response:
     db = request.app[DB_KEY]
     return web.json_response({"appliances": await db.call(db.fleet_sync)})
 
 
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "never"
-    if seconds < 120:
-        return f"{seconds:.0f} s ago"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
-
-
-SILENT_AFTER_S = 180.0  # three missed heartbeats: the site is silent
-
-# Home's pages are Jinja2 templates in home/templates/ with autoescape on: site names and alert
-# messages come from appliances (and so from devices on customers' networks).
-_TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=True),
-    undefined=jinja2.StrictUndefined,
-    auto_reload=False,
-)
-
-
-@dataclass(frozen=True)
-class FleetRow:
-    cells: tuple[str, ...]  # site, appliance, last heartbeat ... open alerts (plain text)
-    silent: bool  # no heartbeat for SILENT_AFTER_S
-
-
-async def fleet_html(request: web.Request) -> web.Response:
-    db = request.app[DB_KEY]
-    rows = []
-    for a in await db.call(db.fleet_sync):
-        age = a["last_heartbeat_age_s"]
-        silent = age is None or age > SILENT_AFTER_S
-        queue = a["queue"] or {}
-        backlog = sum(v for v in queue.values() if isinstance(v, int))
-        drops = sum(
-            n
-            for per_kind in a["drops"].values()
-            if isinstance(per_kind, dict)
-            for n in per_kind.values()
-            if isinstance(n, int)
-        )
-        alerts = "; ".join(f"{x['severity']}: {x['message'] or x['key']}" for x in a["open_alerts"])
-        oldest = a["oldest_unsent_age_s"]
-        cells = [
-            a["site"],
-            a["appliance"],
-            _age(age) + (" (silent)" if silent else ""),
-            str(backlog),
-            "-" if oldest is None else _age(oldest).replace(" ago", ""),
-            str(a["records"]),
-            str(drops),
-            alerts or "none",
-        ]
-        rows.append(FleetRow(tuple(str(c) for c in cells), silent))
-    page = _TEMPLATES.get_template("fleet.html").render(rows=rows)
-    return web.Response(text=page, content_type="text/html")
-
-
-FLEET_USER = "msp"
-FLEET_PATHS = frozenset({"/", "/fleet", FLEET_PATH})
-
-
-def _fleet_auth_middleware(password: str) -> Any:
-    """HTTP Basic authentication (user ``msp``) for the fleet view only; appliances sign."""
-    expected = "Basic " + base64.b64encode(f"{FLEET_USER}:{password}".encode()).decode()
-
-    @web.middleware
-    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path not in FLEET_PATHS:
-            return await handler(request)
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            return web.Response(
-                status=401,
-                text="the fleet view needs the MSP's password",
-                headers={"WWW-Authenticate": 'Basic realm="Outpost fleet", charset="UTF-8"'},
-            )
-        return await handler(request)
-
-    return check
-
-
 def create_app(
     db: HomeDB,
     faults: Faults | None = None,
-    fleet_password: str = "",
     notifier: Notifier | None = None,
+    data_dir: Path | None = None,
 ) -> web.Application:
+    """Home's application. Every path but the appliances' signed ones (and the notify ack
+    link) goes through the console's guard (home/console): a user or an API token with the
+    role the route declares. ``data_dir`` holds the MSP's signing key for the console's claims,
+    configurations and commands."""
     middlewares = [_fault_middleware(faults)] if faults else []
-    if fleet_password:
-        middlewares.append(_fleet_auth_middleware(fleet_password))
+    middlewares.append(console_middleware())
     app = web.Application(client_max_size=MAX_WIRE_BYTES, middlewares=middlewares)
     app[DB_KEY] = db
     app.router.add_post(INGEST_PATH, ingest)
     app.router.add_post(HEARTBEAT_PATH, heartbeat)
     app.router.add_get(FLEET_PATH, fleet_json)
-    app.router.add_get("/fleet", fleet_html)
-    app.router.add_get("/", _redirect)
+    app.router.add_get("/fleet", fleet_redirect)  # the old fleet page: now the console's sites
+    mount_console(app, db, data_dir)
     add_remote_routes(app)  # claiming, signed configuration, commands (home/remote.py)
     ops.install(app)  # /healthz for the load balancer, /metrics (home/ops.py)
     if notifier is not None:  # notifications: ingest hook, worker, ack links (home/notify)
@@ -215,8 +137,9 @@ def create_app(
     return app
 
 
-async def _redirect(_request: web.Request) -> web.StreamResponse:
-    raise web.HTTPFound("/fleet")
+@needs(Role.READ_ONLY)
+async def fleet_redirect(_request: web.Request) -> web.StreamResponse:
+    raise web.HTTPMovedPermanently("/console")
 
 
 def server_ssl(cert: str, key: str) -> ssl.SSLContext:
@@ -234,13 +157,14 @@ async def serve(
     cert: str,
     key: str,
     faults: Faults | None = None,
-    fleet_password: str = "",
     notifier: Notifier | None = None,
+    data_dir: Path | None = None,
 ) -> None:
     """Run home until cancelled (or SIGTERM/SIGINT via the CLI)."""
     db = HomeDB(db_path)
     await db.open()
-    app = create_app(db, faults, fleet_password, notifier)
+    app = create_app(db, faults, notifier, data_dir)
+    await announce_setup(db, f"https://{'localhost' if host in ('0.0.0.0', '::') else host}:{port}")
     runner = web.AppRunner(app, access_log=None, auto_decompress=False)
     await runner.setup()
     try:

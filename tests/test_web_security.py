@@ -18,6 +18,8 @@ from aiohttp import web
 
 from core.config import Config, parse_config
 from core.schema import Secret
+from home.console import accounts
+from home.console.roles import Role
 from home.db import HomeDB
 from home.server import create_app as create_home_app
 from tests.browser_support import browser, screenshot, wait_js, watch
@@ -307,8 +309,8 @@ def test_templates_escape_everything_and_mark_nothing_safe() -> None:
 
 
 async def test_hostile_site_and_alert_on_homes_fleet_page(tmp_path: Path) -> None:
-    """Home's fleet view (home/templates/fleet.html) with a real HomeDB: the site name and an
-    open alert's message an appliance reported show as text."""
+    """Home's console (home/templates/console/, the fleet view's successor) with a real HomeDB:
+    the site name and an open alert's message an appliance reported show as text."""
     db = HomeDB(tmp_path / "home.db")
     await db.open()
     await db.call(db.register_sync, "app-hostile", "unused-public-key", HOSTILE)
@@ -323,12 +325,17 @@ async def test_hostile_site_and_alert_on_homes_fleet_page(tmp_path: Path) -> Non
     await db.call(alert)
     runner = web.AppRunner(create_home_app(db), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
+    await db.call(accounts.create_user, db.conn, "viewer", Role.READ_ONLY, "x" * 16, 0.0)
+    _id, token = await db.call(accounts.create_token, db.conn, "viewer", "t", Role.READ_ONLY, 0.0)
     port = free_port()
     try:
         await web.TCPSite(runner, "127.0.0.1", port).start()
         async with (
             aiohttp.ClientSession() as http,
-            http.get(f"http://127.0.0.1:{port}/fleet") as response,
+            http.get(
+                f"http://127.0.0.1:{port}/console/alerts",
+                headers={"Authorization": f"Bearer {token}"},
+            ) as response,
         ):
             page = await response.text()
     finally:
@@ -336,5 +343,7 @@ async def test_hostile_site_and_alert_on_homes_fleet_page(tmp_path: Path) -> Non
         await db.close()
     parsed = _Parsed(page)
     text = "".join(parsed.text)
-    assert HOSTILE in text and f"critical: {HOSTILE}" in text
-    assert "<script>alert(1)</script>" not in page and "script" not in parsed.tags
+    assert response.status == 200 and text.count(HOSTILE) == 2  # the site and the message
+    assert "<script>alert(1)</script>" not in page
+    # The one script element is the console's own file (the CSP allows no other).
+    assert parsed.tags.count("script") == 1 and '<script src="/console/static/' in page

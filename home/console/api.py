@@ -1,0 +1,266 @@
+"""The console's JSON API under /api/v1/console/ (described by /api/v1/console/openapi.json).
+
+Everything the pages show, and the same actions, for the MSP's scripts and dashboards. A script
+sends ``Authorization: Bearer opc_...`` (an API token made on the Users page); a browser session
+may call it too, with its CSRF token in ``X-CSRF-Token`` on POSTs. Roles as on the pages. Errors
+answer ``{"ok": false, "error": "...", "problems": [...]}``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+
+from home import remote
+from home.console import accounts, actions, audit, fleet
+from home.console.actions import ActionError, Actor
+from home.console.guard import client_of, needs, principal
+from home.console.roles import ROLE_NAMES, Role
+from home.console.state import CONSOLE_KEY, Console
+
+PREFIX = "/api/v1/console"
+MAX_BODY_BYTES = 256 * 1024
+
+
+def _console(request: web.Request) -> Console:
+    return request.app[CONSOLE_KEY]
+
+
+def _actor(request: web.Request) -> Actor:
+    return Actor(principal(request), client_of(request))
+
+
+def _error(exc: ActionError) -> web.Response:
+    return web.json_response(
+        {"ok": False, "error": str(exc), "problems": list(exc.problems)}, status=exc.status
+    )
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.content.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ActionError(413, f"a request body holds at most {MAX_BODY_BYTES} bytes")
+    try:
+        doc = json.loads(raw or b"{}")
+    except ValueError:
+        raise ActionError(400, "the body is not JSON") from None
+    if not isinstance(doc, dict):
+        raise ActionError(400, "the body must be a JSON object")
+    return doc
+
+
+def _str(doc: dict[str, Any], key: str) -> str:
+    value = doc.get(key, "")
+    if not isinstance(value, str):
+        raise ActionError(400, f"{key} must be a string")
+    return value
+
+
+@needs(Role.READ_ONLY)
+async def whoami(request: web.Request) -> web.Response:
+    who = principal(request)
+    return web.json_response({"user": who.user, "role": who.role.value, "via": who.via})
+
+
+@needs(Role.READ_ONLY)
+async def sites(request: web.Request) -> web.Response:
+    console = _console(request)
+    found = await console.on_db(fleet.sites, console.clock())
+    return web.json_response({"sites": [s.as_json() for s in found]})
+
+
+@needs(Role.READ_ONLY)
+async def site(request: web.Request) -> web.Response:
+    console = _console(request)
+    appliance = request.match_info["appliance"]
+    now = console.clock()
+
+    def read(conn: Any) -> dict[str, Any] | None:
+        found = fleet.site(conn, now, appliance)
+        if found is None:
+            return None
+        return {
+            "site": found.as_json(),
+            "box": fleet.box_health(conn, appliance),
+            "timeline": fleet.timeline(conn, appliance),
+            "remote": remote.status_sync(console.db, appliance),
+        }
+
+    doc = await console.on_db(read)
+    if doc is None:
+        return web.json_response({"ok": False, "error": f"no claimed box {appliance}"}, status=404)
+    return web.json_response(doc)
+
+
+@needs(Role.READ_ONLY)
+async def alerts(request: web.Request) -> web.Response:
+    console = _console(request)
+    found = await console.on_db(fleet.open_alerts, console.clock())
+    return web.json_response({"alerts": [asdict(a) for a in found]})
+
+
+@needs(Role.READ_ONLY)
+async def boxes(request: web.Request) -> web.Response:
+    console = _console(request)
+    return web.json_response({"boxes": await console.on_db(fleet.boxes, console.clock())})
+
+
+@needs(Role.ADMIN)
+async def audit_log(request: web.Request) -> web.Response:
+    console = _console(request)
+    try:
+        limit = max(1, min(5000, int(request.query.get("limit", "200"))))
+    except ValueError:
+        limit = 200
+    entries = await console.on_db(audit.listing, limit, request.query.get("action", ""))
+    return web.json_response({"entries": [asdict(e) for e in entries]})
+
+
+@needs(Role.ADMIN)
+async def users(request: web.Request) -> web.Response:
+    console = _console(request)
+    found = await console.on_db(accounts.users)
+    listed = [{"name": u.name, "role": u.role.value, "created_at": u.created_at} for u in found]
+    return web.json_response({"users": listed, "tokens": await console.on_db(accounts.tokens)})
+
+
+def _post(work: Any) -> Any:
+    async def handle(request: web.Request) -> web.Response:
+        try:
+            doc = await _body(request)
+            result = await work(request, doc)
+        except ActionError as exc:
+            return _error(exc)
+        return web.json_response({"ok": True, **result})
+
+    handle.__name__ = getattr(work, "__name__", "handle")
+    handle.__doc__ = work.__doc__
+    return handle
+
+
+async def _ack(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
+    return await actions.acknowledge(_console(request), _actor(request), _str(doc, "appliance"),
+                                     _str(doc, "key"))  # fmt: skip
+
+
+async def _note(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
+    return await actions.note(_console(request), _actor(request), _str(doc, "appliance"),
+                              _str(doc, "key"), _str(doc, "note"))  # fmt: skip
+
+
+async def _silence(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
+    minutes = doc.get("minutes", 60)
+    if not isinstance(minutes, int | float) or isinstance(minutes, bool):
+        raise ActionError(400, "minutes must be a number")
+    return await actions.silence(_console(request), _actor(request), _str(doc, "appliance"),
+                                 _str(doc, "key"), float(minutes))  # fmt: skip
+
+
+async def _claim(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
+    return await actions.claim(_console(request), _actor(request), _str(doc, "code"),
+                               _str(doc, "site"))  # fmt: skip
+
+
+async def _release(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
+    return await actions.release(_console(request), _actor(request), _str(doc, "appliance"))
+
+
+async def _config(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
+    appliance = request.match_info["appliance"]
+    return await actions.push_config(
+        _console(request), _actor(request), appliance, _str(doc, "toml")
+    )
+
+
+async def _command(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
+    args = doc.get("args", {})
+    if not isinstance(args, dict) or not all(isinstance(v, str) for v in args.values()):
+        raise ActionError(400, "args must be an object of strings")
+    appliance = request.match_info["appliance"]
+    return await actions.command(
+        _console(request), _actor(request), appliance, _str(doc, "action"), args
+    )
+
+
+async def _user(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
+    return await actions.create_user(_console(request), _actor(request), _str(doc, "name"),
+                                     _str(doc, "role"), _str(doc, "password"))  # fmt: skip
+
+
+ack = needs(Role.TECHNICIAN)(_post(_ack))
+note = needs(Role.TECHNICIAN)(_post(_note))
+silence = needs(Role.TECHNICIAN)(_post(_silence))
+claim = needs(Role.ADMIN)(_post(_claim))
+release = needs(Role.ADMIN)(_post(_release))
+config = needs(Role.ADMIN)(_post(_config))
+command = needs(Role.TECHNICIAN)(_post(_command))  # an update needs admin (actions.command)
+create_user = needs(Role.ADMIN)(_post(_user))
+
+# (method, path, handler, summary, request body fields)
+ROUTES: tuple[tuple[str, str, Any, str, tuple[str, ...]], ...] = (
+    ("GET", "/whoami", whoami, "the caller's user and role", ()),
+    ("GET", "/sites", sites, "every site, worst first, with health and open alerts", ()),
+    ("GET", "/sites/{appliance}", site, "one site: box health, timeline, remote state", ()),
+    ("GET", "/alerts", alerts, "open alerts across the fleet", ()),
+    ("GET", "/boxes", boxes, "boxes that phoned home (pending, claimed, released)", ()),
+    ("GET", "/audit", audit_log, "the audit log, newest first (admin)", ()),
+    ("GET", "/users", users, "users and API tokens (admin; no hashes)", ()),
+    ("POST", "/alerts/ack", ack, "acknowledge (technician)", ("appliance", "key")),
+    ("POST", "/alerts/note", note, "note on an alert (technician)", ("appliance", "key", "note")),
+    ("POST", "/alerts/silence", silence, "silence for minutes (technician)",
+     ("appliance", "key", "minutes")),
+    ("POST", "/boxes/claim", claim, "claim a pending box by its code (admin)", ("code", "site")),
+    ("POST", "/boxes/release", release, "release a claimed box (admin)", ("appliance",)),
+    ("POST", "/sites/{appliance}/config", config, "check, sign and queue a configuration (admin)",
+     ("toml",)),
+    ("POST", "/sites/{appliance}/command", command, "sign and queue a remote command",
+     ("action", "args")),
+    ("POST", "/users", create_user, "add a user (admin)", ("name", "role", "password")),
+)  # fmt: skip
+
+
+def openapi_doc() -> dict[str, Any]:
+    """OpenAPI 3.1 description of ROUTES (the same table the routes are made from)."""
+    paths: dict[str, Any] = {}
+    for method, path, handler, summary, fields in ROUTES:
+        role = getattr(handler, "console_role", Role.ADMIN)
+        op: dict[str, Any] = {
+            "summary": summary,
+            "description": f"Needs the {role.value} role (roles: {', '.join(ROLE_NAMES)}).",
+            "responses": {
+                "200": {"description": "done", "content": {"application/json": {}}},
+                "401": {"description": "no or unknown token"},
+                "403": {"description": "role too low, cross-origin, or missing CSRF token"},
+            },
+        }
+        if "{appliance}" in path:
+            op["parameters"] = [{"name": "appliance", "in": "path", "required": True,
+                                 "schema": {"type": "string"}}]  # fmt: skip
+        if fields:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": [f for f in fields if f != "args"],
+                "properties": {f: {"type": "object" if f == "args" else
+                                   ("number" if f == "minutes" else "string")} for f in fields},
+            }}}}  # fmt: skip
+        paths.setdefault(PREFIX + path, {})[method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Outpost home: MSP console API", "version": "1"},
+        "components": {"securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"token": []}],
+        "paths": paths,
+    }
+
+
+@needs(Role.READ_ONLY)
+async def openapi(_request: web.Request) -> web.Response:
+    return web.json_response(openapi_doc())
+
+
+def add_routes(app: web.Application) -> None:
+    for method, path, handler, _summary, _fields in ROUTES:
+        app.router.add_route(method, PREFIX + path, handler)
+    app.router.add_get(PREFIX + "/openapi.json", openapi)

@@ -1,0 +1,294 @@
+"""What the console shows, read from home's database: sites, alerts, a box's detail, boxes.
+
+Every function takes a connection and the time (epoch seconds) and returns frozen dataclasses
+or plain dicts ready for a template or JSON. Nothing here writes.
+
+Health of a site (the overview's colour):
+  red    the box is silent (no heartbeat for SILENT_AFTER_S, or never) or a critical/major alert
+         is open and not silenced;
+  amber  a minor/warning alert is open and not silenced, the backlog is at least BACKLOG_AMBER
+         records, or the box says its uplink is failing;
+  green  otherwise.
+Worst first: red, amber, green; within a colour, unacknowledged urgent alerts first, then the
+longest silence, then the oldest unacknowledged major alert, then the site name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from home.sql import Connection
+
+SILENT_AFTER_S = 180.0  # three missed heartbeats (60 s each): the box is silent
+BACKLOG_AMBER = 1000  # records waiting on the box
+SEVERITIES = ("critical", "major", "minor", "warning", "info")
+URGENT = ("critical", "major")
+HEALTH_RANK = {"red": 0, "amber": 1, "green": 2}
+
+
+@dataclass(frozen=True)
+class Alert:
+    appliance: str
+    site: str
+    key: str
+    severity: str
+    message: str
+    opened_ts: float  # the box's time of the record that opened it
+    age_s: float
+    acked_by: str
+    acked_at: float | None
+    note: str
+    note_by: str
+    silenced_until: float | None
+    silenced: bool
+
+
+@dataclass(frozen=True)
+class Site:
+    appliance: str
+    site: str
+    health: str  # red, amber, green
+    reasons: tuple[str, ...]
+    silent: bool
+    heartbeat_age_s: float | None
+    last_report_age_s: float | None
+    version: str
+    uptime_s: float | None
+    uplink_state: str
+    alerts: dict[str, int]  # open, not silenced, by severity
+    silenced: int
+    unacked_urgent: int
+    oldest_unacked_major_age_s: float | None
+    oldest_unacked_major: str
+    backlog: int
+    drops: int
+    records: int
+    open_alerts: tuple[Alert, ...] = field(default=())
+
+    def as_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["reasons"] = list(self.reasons)
+        doc["open_alerts"] = [asdict(a) for a in self.open_alerts]
+        return doc
+
+
+def _num(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _drops(doc: Any) -> int:
+    if not isinstance(doc, dict):
+        return 0
+    return sum(
+        _num(n)
+        for per_kind in doc.values()
+        if isinstance(per_kind, dict)
+        for n in per_kind.values()
+    )
+
+
+def open_alerts(conn: Connection, now: float, appliance: str = "") -> list[Alert]:
+    """Open alerts (of one box, or all), with the console's ack/note/silence and home/notify's
+    acknowledgement (whichever came first), most severe and oldest first."""
+    sql = (
+        "SELECT a.appliance, p.site, a.key, a.severity, a.message, a.ts, s.acked_by, s.acked_at,"
+        " s.opened_ts, s.note, s.note_by, s.silenced_until FROM alerts a"
+        " JOIN appliances p ON p.id = a.appliance"
+        " LEFT JOIN console_alert_state s ON s.appliance = a.appliance AND s.key = a.key"
+        " WHERE a.state = 'open'"
+    )
+    params: tuple[Any, ...] = ()
+    if appliance:
+        sql += " AND a.appliance = ?"
+        params = (appliance,)
+    notify_acks = {
+        (str(a), str(k)): (str(by), float(at) if at is not None else None)
+        for a, k, by, at in conn.execute(
+            "SELECT appliance, alert_key, acked_by, acked_at FROM notify_threads"
+            " WHERE state = 'open' AND acked_by != ''"
+        ).fetchall()
+    }
+    out = []
+    for row in conn.execute(sql, params).fetchall():
+        app, site, key, sev, msg, ts, by, at, opened, note, note_by, until = row
+        # An acknowledgement holds for the opening it was given to; a re-opened alert is new.
+        if opened is None or float(opened) != float(ts):
+            by, at = "", None
+        if not by and (app, key) in notify_acks:
+            by, at = notify_acks[(app, key)]
+        out.append(
+            Alert(
+                appliance=str(app),
+                site=str(site),
+                key=str(key),
+                severity=str(sev),
+                message=str(msg),
+                opened_ts=float(ts),
+                age_s=max(0.0, now - float(ts)),
+                acked_by=str(by or ""),
+                acked_at=float(at) if at is not None else None,
+                note=str(note or ""),
+                note_by=str(note_by or ""),
+                silenced_until=float(until) if until is not None else None,
+                silenced=until is not None and float(until) > now,
+            )
+        )
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    out.sort(key=lambda a: (rank.get(a.severity, len(SEVERITIES)), a.opened_ts, a.site))
+    return out
+
+
+def sites(conn: Connection, now: float) -> list[Site]:
+    """Every registered box's site, worst first (module docstring)."""
+    alerts_by_box: dict[str, list[Alert]] = {}
+    for alert in open_alerts(conn, now):
+        alerts_by_box.setdefault(alert.appliance, []).append(alert)
+    out = []
+    for row in conn.execute(
+        f"SELECT {_APPLIANCE_COLUMNS} FROM appliances WHERE state = 'registered'"
+    ).fetchall():
+        out.append(_site(now, row, alerts_by_box))
+    out.sort(key=sort_key)
+    return out
+
+
+def sort_key(s: Site) -> tuple[Any, ...]:
+    return (
+        HEALTH_RANK[s.health],
+        -s.unacked_urgent,
+        -(s.heartbeat_age_s or 1e12) if s.silent else 0.0,
+        -(s.oldest_unacked_major_age_s or 0.0),
+        s.site.lower(),
+        s.appliance,
+    )
+
+
+_APPLIANCE_COLUMNS = "id, site, last_seen, heartbeat_at, heartbeat, drops, records"
+
+
+def _site(now: float, row: Any, alerts_by_box: dict[str, list[Alert]]) -> Site:
+    """One Site from a row of _APPLIANCE_COLUMNS and the open alerts by appliance."""
+    aid, site, last_seen, hb_at, hb, drops, records = row
+    try:
+        heartbeat = json.loads(hb or "{}")
+    except ValueError:
+        heartbeat = {}
+    if not isinstance(heartbeat, dict):
+        heartbeat = {}
+    age = None if hb_at is None else max(0.0, now - float(hb_at))
+    silent = age is None or age > SILENT_AFTER_S
+    queue = heartbeat.get("queue")
+    backlog = sum(_num(v) for v in queue.values()) if isinstance(queue, dict) else 0
+    mine = alerts_by_box.get(aid, [])
+    counts = {s: 0 for s in SEVERITIES}
+    silenced = 0
+    for a in mine:
+        if a.silenced:
+            silenced += 1
+        else:
+            counts[a.severity] = counts.get(a.severity, 0) + 1
+    unacked_major = [a for a in mine if a.severity in URGENT and not a.acked_by and not a.silenced]
+    oldest = min(unacked_major, key=lambda a: a.opened_ts, default=None)
+    uplink_state = str(heartbeat.get("state", ""))
+    reasons: list[str] = []
+    if silent:
+        reasons.append("box silent" if age is not None else "box never reported")
+    if counts["critical"] or counts["major"]:
+        reasons.append(f"{counts['critical'] + counts['major']} critical/major alert(s)")
+    red = bool(reasons)
+    if counts["minor"] or counts["warning"]:
+        reasons.append(f"{counts['minor'] + counts['warning']} minor/warning alert(s)")
+    if backlog >= BACKLOG_AMBER:
+        reasons.append(f"backlog {backlog} records")
+    if uplink_state == "failing":
+        reasons.append("box uplink failing")
+    health = "red" if red else ("amber" if reasons else "green")
+    uptime = heartbeat.get("uptime_s")
+    return Site(
+        appliance=str(aid),
+        site=str(site),
+        health=health,
+        reasons=tuple(reasons),
+        silent=silent,
+        heartbeat_age_s=age,
+        last_report_age_s=None if last_seen is None else max(0.0, now - float(last_seen)),
+        version=str(heartbeat.get("version") or ""),
+        uptime_s=float(uptime) if isinstance(uptime, int | float) else None,
+        uplink_state=uplink_state,
+        alerts=counts,
+        silenced=silenced,
+        unacked_urgent=len(unacked_major),
+        oldest_unacked_major_age_s=None if oldest is None else oldest.age_s,
+        oldest_unacked_major=oldest.message or oldest.key if oldest else "",
+        backlog=backlog,
+        drops=_drops(json.loads(drops or "{}")),
+        records=int(records),
+        open_alerts=tuple(mine),
+    )
+
+
+def site(conn: Connection, now: float, appliance: str) -> Site | None:
+    row = conn.execute(
+        f"SELECT {_APPLIANCE_COLUMNS} FROM appliances WHERE id = ? AND state = 'registered'",
+        (appliance,),
+    ).fetchone()
+    if row is None:
+        return None
+    return _site(now, row, {appliance: open_alerts(conn, now, appliance)})
+
+
+def box_health(conn: Connection, appliance: str) -> dict[str, Any]:
+    """The box's last heartbeat as it sent it (docs/uplink.md), for the site page."""
+    row = conn.execute("SELECT heartbeat FROM appliances WHERE id = ?", (appliance,)).fetchone()
+    try:
+        doc = json.loads(row[0]) if row else {}
+    except ValueError:
+        doc = {}
+    keep = ("version", "uptime_s", "clock_synced", "state", "queue", "acked",
+            "oldest_unsent_age_s", "drops", "boot_id")  # fmt: skip
+    return {k: doc[k] for k in keep if isinstance(doc, dict) and k in doc}
+
+
+def timeline(conn: Connection, appliance: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The site's latest alert and event records, newest first."""
+    out = []
+    for kind, ts, body in conn.execute(
+        "SELECT kind, ts, body FROM records WHERE appliance = ? AND kind IN ('alert', 'event')"
+        " ORDER BY ts DESC LIMIT ?",
+        (appliance, limit),
+    ).fetchall():
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            doc = {}
+        out.append(
+            {
+                "kind": str(kind),
+                "ts": float(ts),
+                "severity": str(doc.get("severity", "")),
+                "what": str(doc.get("message") or doc.get("kind") or doc.get("key") or ""),
+                "state": str(doc.get("state", "")),
+            }
+        )
+    return out
+
+
+def boxes(conn: Connection, now: float) -> list[dict[str, Any]]:
+    """Every box that said hello: pending (with whether its code expired), claimed, released."""
+    return [
+        {
+            "appliance": str(a),
+            "state": str(s),
+            "site": str(site),
+            "version": str(v),
+            "first_seen_age_s": round(now - float(first), 1),
+            "last_seen_age_s": round(now - float(seen), 1),
+            "code_expired": float(exp) <= now,
+        }
+        for a, s, site, v, first, seen, exp in conn.execute(
+            "SELECT appliance, state, site, version, first_seen, last_seen, code_expires_at"
+            " FROM claims ORDER BY state DESC, last_seen DESC"
+        ).fetchall()
+    ]
