@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -142,6 +143,7 @@ def _home(
     subprocess.run(
         [home, "init-signing", "--data-dir", str(home_dir)], check=True, stdout=subprocess.DEVNULL
     )
+    _console_user(home, home_dir)
     log = work / "home.log"
     proc = site.popen_in(
         site.msp_ns,
@@ -151,6 +153,30 @@ def _home(
     )
     _wait_for("the home server", lambda: "listening" in log.read_text(errors="replace"), proc, log)
     return proc, f"https://{host}:{port}"
+
+
+def _console_user(home: str, home_dir: Path) -> None:
+    """The demo's MSP console user ``demo`` (admin) with a random password in
+    ``console.password``, and a read-only API token in ``console.token`` (both mode 600): home
+    serves no console page without a user, and has no default password."""
+    password = home_dir / "console.password"
+    password.write_text(secrets.token_urlsafe(12) + "\n")
+    password.chmod(0o600)
+    where = ["--data-dir", str(home_dir)]
+    subprocess.run(
+        [home, "create-user", "demo", "--role", "admin", "--password-file", str(password), *where],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    made = subprocess.run(
+        [home, "create-token", "demo", "--label", "make run", "--role", "read-only", *where],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    token = home_dir / "console.token"
+    token.write_text(json.loads(made.stdout)["token"] + "\n")
+    token.chmod(0o600)
 
 
 def _outpost_status(config: Path) -> dict[str, object]:
@@ -280,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             f"\nOutpost is running against the simulated site '{SITE_NAME}'.\n"
             f"  status page:  http://127.0.0.1:{forwards[0][0]}/\n"
             f"  MSP fleet:    {fleet}  (certificate from the demo CA {work / 'home' / 'ca.pem'})\n"
+            f"  MSP console:  user demo, password in {work / 'home' / 'console.password'}\n"
             f"  appliance:    {appliance_id}, claimed for '{SITE_NAME}' by its claim code\n"
             f"  logs:         {app_log}  {work / 'home.log'}\n"
             + (f"  namespaces:   {site.prefix}* (ip netns list)\n" if in_namespaces else "")

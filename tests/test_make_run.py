@@ -16,14 +16,16 @@ from pathlib import Path
 from tests.conftest import REPO, needs_root
 
 
-def _get(url: str, cafile: Path | None = None) -> bytes:
+def _get(url: str, cafile: Path | None = None, token: str = "") -> bytes:
     context = None
     if cafile is not None:
         context = ssl.create_default_context(cafile=str(cafile))
         context.check_hostname = (
             False  # the certificate names 198.19.0.2; we reach it via 127.0.0.1
         )
-    with urllib.request.urlopen(url, timeout=10, context=context) as answer:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=10, context=context) as answer:
         body: bytes = answer.read()
         return body
 
@@ -63,7 +65,11 @@ def test_make_run_serves_the_status_page_and_cleans_up(tmp_path: Path) -> None:
         html = _get(page.group(1)).decode()
         assert "Demo Dental Practice" in html
         fleet_json = json.loads(
-            _get(fleet.group(1).replace("/fleet", "/api/v1/fleet"), cafile=work / "home" / "ca.pem")
+            _get(
+                fleet.group(1).replace("/fleet", "/api/v1/fleet"),
+                cafile=work / "home" / "ca.pem",
+                token=(work / "home" / "console.token").read_text().strip(),  # console API token
+            )
         )
         assert fleet_json["appliances"][0]["site"] == "Demo Dental Practice"
     finally:
