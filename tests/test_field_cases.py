@@ -12,6 +12,9 @@ which snmpsim cannot be: a small UDP agent (tests/polling_agents.TableAgent) doe
 from __future__ import annotations
 
 import bisect
+import json
+import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -20,6 +23,7 @@ from core.schema import Secret
 from core.settings.alerting import AlertingSettings
 from services.alerting.rules import Condition, DeviceMemory, evaluate
 from services.discovery.fingerprint import ClientReader
+from services.discovery.multihomed import MultiHomed, split_conflicts
 from services.discovery.snmp_identity import read_identity
 from services.polling.access import ClientAccess
 from services.polling.profiles import (
@@ -49,9 +53,11 @@ from services.snmp.values import (
     Varbind,
     oid_from_str,
 )
+from simsite import netns
 from simsite.harness.paths import CORPUS, corpus_missing_reason
 from simsite.harness.snmp_corpus import corpus_target
 from simsite.local_agents import Snmpsim
+from tests.conftest import IS_ROOT
 from tests.polling_agents import TableAgent
 
 CASES = CORPUS.parent / "field-cases"
@@ -459,3 +465,62 @@ async def test_a_real_loop_costs_only_its_table(client: SnmpClient) -> None:
     assert any("interfaces" in e and "went backwards" in e for e in ctx.errors), ctx.errors
     assert value(readings, "cpu.load_pct") == 35.0
     assert value(readings, "storage.used_pct", "/data") == 50.0
+
+
+# ---- one host answering for several addresses is not an IP conflict (a real LAN) ----
+
+LAN = "198.18.200"
+
+
+def _cable(lan: str, ns: str, ifname: str, ip: str, peer: str) -> str:
+    """A veth from ``ns`` (``ifname``, ``ip``/24) to the LAN bridge; returns its MAC."""
+    netns.batch(lan, [f"link add {peer} type veth peer name {ifname} netns {ns}",
+                      f"link set {peer} master br0", f"link set {peer} up"])  # fmt: skip
+    netns.batch(ns, [f"addr add {ip}/24 dev {ifname}", f"link set {ifname} up", "link set lo up"])
+    show = netns.run_in(ns, ["ip", "-j", "link", "show", ifname]).stdout
+    return str(json.loads(show)[0]["address"])
+
+
+def _sweep(app: str) -> dict[str, frozenset[str]]:
+    argv = [sys.executable, "-m", "services.discovery", "sweep", f"{LAN}.0/24", "--timeout", "0.3"]
+    out = netns.run_in(app, argv).stdout
+    return {ip: frozenset(macs) for ip, macs in json.loads(out)["hosts"].items()}
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root for network namespaces")
+def test_two_cards_on_one_lan_are_one_host_not_a_conflict() -> None:
+    prefix = f"fc{os.getpid() % 100000}"
+    lan, app, host, other, intruder = (f"{prefix}-{n}" for n in ("lan", "app", "nas", "pc", "bad"))
+    made: list[str] = []
+    try:
+        for ns in (lan, app, host, other, intruder):
+            netns.add(ns)
+            made.append(ns)
+        netns.batch(lan, ["link add br0 type bridge", "link set br0 up"])
+        # Linux defaults, said out loud: answer ARP for any local address on any card.
+        netns.sysctl(
+            host, {"net.ipv4.conf.all.arp_ignore": "0", "net.ipv4.conf.all.arp_filter": "0"}
+        )
+        _cable(lan, app, "eth0", f"{LAN}.2", "p-app")
+        card1 = _cable(lan, host, "eth0", f"{LAN}.20", "p-nas0")
+        card2 = _cable(lan, host, "eth1", f"{LAN}.21", "p-nas1")
+        pc = _cable(lan, other, "eth0", f"{LAN}.30", "p-pc")
+        links = [(app, "eth0"), (host, "eth0"), (host, "eth1"), (other, "eth0")]
+        netns.wait_oper_up([*links, (lan, "br0")])
+        answers = _sweep(app)
+        # What the wire shows: each card answers for both addresses.
+        assert answers[f"{LAN}.20"] == answers[f"{LAN}.21"] == frozenset({card1, card2})
+        conflicts, hosts = split_conflicts(answers)
+        assert conflicts == {}
+        assert hosts == [
+            MultiHomed(frozenset({card1, card2}), frozenset({f"{LAN}.20", f"{LAN}.21"}))
+        ]
+        # A device that takes the PC's address is still a conflict, next to the NAS.
+        bad = _cable(lan, intruder, "eth0", f"{LAN}.30", "p-bad")
+        netns.wait_oper_up([(intruder, "eth0")])
+        conflicts, hosts = split_conflicts(_sweep(app))
+        assert conflicts == {f"{LAN}.30": frozenset({pc, bad})}
+        assert len(hosts) == 1
+    finally:
+        for ns in reversed(made):
+            netns.delete(ns)
