@@ -48,6 +48,7 @@ from services.discovery.interfaces import (
 )
 from services.discovery.kernel_arp import kernel_sweep
 from services.discovery.mdns import MdnsService, MdnsWatcher
+from services.discovery.oui import lookup
 from services.snmp import SnmpClient
 from services.store import Event, Tx
 
@@ -289,7 +290,7 @@ class DiscoveryService:
         for host in multi_homed:
             log.debug("discovery.multi_homed", macs=sorted(host.macs), ips=sorted(host.ips))
         roles, gateways = self.gateways, self.gateways
-        held: dict[str, tuple[str, ...]] = {}
+        held = self._holding()
 
         def store_sweep(tx: Tx) -> list[Event]:
             events = inventory.record_seen(
@@ -315,7 +316,7 @@ class DiscoveryService:
                 self.ctx.bus.publish(HostHeard(heard_ip, "arp", now))
             items = [inventory.Seen(mac, tuple(ips)) for mac, ips in sorted(buffered.items())]
             roles = self.gateways
-            held: dict[str, tuple[str, ...]] = {}
+            held = self._holding()
             events = await self._write(
                 lambda tx: inventory.record_seen(
                     tx, items, now, active=False, source="arp", roles=roles, hold_local=held
@@ -330,10 +331,15 @@ class DiscoveryService:
         if force_identity or mdns_changed or self.held:
             await self._merge_identity()
 
-    def _hold(self, held: dict[str, tuple[str, ...]]) -> None:
+    def _holding(self) -> dict[str, tuple[str, ...]] | None:
+        """Where record_seen puts new randomised MACs: nowhere (join at once) without mDNS,
+        the only source that can tell they are a known device under a new MAC."""
+        return {} if self.mdns is not None else None
+
+    def _hold(self, held: dict[str, tuple[str, ...]] | None) -> None:
         """Remember new randomised MACs until mDNS tells whether they are known devices."""
         mono = time.monotonic()
-        for mac, ips in held.items():
+        for mac, ips in (held or {}).items():
             _, since = self.held.get(mac, ((), mono))
             if mac in self.held or len(self.held) < MAX_BUFFERED:
                 self.held[mac] = (ips, since)
@@ -494,7 +500,7 @@ class DiscoveryService:
         are that device's (same instances, or the same mDNS host name, which responders keep
         unique on a link by probing, RFC 6762 section 8). True if the inventory changed."""
         mono = time.monotonic()
-        local = {d.mac: d for d in devices if inventory.lookup(d.mac).local}
+        local = {d.mac: d for d in devices if lookup(d.mac).local}
         by_host = {
             str(d.attrs.get("names", {}).get("mdns", "")).lower(): d.mac
             for d in local.values()
