@@ -325,10 +325,9 @@ class InterfacesProfile(Profile):
         self.last_octets[idx] = (hc_now, c32_now)
         if len(c32_now) == 2 and not any(hc_now) and any(c32_now):
             return False  # 64-bit at 0 while 32-bit counted something: not implemented
+        # Frozen 64-bit counters while the 32-bit ones move: use the 32-bit ones.
         frozen = last is not None and hc_now == last[0] and c32_now != last[1]
-        if frozen and len(c32_now) == 2:
-            return False  # frozen 64-bit counters, moving 32-bit ones
-        return True
+        return not (frozen and len(c32_now) == 2)
 
 
 def _merge(a: Rows, b: Rows) -> Rows:
