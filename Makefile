@@ -37,7 +37,7 @@ venv: $(STAMP)
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy core services web hardware provisioning firmware home simsite
+	$(VENV)/bin/mypy core services web hardware provisioning firmware home simsite bench tests
 
 test: deps venv
 	@$(PY) -m simsite cleanup >/dev/null 2>&1 || true

@@ -15,6 +15,7 @@ import os
 import sqlite3
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from services.store import Measurement, Store, insert_measurements
@@ -50,9 +51,7 @@ async def _outpost(path: Path) -> tuple[float, int]:
             ]
             for d in range(DEVICES)
         ]
-        await asyncio.gather(
-            *(store.write(lambda tx, r=r: insert_measurements(tx, r)) for r in results)
-        )
+        await asyncio.gather(*(store.write(partial(insert_measurements, items=r)) for r in results))
     elapsed = time.perf_counter() - began
     await store.close()
     _sync_disk()

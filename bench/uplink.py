@@ -22,6 +22,7 @@ import os
 import sqlite3
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +74,7 @@ async def _accept(path: Path, forward: Any) -> tuple[float, float, float]:
     began = time.perf_counter()
     for minute in range(CYCLES):
         await asyncio.gather(
-            *(
-                store.write(lambda tx, items=items: insert_measurements(tx, items))
-                for items in _cycle(minute)
-            )
+            *(store.write(partial(insert_measurements, items=items)) for items in _cycle(minute))
         )
         clock.advance(60.0)
     elapsed = time.perf_counter() - began
@@ -103,10 +101,7 @@ async def _until_drained(store: Store, poll_s: float) -> None:
 async def _fill(store: Store, clock: FixedClock, minutes: int) -> None:
     for minute in range(minutes):
         await asyncio.gather(
-            *(
-                store.write(lambda tx, items=items: insert_measurements(tx, items))
-                for items in _cycle(minute)
-            )
+            *(store.write(partial(insert_measurements, items=items)) for items in _cycle(minute))
         )
         clock.advance(60.0)
 

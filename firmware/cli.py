@@ -66,7 +66,11 @@ def _store_summary(db_path: str) -> dict[str, object]:
         return {"store": db_path, "state": "no store yet (the appliance has not run)"}
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        one = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+
+        def one(sql: str) -> int:
+            count: int = conn.execute(sql).fetchone()[0]
+            return count
+
         return {
             "store": db_path,
             "devices": one("SELECT COUNT(*) FROM devices"),

@@ -23,11 +23,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from core.logs import get_log
 from core.wire import signing
 from core.wire.keys import public_key_text
-from core.wire.signing import COMMAND_ACTIONS as ACTIONS
-from core.wire.signing import COMMAND_KIND, CONFIG_KIND
+from core.wire.signing import COMMAND_ACTIONS, COMMAND_KIND, CONFIG_KIND
 from home import claims
 from home.db import HomeDB, Refused
 from home.signed import DB_KEY, check_signature, signature_headers, signed_endpoint
+
+ACTIONS = COMMAND_ACTIONS  # the remote commands home may queue (one list, in core.wire)
 
 log = get_log("home")
 

@@ -188,7 +188,8 @@ class ConfigKeeper:
         state["trial"] = None
         self._report(state, trial["version"], "confirmed", "reached home")
         self._save(state)
-        return state["reports"][-1]
+        confirmed: dict[str, Any] = state["reports"][-1]
+        return confirmed
 
     def check(self) -> tuple[dict[str, Any], list[str]] | None:
         """Roll a trial back when its window ran out or the box rebooted during it."""

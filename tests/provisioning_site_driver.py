@@ -13,6 +13,7 @@ import json
 import signal
 import sys
 
+from core.status import StatusKey
 from provisioning.service import ProvisioningService
 from provisioning.signed_config import load_effective_config
 from simsite.harness.appliance import running_appliance
@@ -32,7 +33,7 @@ async def main(path: str) -> None:
                 if isinstance(service, ProvisioningService):
                     service.restart = restart.set
             starts += 1
-            ctx.status.publish("phase", "running")
+            ctx.status.publish(StatusKey.PHASE, "running")
             print(json.dumps({"start": starts, "site": config.site.name}), flush=True)
             last: dict[str, object] = {}
             while not (stop.is_set() or restart.is_set()):

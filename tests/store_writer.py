@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable
 
-from services.store import Event, Measurement, Store, insert_event, insert_measurements
+from services.store import Event, Measurement, Store, Tx, insert_event, insert_measurements
 
 
 async def main(path: str, start: int) -> None:
@@ -21,8 +22,8 @@ async def main(path: str, start: int) -> None:
         batch = list(range(n, n + 20))
         n += 20
 
-        def write(i: int) -> object:
-            def fn(tx):  # type: ignore[no-untyped-def]
+        def write(i: int) -> Awaitable[int]:
+            def fn(tx: Tx) -> int:
                 insert_event(tx, Event(kind="test.write", message=str(i), data={"i": i}))
                 return insert_measurements(tx, [Measurement(None, "test.value", float(i))])
 

@@ -9,7 +9,7 @@ import pytest
 
 from core.wire.claim_codes import ALPHABET, code_hash, normalize
 from home import claims
-from home.db import HomeDB
+from home.db import HomeDB, Refused
 from provisioning.claim import ClaimStore, new_code
 
 # The same tests against both home database back ends (SQLite and PostgreSQL).
@@ -103,7 +103,7 @@ def test_replayed_hello_is_refused(home_database: str) -> None:
     try:
         code = new_code()
         _hello(db, "op-box3", code, time.time() + 60, "same")
-        with pytest.raises(claims.Refused, match="replayed request"):
+        with pytest.raises(Refused, match="replayed request"):
             _hello(db, "op-box3", code, time.time() + 60, "same")
     finally:
         db.close_sync()

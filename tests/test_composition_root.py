@@ -28,7 +28,6 @@ from provisioning.service import ProvisioningService
 from services.discovery.service import DiscoveryService
 from services.polling.service import PollingService
 from services.snmp import SnmpClient
-from services.uplink import client as uplink_client
 from services.uplink.service import UplinkService
 
 
@@ -94,7 +93,7 @@ async def test_one_identity_one_home_session_one_snmp_client_reach_every_user(
     identities: list[Identity] = _counting(monkeypatch, app, "load_or_create")
     homes = _counting(monkeypatch, app, "HomeClient")
     snmps = _counting(monkeypatch, app, "SnmpClient")
-    sessions = _counting(monkeypatch, uplink_client.aiohttp, "ClientSession")
+    sessions = _counting(monkeypatch, aiohttp, "ClientSession")  # the module the client uses
 
     _ctx, supervisor = app.build(_config(tmp_path))
     assert [r.name for r in supervisor.resources] == ["store", "home", "snmp"]

@@ -6,17 +6,17 @@ import asyncio
 
 import pytest
 
-from core.status import LiveStatus
+from core.status import LiveStatus, StatusKey
 
 
 async def test_wait_changed_wakes_on_publish_and_times_out() -> None:
     status = LiveStatus()
     waiter = asyncio.create_task(status.wait_changed(5.0))
     await asyncio.sleep(0)
-    status.publish("uplink.state", "connected")
+    status.publish(StatusKey.UPLINK_STATE, "connected")
     assert await asyncio.wait_for(waiter, 1.0) is True
     assert await status.wait_changed(0.05) is False
-    status.publish("uplink.state", "connected")  # same value: not a change
+    status.publish(StatusKey.UPLINK_STATE, "connected")  # same value: not a change
     assert status.version == 1
 
 
@@ -26,7 +26,7 @@ async def test_wait_changed_is_cancellable_even_as_the_event_fires() -> None:
         waiter = asyncio.create_task(status.wait_changed(5.0))
         await asyncio.sleep(0)
         # The change and the cancellation arrive in the same loop turn.
-        status.publish("n", object())
+        status.publish(StatusKey.PHASE, object())
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter

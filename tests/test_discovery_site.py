@@ -262,7 +262,7 @@ def test_identity_agrees_with_the_librenms_oracle(running: Running) -> None:
             "serial": snmp.get("serial", ""),
             "version": snmp.get("version", ""),
         }
-        assert oracle(stem)["sysObjectID"].lstrip(".") == snmp.get("sysObjectID"), stem
+        assert str(oracle(stem)["sysObjectID"]).lstrip(".") == snmp.get("sysObjectID"), stem
     assert len(results) == len(mac_of) == 22
     scores = score(results)
     print("\n" + table(scores))

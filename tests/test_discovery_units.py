@@ -55,7 +55,7 @@ def _safe(text: str, bound: int) -> None:
     assert "\u202e" not in text
 
 
-@pytest.mark.parametrize("value", HOSTILE + HOSTILE_BYTES)  # type: ignore[misc]
+@pytest.mark.parametrize("value", [*HOSTILE, *HOSTILE_BYTES])
 def test_clean_text_bounds_and_cleans_hostile_input(value: str | bytes) -> None:
     _safe(clean_text(value), 512)
     _safe(clean_name(value), MAX_NAME_CHARS)
@@ -73,7 +73,7 @@ def test_clean_text_keeps_ordinary_text_and_marks_cuts() -> None:
 
 
 def test_clean_mapping_bounds_txt_records() -> None:
-    txt = {f"k{i}".encode(): b"v" * 1000 for i in range(500)}
+    txt: dict[str | bytes, str | bytes | None] = {f"k{i}".encode(): b"v" * 1000 for i in range(500)}
     txt[b"TY"] = b"first"
     out = clean_mapping(txt, max_items=32)
     assert len(out) == 32

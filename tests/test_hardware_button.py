@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from core.messages import IdentifyRequested
+from core.status import StatusKey
 from hardware.backends import SimBackend
 from hardware.button import Action, action_for_hold, feedback_for_hold
 from hardware.leds import PanelState
@@ -85,7 +86,7 @@ async def test_short_press_shows_status_and_records_event(
 ) -> None:
     config, _ = config_paths
     async with appliance(tmp_path, config) as ctx:
-        ctx.status.publish("phase", "running")
+        ctx.status.publish(StatusKey.PHASE, "running")
         service, backend = await _service(tmp_path, ctx)
         assert (await service.step()).state is PanelState.HEALTHY
         backend.press(0.3)
@@ -104,7 +105,7 @@ async def test_gap_and_long_holds_do_nothing(
 ) -> None:
     config, identity = config_paths
     async with appliance(tmp_path, config) as ctx:
-        ctx.status.publish("phase", "running")
+        ctx.status.publish(StatusKey.PHASE, "running")
         service, backend = await _service(tmp_path, ctx)
         backend.press(4.0)
         backend.press(25.0)
@@ -118,11 +119,11 @@ async def test_gap_and_long_holds_do_nothing(
 
 
 async def test_reboot_band_reboots_through_the_injected_action(
-    tmp_path: Path, config_paths
+    tmp_path: Path, config_paths: tuple[Any, Path]
 ) -> None:
     config, identity = config_paths
     async with appliance(tmp_path, config) as ctx:
-        ctx.status.publish("phase", "running")
+        ctx.status.publish(StatusKey.PHASE, "running")
         service, backend = await _service(tmp_path, ctx)
         backend.press(7.0)
         for _ in range(20):
@@ -140,7 +141,7 @@ async def test_hold_feedback_shows_the_band_reached(
 ) -> None:
     config, _ = config_paths
     async with appliance(tmp_path, config) as ctx:
-        ctx.status.publish("phase", "running")
+        ctx.status.publish(StatusKey.PHASE, "running")
         service, backend = await _service(tmp_path, ctx)
         start = time.monotonic()
         # White box: the GPIO edge callback, as the pin would call it; held for 6 s already.
@@ -157,11 +158,11 @@ async def test_hold_feedback_shows_the_band_reached(
 
 
 async def test_factory_reset_wipes_identity_and_data_after_confirm(
-    tmp_path: Path, config_paths
+    tmp_path: Path, config_paths: tuple[Any, Path]
 ) -> None:
     config, identity = config_paths
     async with appliance(tmp_path, config) as ctx:
-        ctx.status.publish("phase", "running")
+        ctx.status.publish(StatusKey.PHASE, "running")
         await ctx.store.write(lambda tx: insert_event(tx, Event("device.joined", message="x")))
         db = Path(ctx.config.store.path)
         assert exists(db)
@@ -197,7 +198,7 @@ async def test_press_during_confirm_cancels_the_reset(
 ) -> None:
     config, identity = config_paths
     async with appliance(tmp_path, config) as ctx:
-        ctx.status.publish("phase", "running")
+        ctx.status.publish(StatusKey.PHASE, "running")
         service, backend = await _service(tmp_path, ctx, confirm_s=0.3)
         backend.press(15.0)
         assert (await service.step()).state is PanelState.RESET_CONFIRM
@@ -215,8 +216,8 @@ async def test_identify_request_from_the_bus_and_panel_status(
 ) -> None:
     config, _ = config_paths
     async with appliance(tmp_path, config) as ctx:
-        ctx.status.publish("phase", "running")
-        ctx.status.publish("uplink.state", "buffering")
+        ctx.status.publish(StatusKey.PHASE, "running")
+        ctx.status.publish(StatusKey.UPLINK_STATE, "buffering")
         service, _ = await _service(tmp_path, ctx)
         assert (await service.step()).state is PanelState.UPLINK_DOWN
         assert ctx.status.snapshot()["panel"] == {
@@ -236,7 +237,7 @@ async def test_open_alerts_from_the_store_light_the_alert_led(
 ) -> None:
     config, _ = config_paths
     async with appliance(tmp_path, config) as ctx:
-        ctx.status.publish("phase", "running")
+        ctx.status.publish(StatusKey.PHASE, "running")
         await ctx.store.write(
             lambda tx: tx.conn.execute(
                 "INSERT INTO alerts (key, rule, severity, state, opened_ts)"

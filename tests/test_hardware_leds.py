@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from core.status import StatusKey
 from hardware.backends import SimBackend
 from hardware.leds import Leds, PanelState, level, panel
 from hardware.service import HardwareService
 from tests.web_support import appliance
 
-HEALTHY = {
+HEALTHY: dict[str, object] = {
     "phase": "running",
     "provisioning.state": "claimed",
     "uplink.state": "connected",
@@ -146,15 +148,16 @@ async def test_every_state_through_the_service_on_the_sim_backend(tmp_path: Path
         await service.setup()
         try:
             for key, value in HEALTHY.items():
-                ctx.status.publish(key, value)
+                ctx.status.publish(StatusKey(key), value)
             assert (await service.step()).state is PanelState.HEALTHY
             assert backend.leds == EXPECTED[PanelState.HEALTHY].as_dict()
             # Raise the conditions from the lowest priority to the highest: each takes over.
             for state in reversed(list(CONDITIONS)):
                 for key, value in CONDITIONS[state].items():
                     if key == "alerts.open":
-                        value = {**ctx.status.snapshot()["alerts.open"], **value}  # noqa: PLW2901
-                    ctx.status.publish(key, value)
+                        before = cast(dict[str, int], ctx.status.snapshot()["alerts.open"])
+                        value = {**before, **cast(dict[str, int], value)}  # noqa: PLW2901
+                    ctx.status.publish(StatusKey(key), value)
                 assert (await service.step()).state is state
                 assert ctx.status.snapshot()["panel"]["state"] == state.value
             assert backend.leds == EXPECTED[PanelState.UPDATING].as_dict()

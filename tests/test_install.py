@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from core.config import load_config
-from tests.updater_support import REPO, build_wheel
+from simsite.harness.paths import REPO
+from tests.updater_support import build_wheel
 
 INSTALL = REPO / "firmware" / "system" / "install.sh"
 UNITS = (

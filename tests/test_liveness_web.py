@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
+from core.status import StatusKey
 from services.polling.results import CheckOutcome, PollResult
 from services.polling.service import store_result
 from tests.web_support import appliance, insert_device, serve
@@ -68,7 +69,7 @@ async def test_device_pages_show_evidence_and_watch(tmp_path: Path) -> None:
             phone = await page(f"/devices/{ids['Boss phone']}")
             assert "cannot open an ICMP socket" not in await page("/network")
             fix = "cannot open an ICMP socket: run outpost with CAP_NET_RAW"
-            ctx.status.publish("polling.icmp", fix)
+            ctx.status.publish(StatusKey.POLLING_ICMP, fix)
             network = await page("/network")
     rows = {name: listing.split(name, 1)[1].split("</tr>", 1)[0] for name in ids}
     assert "watched" in rows["File server"] and "watched" in rows["Boss phone"]

@@ -87,4 +87,4 @@ def _devices(status: dict[str, object]) -> int:
     devices = status.get("devices")
     if isinstance(devices, dict):
         return int(devices.get("total", 0))
-    return int(devices or 0)
+    return devices if isinstance(devices, int) else 0

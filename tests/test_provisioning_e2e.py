@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.messages import IdentifyRequested, RediscoverRequested
 from core.supervisor import Supervisor
@@ -227,7 +228,7 @@ async def test_claim_configure_command_and_roll_back_through_home(tmp_path: Path
             # ---- refusals: reason reported home, running configuration untouched ----
             site.write_text("[polling]\ninterval_s = -1\n")
             assert msp(home, "push-config", appliance, str(site)).returncode == 0
-            other_key = remote.Ed25519PrivateKey.generate()
+            other_key = Ed25519PrivateKey.generate()
             _insert_config(home, appliance, 3, other_key, appliance)
             key = remote.load_signing_key(home.data_dir)
             _insert_config(home, appliance, 4, key, "op-someoneelse000000000")

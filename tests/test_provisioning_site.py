@@ -114,7 +114,8 @@ def test_fresh_box_is_claimed_configured_and_reports_its_site(tmp_path: Path) ->
                 seen = _ips_at_home(home, appliance, wanted)
                 time.sleep(0.5)
             status = _msp(home, "remote-status", appliance)
-            outcomes = [r["outcome"] for r in status["config_reports"]]  # type: ignore[index]
+            assert isinstance(status, dict)
+            outcomes = [r["outcome"] for r in status["config_reports"]]
             assert "applied" in outcomes
             print(
                 f"site e2e: claimed after {claimed_s:.1f} s, both devices' data at home after "

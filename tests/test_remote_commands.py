@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,9 @@ class Recorder:
 async def _run(
     book: CommandBook, envelopes: list[Any], rec: Recorder, now: float | None = None
 ) -> list[str]:
-    handlers = {a: rec for a in ("identify", "rediscover", "poll", "reboot")}
+    handlers: dict[str, Callable[[Command], Awaitable[str]]] = {
+        a: rec for a in ("identify", "rediscover", "poll", "reboot")
+    }
     return await run_commands(
         envelopes,
         public=MSP.public_key(),

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -95,7 +96,7 @@ def test_every_commit_is_synced_to_disk(tmp_path: Path) -> None:
 
 async def test_concurrent_writes_share_commits(store: Store) -> None:
     writes = [
-        store.write(lambda tx, i=i: insert_measurements(tx, [Measurement(None, "m", float(i))]))
+        store.write(partial(insert_measurements, items=[Measurement(None, "m", float(i))]))
         for i in range(2000)
     ]
     assert sum(await asyncio.gather(*writes)) == 2000

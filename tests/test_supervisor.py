@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from core import supervisor as sup
 from core.logs import get_log, setup_logging
 from core.schema import Secret
 from core.supervisor import FatalStartError, Supervisor
-from core import supervisor as sup
 from tests.conftest import OUTPOST, REPO
 
 
@@ -106,7 +106,7 @@ async def test_backoff_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
         sleeps.append(delay)
         await real_sleep(0)
 
-    monkeypatch.setattr(sup.asyncio, "sleep", recording_sleep)
+    monkeypatch.setattr("core.supervisor.asyncio.sleep", recording_sleep)
     journal: list[str] = []
     s = Supervisor([Recorder("flaky", journal, crash_times=8)])
     await s.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ def test_missing_journal_is_idle(tmp_path: Path) -> None:
 
 
 def test_trial_and_last_result_are_read(tmp_path: Path) -> None:
-    doc = {
+    doc: dict[str, Any] = {
         "phase": "trial",
         "job": None,
         "trial": {"version": "1.2.0", "boots": 1},

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -103,8 +104,9 @@ def env(kit: Kit) -> Iterator[tuple[Kit, Path]]:
     shutil.rmtree(kit.root, ignore_errors=True)
 
 
-def _state(config: Path) -> dict:
-    return json.loads(run_updater(config, "status").stdout)
+def _state(config: Path) -> dict[str, Any]:
+    state: dict[str, Any] = json.loads(run_updater(config, "status").stdout)
+    return state
 
 
 def _assert_runs(root: Path, version: str) -> None:
@@ -191,10 +193,10 @@ def test_reboots_during_trial_roll_back_after_the_limit(env: tuple[Kit, Path]) -
     _assert_untouched(kit.root)
 
 
-def _refused(config: Path, source: str) -> dict:
+def _refused(config: Path, source: str) -> dict[str, Any]:
     done = run_updater(config, "install", source)
     assert done.returncode == 3, (done.stdout, done.stderr)
-    state = json.loads(done.stdout)
+    state: dict[str, Any] = json.loads(done.stdout)
     assert state["phase"] == "idle" and state["last_result"]["outcome"] == "refused"
     return state
 

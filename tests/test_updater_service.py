@@ -9,6 +9,7 @@ from pathlib import Path
 from core import fsops
 from core.clock import FixedClock
 from core.config import parse_config
+from core.status import StatusKey
 from firmware.updater.service import UpdaterService
 from services.context import AppContext
 from services.store import Store
@@ -49,7 +50,7 @@ async def test_trial_release_reports_healthy_after_running_cleanly(tmp_path: Pat
     ctx = _ctx(tmp_path, uplink=False)
     _trial(tmp_path, "1.1.0")
     service = UpdaterService(ctx)
-    ctx.status.publish("phase", "running")
+    ctx.status.publish(StatusKey.PHASE, "running")
     await _run_for(service, 0.1)
     assert not (tmp_path / "mailbox" / "health.json").exists()  # too early
     assert ctx.status.snapshot()["update.state"] == "trial"
@@ -62,12 +63,12 @@ async def test_release_that_cannot_reach_home_never_reports_healthy(tmp_path: Pa
     ctx = _ctx(tmp_path, uplink=True)
     _trial(tmp_path, "1.1.0")
     service = UpdaterService(ctx)
-    ctx.status.publish("phase", "running")
-    ctx.status.publish("uplink.state", "failing")
+    ctx.status.publish(StatusKey.PHASE, "running")
+    ctx.status.publish(StatusKey.UPLINK_STATE, "failing")
     await _run_for(service, 0.6)
     assert not (tmp_path / "mailbox" / "health.json").exists()
     assert service.healthy() == "has not reached home yet"
-    ctx.status.publish("uplink.state", "connected")
+    ctx.status.publish(StatusKey.UPLINK_STATE, "connected")
     await _run_for(service, 0.3)
     assert (tmp_path / "mailbox" / "health.json").exists()
 
@@ -76,7 +77,7 @@ async def test_no_report_for_another_version_or_outside_a_trial(tmp_path: Path) 
     ctx = _ctx(tmp_path, uplink=False)
     _trial(tmp_path, "1.2.0")  # the updater put another release on trial than the one running
     service = UpdaterService(ctx)
-    ctx.status.publish("phase", "running")
+    ctx.status.publish(StatusKey.PHASE, "running")
     await _run_for(service, 0.6)
     assert not (tmp_path / "mailbox" / "health.json").exists()
     (tmp_path / "updater" / "state.json").unlink()

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import subprocess
 import time
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 from core.clock import FixedClock
@@ -30,11 +32,11 @@ async def _fill(ctx: object, clock: FixedClock, minutes: int) -> None:
     for minute in range(minutes):
         for _tick in range(6):
             items = [Measurement(None, f"load.{s}", float(minute)) for s in range(SERIES)]
-            await store.write(lambda tx, items=items: insert_measurements(tx, items))
+            await store.write(partial(insert_measurements, items=items))
             clock.advance(10.0)
         if minute % 10 == 0:
             event = Event("test.mark", message=f"minute {minute}")
-            await store.write(lambda tx, event=event: insert_event(tx, event))
+            await store.write(partial(insert_event, event=event))
 
 
 async def test_over_budget_thins_then_drops_bulk_keeping_events(tmp_path: Path) -> None:
@@ -89,7 +91,7 @@ async def test_unsynced_clock_never_evicts_by_age(tmp_path: Path) -> None:
 
 
 @contextlib.contextmanager
-def tmpfs(path: Path, size: str) -> object:
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
     path.mkdir(parents=True, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
     try:
@@ -124,7 +126,7 @@ async def test_full_disk_keeps_running_trims_and_reports(tmp_path: Path) -> None
                 items = [Measurement(None, f"fill.{s}", float(i)) for s in range(100)]
                 i += 1
                 try:
-                    await ctx.store.write(lambda tx, items=items: insert_measurements(tx, items))
+                    await ctx.store.write(partial(insert_measurements, items=items))
                     stored += len(items)
                 except StoreError:
                     full_errors += 1

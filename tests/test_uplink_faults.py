@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -43,10 +44,10 @@ async def test_no_loss_no_duplicates_under_home_faults(tmp_path: Path) -> None:
                     Measurement(None, "fault.seq", float(b * PER_BATCH + i))
                     for i in range(PER_BATCH)
                 ]
-                await ctx.store.write(lambda tx, items=items: insert_measurements(tx, items))
+                await ctx.store.write(partial(insert_measurements, items=items))
                 if b % 4 == 0:
                     event = Event("test.event", message=f"e{b}", data={"b": b})
-                    await ctx.store.write(lambda tx, event=event: insert_event(tx, event))
+                    await ctx.store.write(partial(insert_event, event=event))
                 await asyncio.sleep(0.02)
             total = BATCHES * PER_BATCH + BATCHES // 4
             await wait_for(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ async def test_records_arrive_once_in_order_alerts_first(tmp_path: Path) -> None
             # Queue bulk first, then an event: the event (priority lane) must still lead.
             for chunk in range(4):
                 items = _measurements(100, chunk * 100)
-                await ctx.store.write(lambda tx, items=items: insert_measurements(tx, items))
+                await ctx.store.write(partial(insert_measurements, items=items))
             await ctx.store.write(
                 lambda tx: insert_event(tx, Event("alert.opened", severity="major", message="x"))
             )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from core.status import StatusKey
 from hardware.watchdog import Notifier, WatchdogService, make_watchdog
 from tests.web_support import appliance
 
@@ -77,7 +78,7 @@ async def test_ready_pings_and_a_blocked_loop_stops_them(
         task = asyncio.create_task(service.run())
         await asyncio.sleep(0.15)
         assert fake.messages == [], "READY must wait until every service has started"
-        ctx.status.publish("phase", "running")
+        ctx.status.publish(StatusKey.PHASE, "running")
         await _wait_for(lambda: len(fake.pings()) >= 4)
         first = fake.messages[0][1].splitlines()
         assert first[0] == "READY=1" and first[1].startswith("STATUS=")

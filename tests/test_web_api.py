@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from core.messages import IdentifyRequested, RediscoverRequested
+from core.status import StatusKey
 from services.context import AppContext
 from tests.web_support import appliance, make_config, mark_down, seed_site, serve
 from web import auth
@@ -44,8 +45,8 @@ class Site:
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
     async with appliance(tmp_path) as ctx:
         ids = await seed_site(ctx.store, time.time(), history_days=1.0)
-        ctx.status.publish("uplink.state", "buffering")
-        ctx.status.publish("uplink.backlog", 1234)
+        ctx.status.publish(StatusKey.UPLINK_STATE, "buffering")
+        ctx.status.publish(StatusKey.UPLINK_BACKLOG, 1234)
         async with (
             serve(ctx) as base,
             aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
@@ -336,12 +337,12 @@ async def test_change_password_ends_other_sessions(site: Site) -> None:
 
 
 async def test_claim_code_shown_only_while_unclaimed(site: Site) -> None:
-    site.ctx.status.publish("provisioning.state", "unclaimed")
-    site.ctx.status.publish("provisioning.claim_code", "ABCD-EFGH-JKLM-NPQR")
+    site.ctx.status.publish(StatusKey.PROVISIONING_STATE, "unclaimed")
+    site.ctx.status.publish(StatusKey.PROVISIONING_CLAIM_CODE, "ABCD-EFGH-JKLM-NPQR")
     for path in ("/", "/network"):
         _, html, _ = await get(site, path)
         assert "ABCD-EFGH-JKLM-NPQR" in html, path
-    site.ctx.status.publish("provisioning.state", "claimed")
-    site.ctx.status.publish("provisioning.claim_code", "")
+    site.ctx.status.publish(StatusKey.PROVISIONING_STATE, "claimed")
+    site.ctx.status.publish(StatusKey.PROVISIONING_CLAIM_CODE, "")
     _, html, _ = await get(site, "/")
     assert 'id="claim"' not in html

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from core.messages import RediscoverRequested
+from core.status import StatusKey
 from tests.browser_support import browser, screenshot, wait_js, watch
 from tests.web_support import appliance, free_port, mark_down, seed_site, serve
 
@@ -23,10 +24,10 @@ PHONE = {"width": 390, "height": 844}
 async def test_every_page_renders_real_data(tmp_path: Path) -> None:
     async with appliance(tmp_path) as ctx:
         ids = await seed_site(ctx.store, time.time())
-        ctx.status.publish("phase", "running")
-        ctx.status.publish("uplink.state", "connected")
+        ctx.status.publish(StatusKey.PHASE, "running")
+        ctx.status.publish(StatusKey.UPLINK_STATE, "connected")
         ctx.status.publish(
-            "panel",
+            StatusKey.PANEL,
             {
                 "state": "minor_alert",
                 "leds": {"power": "on", "uplink": "on", "alert": "slow_pulse"},

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from core.config import Config, parse_config
 from core.schema import Secret
+from core.status import StatusKey
 from home.console import accounts
 from home.console.roles import Role
 from home.db import HomeDB
@@ -144,7 +145,8 @@ async def test_no_configured_secret_in_any_page_or_api(tmp_path: Path) -> None:
                 ("attr-s3cret-community", "attr-s3cret-psk", nas),
             )
         )
-        ctx.status.publish("uplink.token", "status-s3cret-token")
+        # Not a real key: a secret planted in the live facts must reach no page.
+        ctx.status.publish("uplink.token", "status-s3cret-token")  # type: ignore[arg-type]
         secrets.add("status-s3cret-token")
         paths = [
             "/", "/devices", f"/devices/{nas}", "/alerts", "/network", "/login", "/setup",
@@ -233,8 +235,8 @@ async def test_hostile_text_renders_as_text_on_every_page_that_shows_it(tmp_path
     async with appliance(tmp_path, config) as ctx:
         await seed_site(ctx.store, time.time(), history_days=0.05)
         did = await _device_named_hostile(ctx)
-        ctx.status.publish("provisioning.state", "unclaimed")
-        ctx.status.publish("provisioning.claim_code", HOSTILE)
+        ctx.status.publish(StatusKey.PROVISIONING_STATE, "unclaimed")
+        ctx.status.publish(StatusKey.PROVISIONING_CLAIM_CODE, HOSTILE)
         # path -> least times HOSTILE shows as text (the site name in the header counts once)
         expected = {
             "/": 5,  # site, claim code, down now, two events naming it
@@ -323,10 +325,10 @@ async def test_hostile_site_and_alert_on_homes_fleet_page(tmp_path: Path) -> Non
         )
 
     await db.call(alert)
-    runner = web.AppRunner(create_home_app(db), access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
     await db.call(accounts.create_user, db.conn, "viewer", Role.READ_ONLY, "x" * 16, 0.0)
     _id, token = await db.call(accounts.create_token, db.conn, "viewer", "t", Role.READ_ONLY, 0.0)
+    runner = web.AppRunner(create_home_app(db), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
     port = free_port()
     try:
         await web.TCPSite(runner, "127.0.0.1", port).start()

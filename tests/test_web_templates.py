@@ -10,7 +10,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tests.updater_support import REPO, build_wheel
+from simsite.harness.paths import REPO
+from tests.updater_support import build_wheel
 
 SHIPPED_DIRS = ("web/templates", "web/static", "home/templates")
 

@@ -12,6 +12,7 @@ import asyncio
 import json
 import sys
 import time
+from functools import partial
 
 from core.clock import FixedClock
 from core.config import load_config
@@ -32,10 +33,10 @@ async def main(config_path: str, minutes: int) -> None:
                 for d in range(1, DEVICES + 1)
                 for metric in METRICS
             ]
-            await ctx.store.write(lambda tx, items=items: insert_measurements(tx, items))
+            await ctx.store.write(partial(insert_measurements, items=items))
             if minute % 60 == 30:
                 event = Event("alert.opened", severity="major", message=f"hour {minute // 60}")
-                await ctx.store.write(lambda tx, event=event: insert_event(tx, event))
+                await ctx.store.write(partial(insert_event, event=event))
             clock.advance(60.0)
         backlog = await ctx.store.query("SELECT lane, COUNT(*) AS n FROM outbox GROUP BY lane")
         print(json.dumps({"stored": backlog, "state": ctx.status.snapshot()}), flush=True)

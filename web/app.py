@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -111,7 +112,7 @@ async def _admin_hash(request: web.Request) -> str | None:
 
 def _prelogin_token(request: web.Request) -> str:
     """The CSRF token of forms shown before login (kept in a cookie, see _set_prelogin)."""
-    return request.cookies.get(PRELOGIN_COOKIE) or auth.secrets.token_urlsafe(24)
+    return request.cookies.get(PRELOGIN_COOKIE) or secrets.token_urlsafe(24)
 
 
 def _set_prelogin(response: web.StreamResponse, token: str) -> web.StreamResponse:

@@ -15,9 +15,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 from core.settings.alerting import DAYS, WINDOW_RE
+from core.vocabulary import Severity
 from services.alerting.rules import Condition
 from services.store.db import Tx
-from services.store.records import Event, Severity, insert_event
+from services.store.records import Event, insert_event
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.settings.alerting import AlertingSettings
+from core.vocabulary import Severity
 from services.polling.liveness import duration_text, method_of, silence_text, spoken
 from services.polling.results import PollResult
-from services.store.records import Event, Severity
+from services.store.records import Event
 
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "minor": 2, "major": 3, "critical": 4}
 

@@ -49,7 +49,7 @@ def next_delay(interval_s: float, jitter_frac: float, missed: int, backoff_max_s
         return interval_s * jitter
     if missed < BACKOFF_AFTER_MISSES:
         return max(MIN_CONFIRM_S, interval_s * CONFIRM_FRACTION) * jitter
-    grown = interval_s * 2 ** (missed - BACKOFF_AFTER_MISSES)
+    grown = interval_s * 2.0 ** (missed - BACKOFF_AFTER_MISSES)
     return min(backoff_max_s, grown) * jitter
 
 
