@@ -3,11 +3,15 @@ database driven through its ingest path; the clock moves only when the test move
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
+from collections import Counter
 from pathlib import Path
 
+from home.db import HomeDB
 from home.notify import outbox, silences
+from home.notify.worker import Notifier
 from simsite.harness.processes import HOME
 from tests.notify_support import SECRET_TEXT, FakeClock, at, rig, rows, verify_signature
 
@@ -404,3 +408,28 @@ async def test_a_box_thinning_its_data_is_a_warning_until_it_stops(
         await r.notifier.step()
         assert len(r.smtp.messages) == 2
         assert "no data thinned for 6 h" in r.smtp.text(r.smtp.messages[1])
+
+
+async def test_two_workers_on_one_database_never_send_a_row_twice(
+    tmp_path: Path, home_database: str
+) -> None:
+    """Two home instances' workers claiming the same due rows at the same moment (PostgreSQL:
+    truly concurrent transactions): every message goes out once."""
+    clock = FakeClock(at("2026-12-02 10:00"))
+    async with rig(tmp_path, clock, home_database, group_wait_s=0) as r:
+        for n in range(40):
+            await r.box.alert(f"device.down:{n}", "open", "major", f"device {n} is down")
+            clock.advance(1)
+        other_db = HomeDB(home_database or tmp_path / "home.db")
+        await other_db.open()
+        try:
+            other = Notifier(r.notifier.config, r.notifier.secret, clock)
+            other.attach(other_db)
+            await other.start()
+            counts = await asyncio.gather(r.notifier.step(), other.step())
+        finally:
+            await other_db.close()
+        assert sum(counts) == 40
+        ids = Counter(str(m["X-Outpost-Message"]) for m in r.smtp.messages)
+        assert len(ids) == 40 and max(ids.values()) == 1
+        print(f"\nclaims split between the two workers: {counts}")

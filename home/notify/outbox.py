@@ -120,13 +120,22 @@ def claim(conn: Connection, now_s: float) -> list[Outgoing]:
             lead = members[0]
             message_id = lead[7] or items[0].id
             attempt_id = secrets.token_hex(8)
+            # Each row changes state only if it is still pending: the claim is atomic per row,
+            # so a second worker (PostgreSQL, an old leader that has not noticed it lost the
+            # lease) that read the same rows claims none of them twice.
+            items = [
+                item
+                for item in items
+                if conn.execute(
+                    "UPDATE notifications SET state = 'sending', attempt_id = ?, message_id = ?,"
+                    " attempts = attempts + 1 WHERE id = ? AND state = 'pending'",
+                    (attempt_id, message_id, item.id),
+                ).rowcount
+                == 1
+            ]
+            if not items:
+                continue
             ids = [item.id for item in items]
-            marks = ",".join("?" * len(ids))
-            conn.execute(
-                "UPDATE notifications SET state = 'sending', attempt_id = ?, message_id = ?,"
-                f" attempts = attempts + 1 WHERE id IN ({marks})",
-                (attempt_id, message_id, *ids),
-            )
             conn.execute(
                 "INSERT INTO notify_deliveries (attempt_id, message_id, channel, notifications,"
                 " started_at) VALUES (?, ?, ?, ?, ?)",

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from core.logs import get_log
 from home.db import HomeDB
+from home.leader import Lease
 from home.notify import ack, outbox
 from home.notify.channels import SendError, send
 from home.notify.config import NotifyConfig
@@ -32,6 +33,7 @@ T = TypeVar("T")
 
 log = get_log("home.notify")
 
+LEASE_NAME = "notify"  # the worker's lease on a shared PostgreSQL database
 TICK_S = 1.0  # the silent-site check runs at least this often
 SEND_BUDGET_S = 120.0  # one send may not take longer than this, whatever the channel's timeout
 
@@ -114,6 +116,18 @@ class Notifier:
             log.warning("notify.resumed", messages=resumed)
 
     async def run(self) -> None:
+        """The worker, until cancelled. On PostgreSQL (several home instances on one database)
+        only the instance holding the ``notify`` lease (home/leader.py) runs it; on SQLite
+        there is one home process, and waiting out a killed predecessor's lease would only
+        delay its notifications."""
+        self._loop = asyncio.get_running_loop()
+        db = self.database()
+        if db.dialect == "postgresql":
+            await Lease(db, LEASE_NAME, self.clock).run(self._work)
+        else:
+            await self._work()
+
+    async def _work(self) -> None:
         await self.start()
         while True:
             try:
