@@ -8,7 +8,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,11 +62,16 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def served(tmp_path: Path, database: str = "") -> AsyncIterator[Served]:
-    """Home's real application (create_app) on a loopback port, database under tmp_path."""
+async def served(
+    tmp_path: Path, database: str = "", extend: Callable[[web.Application], None] | None = None
+) -> AsyncIterator[Served]:
+    """Home's real application (create_app) on a loopback port, database under tmp_path;
+    ``extend`` may add to the application before it starts."""
     db = HomeDB(database or tmp_path / "home.db")
     await db.open()
     app = create_app(db, data_dir=tmp_path)
+    if extend is not None:
+        extend(app)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     port = free_tcp_port("127.0.0.1")

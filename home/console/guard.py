@@ -45,7 +45,7 @@ LOGIN_PATH = "/console/login"
 SETUP_PATH = "/console/setup"
 STATIC_PREFIX = "/console/static/"
 ROLE_ATTR = "console_role"
-PRINCIPAL_KEY = "console.principal"
+PRINCIPAL_KEY = web.RequestKey("console.principal", Principal)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 # Paths the console does not guard, with the reason: requests that prove themselves (a
