@@ -433,3 +433,22 @@ async def test_two_workers_on_one_database_never_send_a_row_twice(
         ids = Counter(str(m["X-Outpost-Message"]) for m in r.smtp.messages)
         assert len(ids) == 40 and max(ids.values()) == 1
         print(f"\nclaims split between the two workers: {counts}")
+
+
+async def test_smtp_server_down_is_retried_then_failed_and_told_through_the_fallback(
+    tmp_path: Path, home_database: str
+) -> None:
+    clock = FakeClock(at("2026-12-02 10:00"))
+    async with rig(tmp_path, clock, home_database, max_attempts=2) as r:
+        await asyncio.to_thread(r.smtp.stop)  # nothing listens on its port any more
+        await r.box.alert("device.down:7", "open", "major", "server FS1 is down")
+        clock.advance(31)
+        await r.notifier.step()
+        clock.advance(10)
+        await r.notifier.step()
+        failed = await r.db.call(lambda: outbox.listing(r.db.conn, "failed"))
+        assert len(failed) == 1 and "cannot reach 127.0.0.1" in failed[0]["error"]
+        clock.advance(31)
+        await r.notifier.step()
+        ops = r.hooks.on("ops")
+        assert len(ops) == 1 and "cannot reach 127.0.0.1" in ops[0].doc["message"]
