@@ -27,6 +27,7 @@ from enum import Enum
 from typing import Any, Literal
 
 from core.status import StatusKey
+from core.vocabulary import Severity
 
 Pattern = Literal["off", "on", "slow_pulse", "blink", "fast_blink"]
 LED_NAMES = ("power", "uplink", "alert")
@@ -101,9 +102,11 @@ def active_conditions(
         PanelState.FAULT: bool(facts.get(StatusKey.FAULT)),
         PanelState.BOOTING: facts.get(StatusKey.PHASE, "starting") != "running",
         PanelState.UNPROVISIONED: facts.get(StatusKey.PROVISIONING_STATE) == "unclaimed",
-        PanelState.MAJOR_ALERT: bool(alerts.get("critical", 0) or alerts.get("major", 0)),
+        PanelState.MAJOR_ALERT: any(
+            n and Severity.parse(s, Severity.INFO) >= Severity.MAJOR for s, n in alerts.items()
+        ),
         PanelState.UPLINK_DOWN: facts.get(StatusKey.UPLINK_STATE) in UPLINK_DOWN_STATES,
-        PanelState.MINOR_ALERT: bool(alerts.get("minor", 0)),
+        PanelState.MINOR_ALERT: bool(alerts.get(Severity.MINOR, 0)),
         PanelState.HEALTHY: True,
     }
     if overlay is not None:

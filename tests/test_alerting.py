@@ -14,6 +14,7 @@ import pytest
 from core.clock import FixedClock
 from core.config import parse_config
 from core.settings.alerting import DAYS
+from core.vocabulary import Severity
 from firmware.app import MIGRATION_CHAINS
 from services.alerting.engine import in_window
 from services.alerting.service import AlertingService
@@ -209,8 +210,10 @@ async def test_ups_on_battery_and_reboot_and_discovery_events(service: AlertingS
             kind="ups",
         )
     )
-    await service.handle_event(Event("device.joined", 8, "info", "new device 198.18.0.80"))
-    await service.handle_event(Event("device.ip_conflict", 9, "warning", "", {"ip": "198.18.0.90"}))
+    await service.handle_event(Event("device.joined", 8, Severity.INFO, "new device 198.18.0.80"))
+    await service.handle_event(
+        Event("device.ip_conflict", 9, Severity.WARNING, "", {"ip": "198.18.0.90"})
+    )
     assert sorted(open_alerts(service)) == [
         ("device.new:8", "info"),
         ("device.rebooted:7", "warning"),
@@ -325,7 +328,9 @@ async def test_ip_conflict_stays_open_while_discovery_still_sees_it(
     )
     if not has_table:
         pytest.skip("discovery's migration chain (ip_conflicts) is not registered")
-    await service.handle_event(Event("device.ip_conflict", 9, "warning", "", {"ip": "198.18.0.9"}))
+    await service.handle_event(
+        Event("device.ip_conflict", 9, Severity.WARNING, "", {"ip": "198.18.0.9"})
+    )
     await service.ctx.store.write(
         lambda tx: tx.conn.execute(
             "INSERT INTO ip_conflicts (ip, macs, first_seen, last_seen) VALUES (?, ?, 0, 0)",

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from core.messages import IdentifyRequested, RediscoverRequested
 from core.supervisor import Supervisor
+from core.vocabulary import Severity
 from core.wire import signing
 from firmware.app import build
 from home import remote
@@ -202,7 +203,9 @@ async def test_claim_configure_command_and_roll_back_through_home(tmp_path: Path
             assert box.ctx.status.snapshot()["provisioning.site"] == "Dentist"
             # ---- its data now arrives at home ----
             await box.ctx.store.write(
-                lambda tx: insert_event(tx, Event("test.after_claim", None, "info", "hello", {}))
+                lambda tx: insert_event(
+                    tx, Event("test.after_claim", None, Severity.INFO, "hello", {})
+                )
             )
             await until(
                 lambda: any(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from core.vocabulary import Severity
 from services.store import Event, Measurement, insert_event, insert_measurements
 from tests.uplink_support import (
     appliance_config,
@@ -36,7 +37,9 @@ async def test_records_arrive_once_in_order_alerts_first(tmp_path: Path) -> None
                 items = _measurements(100, chunk * 100)
                 await ctx.store.write(partial(insert_measurements, items=items))
             await ctx.store.write(
-                lambda tx: insert_event(tx, Event("alert.opened", severity="major", message="x"))
+                lambda tx: insert_event(
+                    tx, Event("alert.opened", severity=Severity.MAJOR, message="x")
+                )
             )
             await wait_for(
                 lambda: len(home.records(identity.appliance_id)) == 401, what="401 records at home"

@@ -16,6 +16,7 @@ from functools import partial
 
 from core.clock import FixedClock
 from core.config import load_config
+from core.vocabulary import Severity
 from services.store import Event, Measurement, insert_event, insert_measurements
 from simsite.harness.appliance import running_appliance
 
@@ -35,7 +36,9 @@ async def main(config_path: str, minutes: int) -> None:
             ]
             await ctx.store.write(partial(insert_measurements, items=items))
             if minute % 60 == 30:
-                event = Event("alert.opened", severity="major", message=f"hour {minute // 60}")
+                event = Event(
+                    "alert.opened", severity=Severity.MAJOR, message=f"hour {minute // 60}"
+                )
                 await ctx.store.write(partial(insert_event, event=event))
             clock.advance(60.0)
         backlog = await ctx.store.query("SELECT lane, COUNT(*) AS n FROM outbox GROUP BY lane")

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.vocabulary import DEVICE_KINDS
+from core.vocabulary import DEVICE_KINDS, Severity, severity_rank_sql
 
-SEVERITIES = ("critical", "major", "minor", "warning", "info")
+SEVERITIES: tuple[str, ...] = tuple(str(s) for s in Severity.worst_first())  # critical first
 KINDS = DEVICE_KINDS
 # Alert rules that mean "the device does not answer at all" (alerting's rule names).
 DOWN_RULES = ("device.down", "icmp.down", "device.unreachable")
@@ -74,8 +74,7 @@ down AS (
 ),
 open_alerts AS (
     SELECT device_id, COUNT(*) AS n,
-           MIN(CASE severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1 WHEN 'minor' THEN 2
-                             WHEN 'warning' THEN 3 ELSE 4 END) AS worst
+           MIN({severity_rank_sql("severity")}) AS worst
     FROM alerts WHERE state = 'open' AND device_id IS NOT NULL GROUP BY device_id
 )
 SELECT d.id, d.mac, d.ip, d.name, d.kind, d.vendor, d.source, d.first_seen, d.last_seen,
@@ -384,8 +383,7 @@ def overview(
 def alerts(conn: sqlite3.Connection, state: str = "open", limit: int = 200) -> list[dict[str, Any]]:
     where = "a.state = 'open'" if state == "open" else "a.state = 'resolved'"
     order = (
-        "CASE a.severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1 WHEN 'minor' THEN 2"
-        " WHEN 'warning' THEN 3 ELSE 4 END, a.opened_ts DESC"
+        f"{severity_rank_sql('a.severity')}, a.opened_ts DESC"
         if state == "open"
         else "a.resolved_ts DESC"
     )

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.vocabulary import Severity
+
 BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
@@ -110,7 +112,7 @@ def render(
     t.metric("outpost_devices", "gauge", "Devices in the inventory.")
     t.sample("outpost_devices", store_facts.get("devices", 0))
     t.metric("outpost_alerts_open", "gauge", "Open alerts by severity.")
-    for severity in ("critical", "major", "minor", "warning", "info"):
+    for severity in Severity.worst_first():
         t.sample(
             "outpost_alerts_open",
             store_facts.get("alerts_open", {}).get(severity, 0),

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from core.settings.alerting import DAYS, WINDOW_RE
-from core.vocabulary import Severity
+from core.vocabulary import COUNTED_SEVERITIES, Severity
 from services.alerting.rules import Condition
 from services.store.db import Tx
 from services.store.records import Event, insert_event
@@ -72,10 +72,11 @@ class AlertEngine:
         for row in conn.execute(
             "SELECT id, key, rule, device_id, severity, message FROM alerts WHERE state = 'open'"
         ):
-            alert = OpenAlert(int(row[0]), row[1], row[2], row[3], row[4], row[5])
+            severity = Severity.parse(row[4], Severity.WARNING)  # a row is text: typed here
+            alert = OpenAlert(int(row[0]), row[1], row[2], row[3], severity, row[5])
             self.open[alert.key] = alert
 
-    def open_severity(self) -> dict[str, str]:
+    def open_severity(self) -> dict[str, Severity]:
         return {key: alert.severity for key, alert in self.open.items()}
 
     def decide(self, conditions: list[Condition], quiet: bool) -> list[Transition]:
@@ -155,7 +156,8 @@ class AlertEngine:
             tx.forward("alert", body, 0)
 
     def counts(self) -> dict[str, int]:
-        out = {"critical": 0, "major": 0, "minor": 0, "warning": 0}
+        """Open alerts per severity, worst first, info not counted (the live status's shape)."""
+        out = {str(s): 0 for s in COUNTED_SEVERITIES}
         for alert in self.open.values():
             if alert.severity in out:
                 out[alert.severity] += 1

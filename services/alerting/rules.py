@@ -18,8 +18,6 @@ from services.polling.liveness import duration_text, method_of, silence_text, sp
 from services.polling.results import PollResult
 from services.store.records import Event
 
-SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "minor": 2, "major": 3, "critical": 4}
-
 
 @dataclass(frozen=True)
 class Condition:
@@ -73,7 +71,7 @@ def presence(
         return Event(
             "presence.left",
             result.device_id,
-            "info",
+            Severity.INFO,
             f"{label} left ({silence})",
             {
                 "ip": result.ip,
@@ -88,7 +86,7 @@ def presence(
         return Event(
             "presence.returned",
             result.device_id,
-            "info",
+            Severity.INFO,
             f"{label} returned after {duration_text(away_s)} away "
             f"(answered {spoken(result.answered_by)})",
             {
@@ -114,16 +112,16 @@ class FlagRule:
 
 FLAG_RULES: Mapping[str, FlagRule] = {
     "ups.battery_replace": FlagRule(
-        "ups.battery_replace", 1, "minor", "{label}: the battery needs replacing", False
+        "ups.battery_replace", 1, Severity.MINOR, "{label}: the battery needs replacing", False
     ),
     "ups.selftest_ok": FlagRule(
-        "ups.selftest", 0, "minor", "{label}: the last battery self-test failed", False
+        "ups.selftest", 0, Severity.MINOR, "{label}: the last battery self-test failed", False
     ),
     "disk.health_ok": FlagRule(
-        "disk.failed", 0, "major", "{label}: {inst} reports a failure", True
+        "disk.failed", 0, Severity.MAJOR, "{label}: {inst} reports a failure", True
     ),
     "raid.ok": FlagRule(
-        "raid.degraded", 0, "major", "{label}: {inst} is degraded or crashed", True
+        "raid.degraded", 0, Severity.MAJOR, "{label}: {inst} is degraded or crashed", True
     ),
 }
 
@@ -137,22 +135,16 @@ def level_severity(
 ) -> Severity | None:
     """Severity of a level against thresholds (worst first), with hysteresis on the way back."""
     if value is None:
-        return current if current is None else _as_severity(current)  # unknown: no change
+        # Unknown: no change.
+        return None if current is None else Severity.parse(current, Severity.WARNING)
     for threshold, severity in steps:
-        held = current is not None and SEVERITY_RANK[current] >= SEVERITY_RANK[severity]
+        held = current is not None and Severity.parse(current, Severity.WARNING) >= severity
         margin = hysteresis if held else 0.0
         if higher_is_worse and value >= threshold - margin:
             return severity
         if not higher_is_worse and value <= threshold + margin:
             return severity
     return None
-
-
-def _as_severity(text: str) -> Severity:
-    for s in ("info", "warning", "minor", "major", "critical"):
-        if s == text:
-            return s
-    return "warning"
 
 
 def evaluate(
@@ -186,7 +178,7 @@ def evaluate(
         failed = [c for c in result.checks if not c.host_answered and c.error]
         relevant = [c for c in failed if method_of(c.check) in result.silent] or failed
         why = "; ".join(f"{c.check}: {c.error}" for c in relevant)
-        severity: Severity = "critical" if is_gateway else "major"
+        severity: Severity = Severity.CRITICAL if is_gateway else Severity.MAJOR
         what = "the gateway (internet access of the site)" if is_gateway else label
         silence = silence_text(result.silent, result.last_answer_wall, result.wall_s)
         out.append(
@@ -214,12 +206,14 @@ def evaluate(
     loss, rtt = result.value("icmp.loss_pct"), result.value("icmp.rtt_ms")
     key = f"icmp.loss:{dev}"
     sev = level_severity(
-        loss, open_severity.get(key), ((settings.loss_warning_pct, "warning"),), 5.0
+        loss, open_severity.get(key), ((settings.loss_warning_pct, Severity.WARNING),), 5.0
     )
     if loss is not None and loss < 100:
         out.append(Condition(key, "icmp.loss", dev, sev, f"{label} loses {loss:.0f} % of pings"))
     key = f"icmp.latency:{dev}"
-    sev = level_severity(rtt, open_severity.get(key), ((settings.rtt_warning_ms, "warning"),), 10.0)
+    sev = level_severity(
+        rtt, open_severity.get(key), ((settings.rtt_warning_ms, Severity.WARNING),), 10.0
+    )
     if rtt is not None:
         out.append(
             Condition(key, "icmp.latency", dev, sev, f"{label} answers pings in {rtt:.0f} ms")
@@ -234,7 +228,7 @@ def evaluate(
                     f"device.rebooted:{dev}",
                     "device.rebooted",
                     dev,
-                    "warning",
+                    Severity.WARNING,
                     f"{label} restarted (up for {uptime:.0f} s)",
                     {"uptime_s": uptime},
                 )
@@ -249,7 +243,10 @@ def evaluate(
             sev = level_severity(
                 r.value,
                 open_severity.get(key),
-                ((settings.volume_major_pct, "major"), (settings.volume_minor_pct, "minor")),
+                (
+                    (settings.volume_major_pct, Severity.MAJOR),
+                    (settings.volume_minor_pct, Severity.MINOR),
+                ),
                 settings.hysteresis_pct,
             )
             pct = "?" if r.value is None else f"{r.value:.0f}"
@@ -260,7 +257,7 @@ def evaluate(
             sev = level_severity(
                 r.value,
                 open_severity.get(key),
-                ((settings.supply_minor_pct, "minor"),),
+                ((settings.supply_minor_pct, Severity.MINOR),),
                 settings.hysteresis_pct,
                 higher_is_worse=False,
             )
@@ -284,7 +281,7 @@ def evaluate(
                         f"supply.low:{dev}:{inst}",
                         "supply.low",
                         dev,
-                        "minor" if r.value == 1 else None,
+                        Severity.MINOR if r.value == 1 else None,
                         f"{label}: {inst} almost empty",
                     )
                 )
@@ -294,7 +291,7 @@ def evaluate(
                     f"supply.empty:{dev}:{inst}",
                     "supply.empty",
                     dev,
-                    "major" if r.value == 1 else None,
+                    Severity.MAJOR if r.value == 1 else None,
                     f"{label}: {inst} is empty",
                 )
             )
@@ -305,7 +302,7 @@ def evaluate(
                     f"{r.metric}:{dev}",
                     r.metric,
                     dev,
-                    "minor" if r.value == 1 else None,
+                    Severity.MINOR if r.value == 1 else None,
                     f"{label}: {what}",
                 )
             )
@@ -323,7 +320,7 @@ def evaluate(
                     f"ups.on_battery:{dev}",
                     "ups.on_battery",
                     dev,
-                    "major" if r.value == 1 else None,
+                    Severity.MAJOR if r.value == 1 else None,
                     f"{label} runs on battery (mains power lost){detail}",
                 )
             )
@@ -351,7 +348,7 @@ def evaluate(
                         f"tcp.down:{dev}:{inst}",
                         "tcp.down",
                         dev,
-                        "minor" if r.value == 0 else None,
+                        Severity.MINOR if r.value == 0 else None,
                         f"{label}: the service on TCP port {inst} does not answer ({why})"
                         if r.value == 0
                         else f"{label}: TCP port {inst} answers again",
@@ -369,7 +366,7 @@ def evaluate(
                         f"if.down:{dev}:{inst}",
                         "if.down",
                         dev,
-                        "minor" if down else None,
+                        Severity.MINOR if down else None,
                         f"{label}: interface {inst} is down",
                     )
                 )
@@ -378,7 +375,7 @@ def evaluate(
             rate = r.value + out_errors
             key = f"if.errors:{dev}:{inst}"
             sev = level_severity(
-                rate, open_severity.get(key), ((settings.if_error_rate_ps, "warning"),), 0.0
+                rate, open_severity.get(key), ((settings.if_error_rate_ps, Severity.WARNING),), 0.0
             )
             out.append(
                 Condition(

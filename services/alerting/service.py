@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from core.logs import get_log
 from core.status import StatusKey
+from core.vocabulary import Severity
 from services.alerting.engine import AlertEngine, Transition, in_window
 from services.alerting.rules import Condition, DeviceMemory, evaluate, presence, watched_for_down
 from services.context import AppContext
@@ -214,7 +215,7 @@ class AlertingService:
                     key,
                     "device.new",
                     event.device_id,
-                    "info",
+                    Severity.INFO,
                     event.message or "a new device joined the network",
                     dict(event.data),
                 )
@@ -228,7 +229,7 @@ class AlertingService:
                     key,
                     "ip.conflict",
                     event.device_id,
-                    "minor",
+                    Severity.MINOR,
                     event.message or f"two devices claim {ip}",
                     dict(event.data),
                 )

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from core.logs import get_log
+from core.vocabulary import Severity
 from services.discovery import service_roles
 from services.discovery.classify import Evidence, classify, gather
 from services.discovery.mdns import MdnsService
@@ -304,7 +305,7 @@ def record_conflicts(
         _event(tx, events, Event(
             kind="device.ip_conflict",
             device_id=newcomer.id if newcomer else None,
-            severity="warning",
+            severity=Severity.WARNING,
             message=f"IP conflict: {ip} is answered by {len(mac_list)} devices "
             f"({', '.join(mac_list)})",
             data={"ip": ip, "macs": mac_list},

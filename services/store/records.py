@@ -33,7 +33,7 @@ class Measurement:
 class Event:
     kind: str  # e.g. "device.joined", "device.ip_changed", "alert.opened"
     device_id: int | None = None
-    severity: Severity = "info"
+    severity: Severity = Severity.INFO
     message: str = ""
     data: Mapping[str, Any] = field(default_factory=dict)
 

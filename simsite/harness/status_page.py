@@ -17,7 +17,7 @@ from aiohttp import web
 
 from core.clock import Clock
 from core.config import Config
-from core.vocabulary import DEVICE_KINDS
+from core.vocabulary import DEVICE_KINDS, Severity
 from firmware.app import MIGRATION_CHAINS
 from services.context import AppContext
 from services.store import Store
@@ -215,7 +215,9 @@ async def seed_site(
                 now - 6000,
             ),
         )
-        insert_event(tx, Event("device.joined", ids.get("sw-core"), "info", "sw-core joined"))
+        insert_event(
+            tx, Event("device.joined", ids.get("sw-core"), Severity.INFO, "sw-core joined")
+        )
 
     await store.write(write)
     return ids
@@ -239,7 +241,7 @@ async def mark_down(store: Store, device_id: int, name: str) -> None:
                 tx.stamp.wall,
             ),
         )
-        insert_event(tx, Event("device.down", device_id, "major", f"{name} went down"))
+        insert_event(tx, Event("device.down", device_id, Severity.MAJOR, f"{name} went down"))
 
     await store.write(write)
 
