@@ -1,0 +1,228 @@
+"""Home under a fleet's load: many light appliances speaking the real signed protocol.
+
+Each simulated appliance (simsite.harness.signed_client: its own Ed25519 key, gzip JSON
+batches, signed headers) polls ``DEVICES`` devices of ``SERIES`` series every ``INTERVAL_S``
+and sends the cycle's measurements as one batch, plus one heartbeat a cycle, starting at a
+random offset in the first cycle, the way boxes spread out over a minute. Home runs as real
+``outpost-home run`` processes; with two instances HAProxy spreads the boxes over them.
+
+Printed for SQLite, PostgreSQL with one instance, and PostgreSQL with two, side by side:
+sustained ingest (records/s), p50/p95 batch latency, home's CPU (and the database server's)
+per 1,000 records, and database bytes per appliance per day (growth over the run, scaled).
+
+Environment: OUTPOST_BENCH_APPLIANCES (1000), OUTPOST_BENCH_HOME_S (seconds of load, 120).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import ssl
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from home.db import HomeDB
+from simsite.harness import haproxy, postgres
+from simsite.harness.home import Home
+from simsite.harness.signed_client import LightAppliance, new_identity
+
+APPLIANCES = int(os.environ.get("OUTPOST_BENCH_APPLIANCES", "1000"))
+DURATION_S = float(os.environ.get("OUTPOST_BENCH_HOME_S", "120"))
+DEVICES = 30
+SERIES = 10  # per device and cycle: ICMP rtt/loss, interface in/out/errors, uptime, ...
+INTERVAL_S = 60.0
+REQUEST_TIMEOUT_S = 30.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Result:
+    name: str
+    records: int = 0
+    batches: int = 0
+    failed: int = 0
+    latencies_s: list[float] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    home_cpu_s: float = 0.0
+    db_cpu_s: float = 0.0
+    db_bytes: int = 0
+
+    def lines(self) -> list[str]:
+        lat = sorted(self.latencies_s)
+        p50 = statistics.median(lat) * 1000 if lat else float("nan")
+        p95 = lat[int(0.95 * (len(lat) - 1))] * 1000 if lat else float("nan")
+        rate = self.records / self.elapsed_s if self.elapsed_s else 0.0
+        per_k = 1000.0 / self.records if self.records else float("nan")
+        per_day = self.db_bytes / APPLIANCES / self.elapsed_s * 86400 if self.elapsed_s else 0.0
+        db_cpu = f", db server {self.db_cpu_s * per_k * 1000:.1f} ms" if self.db_cpu_s else ""
+        return [
+            f"{self.name}: {rate:,.0f} records/s sustained ({self.batches} batches, "
+            f"{self.failed} failed), batch latency p50 {p50:.1f} ms, p95 {p95:.1f} ms",
+            f"{self.name}: CPU per 1,000 records: home {self.home_cpu_s * per_k * 1000:.1f} ms"
+            f"{db_cpu}; database {per_day / 1e6:.1f} MB per appliance per day",
+        ]
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """utime + stime of these processes and their children that were reaped (seconds)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / CLK_TCK
+
+
+def _pg_pids(root: Path) -> list[int]:
+    """Every PostgreSQL process of the server whose data directory is under ``root``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes()
+            if b"postgres" in cmd:
+                cwd = os.readlink(proc / "cwd")
+                if str(root) in cwd:
+                    pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+async def _appliance(
+    box: LightAppliance, url: str, tls: ssl.SSLContext, result: Result, deadline: float
+) -> None:
+    rng = random.Random(box.identity.appliance_id)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    connector = aiohttp.TCPConnector(limit=2)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        await asyncio.sleep(rng.uniform(0, INTERVAL_S))
+        while time.monotonic() < deadline:
+            cycle = time.monotonic()
+            doc = box.batch(
+                [
+                    (
+                        1,
+                        "measurement",
+                        {
+                            "device_id": d,
+                            "metric": f"m{s}",
+                            "instance": "",
+                            "unit": "",
+                            "value": rng.random() * 100,
+                        },
+                    )
+                    for d in range(DEVICES)
+                    for s in range(SERIES)
+                ],
+                ts=time.time(),
+            )
+            began = time.perf_counter()
+            try:
+                status, answer = await box.post(session, url, doc, tls)
+                await box.heartbeat(session, url, tls)
+            except (aiohttp.ClientError, TimeoutError):
+                status, answer = 0, {}
+            if status == 200 and answer.get("accepted") == len(doc["records"]):
+                result.latencies_s.append(time.perf_counter() - began)
+                result.batches += 1
+                result.records += len(doc["records"])
+            else:
+                result.failed += 1
+            await asyncio.sleep(max(0.0, INTERVAL_S - (time.monotonic() - cycle)))
+
+
+def _db_bytes(home: Home) -> int:
+    if home.database:
+        row = home.rows("SELECT pg_database_size(current_database())")
+        return int(row[0][0])
+    return sum(p.stat().st_size for p in home.data_dir.glob("home.db*"))
+
+
+async def _load(name: str, homes: list[Home], url: str, db_pids: list[int]) -> Result:
+    boxes = [LightAppliance(new_identity()) for _ in range(APPLIANCES)]
+    db = HomeDB(homes[0].location)
+    db.open_sync()
+    try:
+        for box in boxes:
+            db.register_sync(box.identity.appliance_id, box.identity.public_text, "Load site")
+    finally:
+        db.close_sync()
+    for home in homes:
+        home.start()
+    result = Result(name)
+    tls = ssl.create_default_context(cafile=str(homes[0].ca_file))
+    home_pids = [h.proc.pid for h in homes if h.proc is not None]
+    bytes_before = _db_bytes(homes[0])
+    cpu_before = _cpu_s(home_pids), _cpu_s(db_pids)
+    began = time.monotonic()
+    deadline = began + DURATION_S
+    await asyncio.gather(*(_appliance(b, url, tls, result, deadline) for b in boxes))
+    result.elapsed_s = time.monotonic() - began
+    result.home_cpu_s = _cpu_s(home_pids) - cpu_before[0]
+    result.db_cpu_s = _cpu_s(db_pids) - cpu_before[1] if db_pids else 0.0
+    result.db_bytes = _db_bytes(homes[0]) - bytes_before
+    for home in homes:
+        home.stop()
+    return result
+
+
+@contextmanager
+def _homes(tmp: Path, database: str, count: int) -> Iterator[list[Home]]:
+    first = Home(tmp / "home1", tmp / "ca", database=database)
+    first.prepare()
+    homes = [first] + [first.replica(tmp / f"home{i}") for i in range(2, count + 1)]
+    try:
+        yield homes
+    finally:
+        for home in homes:
+            home.stop()
+
+
+def run() -> list[str]:
+    lines = [
+        f"{APPLIANCES} appliances x {DEVICES} devices x {SERIES} series every {INTERVAL_S:.0f} s "
+        f"(offered {APPLIANCES * DEVICES * SERIES / INTERVAL_S:,.0f} records/s), "
+        f"{DURATION_S:.0f} s of load each"
+    ]
+    with tempfile.TemporaryDirectory(prefix="outpost-bench-home-") as tmp, ExitStack() as stack:
+        base = Path(tmp)
+        with _homes(base / "sqlite", "", 1) as homes:
+            lines += asyncio.run(_load("SQLite, 1 instance", homes, homes[0].url, [])).lines()
+        pg = stack.enter_context(postgres.running())
+        for count in (1, 2):
+            database = postgres.fresh_database(pg)
+            with _homes(base / f"pg{count}", database, count) as homes:
+                if count == 1:
+                    url = homes[0].url
+                    result = asyncio.run(
+                        _load("PostgreSQL, 1 instance", homes, url, _pg_pids(pg.root))
+                    )
+                else:
+                    with haproxy.running([h.port for h in homes]) as balancer:
+                        result = asyncio.run(
+                            _load(
+                                f"PostgreSQL, {count} instances + HAProxy",
+                                homes,
+                                balancer.url,
+                                _pg_pids(pg.root),
+                            )
+                        )
+                lines += result.lines()
+    return lines
+
+
+if __name__ == "__main__":
+    for line in run():
+        print(line)
