@@ -180,68 +180,83 @@ class Result:
 
 def record(conn: Connection, planner: Planner, out: Outgoing, result: Result, now_s: float) -> str:
     """Store the outcome of one attempt; return the rows' new state (sent, pending, failed)."""
-    config = planner.config
+    return record_many(conn, planner, [(out, result)], now_s)[0]
+
+
+def record_many(
+    conn: Connection, planner: Planner, outcomes: list[tuple[Outgoing, Result]], now_s: float
+) -> list[str]:
+    """Store several attempts' outcomes in one transaction (one commit, one fsync, however many
+    sends finished meanwhile); their new states in order."""
     _transaction(conn)
     try:
-        if result.ok:
-            state = "sent"
-            conn.execute(
-                "UPDATE notifications SET state = 'sent', sent_at = ?, last_error = ''"
-                " WHERE attempt_id = ? AND state = 'sending'",
-                (now_s, out.attempt_id),
-            )
-        elif out.attempt >= config.max_attempts:
-            state = "failed"
-            conn.execute(
-                "UPDATE notifications SET state = 'failed', last_error = ?"
-                " WHERE attempt_id = ? AND state = 'sending'",
-                (result.error[:500], out.attempt_id),
-            )
-        else:
-            state = "pending"
-            wait_s = backoff_s(out.attempt, config.backoff_first_s, config.backoff_cap_s)
-            conn.execute(
-                "UPDATE notifications SET state = 'pending', next_at = ?, last_error = ?"
-                " WHERE attempt_id = ? AND state = 'sending'",
-                (now_s + wait_s, result.error[:500], out.attempt_id),
-            )
-        conn.execute(
-            "UPDATE notify_deliveries SET finished_at = ?, result = ?, error = ?, latency_ms = ?"
-            " WHERE attempt_id = ?",
-            (
-                now_s,
-                "sent" if result.ok else "error",
-                result.error[:500],
-                result.latency_ms,
-                out.attempt_id,
-            ),
-        )
-        if out.channel != config.fallback:
-            if state == "failed":
-                planner.set_home_alert(
-                    conn,
-                    appliance=HOME_APPLIANCE,
-                    site="",
-                    key=CHANNEL_FAILING_KEY + out.channel,
-                    state="open",
-                    severity="major",
-                    message=f"notification channel {out.channel} keeps failing"
-                    f" ({result.error[:200]}); see 'outpost-home notify list --state failed'",
-                )
-            elif state == "sent":
-                planner.set_home_alert(
-                    conn,
-                    appliance=HOME_APPLIANCE,
-                    site="",
-                    key=CHANNEL_FAILING_KEY + out.channel,
-                    state="resolved",
-                    severity="major",
-                    message=f"notification channel {out.channel} delivers again",
-                )
+        states = [_record_one(conn, planner, out, result, now_s) for out, result in outcomes]
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    return states
+
+
+def _record_one(
+    conn: Connection, planner: Planner, out: Outgoing, result: Result, now_s: float
+) -> str:
+    config = planner.config
+    if result.ok:
+        state = "sent"
+        conn.execute(
+            "UPDATE notifications SET state = 'sent', sent_at = ?, last_error = ''"
+            " WHERE attempt_id = ? AND state = 'sending'",
+            (now_s, out.attempt_id),
+        )
+    elif out.attempt >= config.max_attempts:
+        state = "failed"
+        conn.execute(
+            "UPDATE notifications SET state = 'failed', last_error = ?"
+            " WHERE attempt_id = ? AND state = 'sending'",
+            (result.error[:500], out.attempt_id),
+        )
+    else:
+        state = "pending"
+        wait_s = backoff_s(out.attempt, config.backoff_first_s, config.backoff_cap_s)
+        conn.execute(
+            "UPDATE notifications SET state = 'pending', next_at = ?, last_error = ?"
+            " WHERE attempt_id = ? AND state = 'sending'",
+            (now_s + wait_s, result.error[:500], out.attempt_id),
+        )
+    conn.execute(
+        "UPDATE notify_deliveries SET finished_at = ?, result = ?, error = ?, latency_ms = ?"
+        " WHERE attempt_id = ?",
+        (
+            now_s,
+            "sent" if result.ok else "error",
+            result.error[:500],
+            result.latency_ms,
+            out.attempt_id,
+        ),
+    )
+    if out.channel != config.fallback:
+        if state == "failed":
+            planner.set_home_alert(
+                conn,
+                appliance=HOME_APPLIANCE,
+                site="",
+                key=CHANNEL_FAILING_KEY + out.channel,
+                state="open",
+                severity="major",
+                message=f"notification channel {out.channel} keeps failing"
+                f" ({result.error[:200]}); see 'outpost-home notify list --state failed'",
+            )
+        elif state == "sent":
+            planner.set_home_alert(
+                conn,
+                appliance=HOME_APPLIANCE,
+                site="",
+                key=CHANNEL_FAILING_KEY + out.channel,
+                state="resolved",
+                severity="major",
+                message=f"notification channel {out.channel} delivers again",
+            )
     return state
 
 

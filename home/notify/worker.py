@@ -55,6 +55,10 @@ class Notifier:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sent = 0  # messages delivered by this process (for the bench)
+        # Outcomes waiting for the recorder: sends that finish while a commit is under way go
+        # into the next commit together (group commit), each as soon as possible.
+        self._outcomes: list[tuple[outbox.Outgoing, outbox.Result, asyncio.Future[str]]] = []
+        self._recorder: asyncio.Task[None] | None = None
 
     @classmethod
     def from_data_dir(
@@ -176,7 +180,7 @@ class Notifier:
                 error = f"no answer within {SEND_BUDGET_S:.0f} s"
         latency_ms = (time.perf_counter() - started) * 1000.0
         result = outbox.Result(not error, error, latency_ms)
-        state = await self._on_db(outbox.record, self.planner, out, result, self.clock())
+        state = await self._record(out, result)
         if result.ok:
             self.sent += 1
             log.info(
@@ -195,6 +199,31 @@ class Notifier:
                 error=error,
             )
         self._wake.set()  # a failure may have raised a fallback notification
+
+    async def _record(self, out: outbox.Outgoing, result: outbox.Result) -> str:
+        """The outcome of one send, committed (with whatever else finished meanwhile)."""
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((out, result, done))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_pending())
+        return await done
+
+    async def _record_pending(self) -> None:
+        while self._outcomes:
+            batch, self._outcomes = self._outcomes, []
+            try:
+                states = await self._on_db(
+                    outbox.record_many,
+                    self.planner,
+                    [(out, result) for out, result, _ in batch],
+                    self.clock(),
+                )
+            except Exception as exc:  # noqa: BLE001 - handed to every waiter of the batch
+                for *_, done in batch:
+                    done.set_exception(exc)
+            else:
+                for (*_, done), state in zip(batch, states, strict=True):
+                    done.set_result(state)
 
     # ---- acknowledgement (home/server.py routes these) ----
 
