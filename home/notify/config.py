@@ -16,9 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.schema import Secret
-from core.vocabulary import DEVICE_KINDS
+from core.vocabulary import DEVICE_KINDS, Severity
 
-SEVERITIES = ("info", "warning", "minor", "major", "critical")
+SEVERITIES: tuple[str, ...] = tuple(str(s) for s in Severity)  # info first, as written in rules
 CHANNEL_TYPES = ("email", "webhook", "apprise")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from core.vocabulary import Severity
 from home.notify.outbox import Item, Outgoing
 
 PAYLOAD_VERSION = 1
@@ -54,7 +55,8 @@ def _line(item: Item) -> str:
 def render(out: Outgoing, ack_url: AckUrl, now_s: float) -> Rendered:
     lead = out.items[0].thread
     base = subject_of(lead.site or out.site, lead.ref, lead.message)
-    link = ack_url(lead.ref, out.channel) if lead.severity in ("major", "critical") else ""
+    urgent = Severity.parse(lead.severity, Severity.INFO) >= Severity.MAJOR
+    link = ack_url(lead.ref, out.channel) if urgent else ""
     lines: list[str] = []
     if out.event == "open" and out.held:
         subject = f"[Outpost digest] {out.site or 'home'}: {len(out.items)} alert(s) held"

@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from core.vocabulary import Severity
 from home.notify.planner import (
     CHANNEL_FAILING_KEY,
     HOME_APPLIANCE,
@@ -25,7 +26,6 @@ from home.notify.planner import (
 )
 from home.sql import Connection
 
-SEVERITY_RANK = {"critical": 4, "major": 3, "minor": 2, "warning": 1, "info": 0}
 CLAIM_LIMIT = 500  # rows per claim; the worker claims again at once while rows are due
 
 
@@ -81,7 +81,8 @@ def recover(conn: Connection) -> int:
 
 def _cause_first(item: Item) -> tuple[int, int, float, str]:
     t = item.thread
-    return (-SEVERITY_RANK.get(t.severity, 0), 0 if "down" in t.rule else 1, t.opened_at, t.ref)
+    rank = Severity.parse(t.severity, Severity.INFO).rank  # the worst alert leads a group
+    return (-rank, 0 if "down" in t.rule else 1, t.opened_at, t.ref)
 
 
 def claim(conn: Connection, now_s: float) -> list[Outgoing]:

@@ -19,13 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from core.vocabulary import Severity
 from home.db import AlertChange
 from home.notify import silences
 from home.notify.config import NotifyConfig
 from home.notify.routing import Decision, Subject, decide
 from home.sql import Connection
 
-URGENT = ("major", "critical")
+URGENT = Severity.MAJOR  # this and worse escalate (and are sent at once)
 SITE_OFFLINE_KEY = "home.site_offline"
 BACKLOG_KEY = "home.backlog"
 THINNING_KEY = "home.storage_thinning"
@@ -174,7 +175,7 @@ class Planner:
             now=now,
             box_ts=_box_ts(change.body),
         )
-        if change.severity in URGENT:
+        if Severity.parse(change.severity, Severity.INFO) >= URGENT:
             for step_no, step in enumerate(decision.escalation, start=1):
                 for channel in step.channels:
                     self._insert(
