@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from core.logs import get_log
 from home.migrations import BASE_SCHEMA, migrate
 from home.sql import Connection, Dialect, Target, connect
 
 T = TypeVar("T")
+log = get_log("home")
 
 # Nonces are remembered this long; a signed request older than that (by a synced clock) is
 # refused by its time stamp, and any replayed batch is a duplicate anyway.
@@ -387,7 +389,25 @@ class HomeDB:
                 body=body,
             )
             for hook in self.alert_hooks:
-                hook(self.conn, change)
+                self._run_hook(hook, change)
+
+    def _run_hook(self, hook: AlertHook, change: AlertChange) -> None:
+        """One alert hook in a savepoint of the ingest transaction: what it writes commits with
+        the alert; if it fails, its writes are undone and the alert is stored anyway (logged),
+        because a fault in notifications must never stop the box's records from being taken."""
+        conn = self.conn
+        conn.execute("SAVEPOINT alert_hook")
+        try:
+            hook(conn, change)
+        except Exception as exc:  # noqa: BLE001 - logged; ingest goes on without the hook's rows
+            conn.execute("ROLLBACK TO SAVEPOINT alert_hook")
+            log.error(
+                "home.alert_hook_failed",
+                appliance=change.appliance,
+                key=change.key,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        conn.execute("RELEASE SAVEPOINT alert_hook")
 
     def heartbeat_sync(self, appliance: str, nonce: str, doc: dict[str, Any]) -> dict[str, Any]:
         conn = self.conn

@@ -7,12 +7,13 @@ import sqlite3
 import tomllib
 from pathlib import Path
 
-from home.db import HomeDB
+from home.db import AlertChange, HomeDB
 from home.migrations import BASE_SCHEMA, MIGRATIONS
 from home.notify.config import parse
 from home.notify.hours import in_hours, next_start
 from home.notify.outbox import backoff_s
 from home.notify.routing import Subject, decide
+from home.sql import Connection
 from tests.notify_support import BERLIN, at
 
 CONFIG = """
@@ -127,3 +128,30 @@ def test_the_documented_example_configuration_is_valid(tmp_path: Path) -> None:
     assert [s.channels for s in down.escalation] == [("anna",), ("ben",), ("manager",)]
     bakery = Subject("Bakery Miller", "major", "printer", "supply.empty:3:black")
     assert decide(config, bakery, night).channels == ()
+
+
+def test_a_failing_alert_hook_never_stops_ingest(tmp_path: Path, home_database: str) -> None:
+    db = HomeDB(home_database)
+    db.open_sync()
+    try:
+
+        def broken(conn: Connection, change: AlertChange) -> None:
+            conn.execute(
+                "INSERT INTO notify_threads (ref, appliance, alert_key, severity, state,"
+                " opened_at) VALUES ('x', ?, ?, 'major', 'open', 0)",
+                (change.appliance, change.key),
+            )
+            raise RuntimeError("a bug in notifications")
+
+        db.alert_hooks.append(broken)
+        db.register_sync("op-1", "k", "Dental")
+        body = {"key": "device.down:7", "id": 1, "state": "open", "severity": "major"}
+        doc = {"stream": "s", "records": [
+            {"seq": 1, "lane": 0, "kind": "alert", "ts": 1.8e9, "body": body}]}  # fmt: skip
+        answer = db.ingest_sync("op-1", "n1", doc)
+        assert answer["accepted"] == 1
+        assert db.conn.execute("SELECT state FROM alerts").fetchall() == [("open",)]
+        # The hook's own writes were undone with it.
+        assert db.conn.execute("SELECT COUNT(*) FROM notify_threads").fetchone()[0] == 0
+    finally:
+        db.close_sync()
