@@ -452,3 +452,27 @@ async def test_smtp_server_down_is_retried_then_failed_and_told_through_the_fall
         await r.notifier.step()
         ops = r.hooks.on("ops")
         assert len(ops) == 1 and "cannot reach 127.0.0.1" in ops[0].doc["message"]
+
+
+async def test_acknowledging_by_appliance_and_key_stops_the_chain(
+    tmp_path: Path, home_database: str
+) -> None:
+    clock = FakeClock(at("2026-12-02 22:00"))
+    async with rig(tmp_path, clock, home_database) as r:
+        await r.box.alert("device.down:7", "open", "major", "server FS1 is down")
+        clock.advance(31)
+        await r.notifier.step()
+
+        def ack(key: str) -> bool:
+            conn = r.db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            done = r.notifier.planner.acknowledge_alert(conn, r.box.appliance, key, "console:anna")
+            conn.execute("COMMIT")
+            return done
+
+        assert await r.db.call(ack, "device.down:8") is False  # no such open alert
+        assert await r.db.call(ack, "device.down:7") is True
+        clock.advance(3600)
+        await r.notifier.step()
+        assert r.hooks.on("tech2") == [] and r.hooks.on("manager") == []
+        assert rows(r.db, "SELECT acked_by FROM notify_threads") == [("console:anna",)]

@@ -293,6 +293,12 @@ class Planner:
         )
         return True
 
+    def acknowledge_alert(self, conn: Connection, appliance: str, key: str, by: str) -> bool:
+        """Acknowledge the open alert ``key`` of ``appliance`` (how the console names alerts);
+        False when it has no open thread."""
+        last = _latest_thread(conn, appliance, key)
+        return last is not None and self.acknowledge(conn, last.ref, by)
+
     # ---- home-side alerts ----
 
     def set_home_alert(
