@@ -275,6 +275,17 @@ def _digest(sites: list[fleet.Site]) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
+async def _shared_digest(console: Console) -> str:
+    """The fleet's digest, computed at most once per STREAM_TICK_S however many pages follow
+    the stream (each open page would otherwise read every site every tick)."""
+    now = console.clock()
+    at, digest = console.extra.get("digest", (float("-inf"), ""))
+    if now - at >= STREAM_TICK_S * 0.9:
+        digest = _digest(await console.on_db(fleet.sites, now))
+        console.extra["digest"] = (now, digest)
+    return str(digest)
+
+
 @needs(Role.READ_ONLY)
 async def stream(request: web.Request) -> web.StreamResponse:
     """Server-sent events: ``event: change`` with a digest of the fleet whenever it changes
@@ -294,8 +305,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         last = ""
         while True:
-            sites = await console.on_db(fleet.sites, console.clock())
-            digest = _digest(sites)
+            digest = await _shared_digest(console)
             if digest != last:
                 await response.write(f"event: change\ndata: {digest}\n\n".encode())
                 last = digest
