@@ -361,3 +361,51 @@ def test_a_phone_rotating_its_private_mac_stays_one_device(tmp_path: Path) -> No
             assert rotations == list(itertools.pairwise(macs))
             assert [m for m in app.devices() if m in phone_macs] == [macs[-1]], "one device"
             assert app.attrs(macs[-1])["previous_macs"] == macs[:-1]
+
+
+def test_two_devices_that_swap_leases_keep_their_identities(tmp_path: Path) -> None:
+    """Our variant of an address that moves: after a power cut a printer and a PC come back
+    with each other's leases and announce at once, before the next sweep; for a moment the
+    inventory still shows each address with its previous holder. Each keeps its own
+    identity (the new holder of each address is asked by ARP, not taken from the
+    inventory)."""
+    printer = SimDevice(
+        name="printer", ip="198.18.88.60", mac=mac_for("hp", "p88"), vendor="HP", role="printer",
+        mdns=printer_services("hp-m404", "HP", "LaserJet Pro M404dn", color=False,
+                              lpd_queue="raw"),
+    )  # fmt: skip
+    pc = SimDevice(
+        name="pc", ip="198.18.88.61", mac=mac_for("dell", "pc88"), vendor="Dell",
+        role="workstation",
+        mdns=(MdnsService("_workstation._tcp", "reception-pc [f8:bc:12:00:00:61]", 9,
+                          host="reception-pc"),),
+    )  # fmt: skip
+    spec = SiteSpec(devices=(printer, pc), lan="198.18.88.0/24", gateway_ip="198.18.88.1",
+                    appliance_ip="198.18.88.2")  # fmt: skip
+    with Site(spec) as site:
+        config = lambda db: discovery_config(db, ["198.18.88.0/24"])  # noqa: E731
+        with outpost(site, tmp_path, config) as app:
+
+            def at(mac: str, ip: str, name: str, kind: str) -> bool:
+                row = app.devices().get(mac)
+                return row is not None and (row["ip"], row["name"], row["kind"]) == (
+                    ip, name, kind,
+                )  # fmt: skip
+
+            app.wait("both identified", lambda: at(printer.mac, "198.18.88.60", "hp-m404",
+                     "printer") and at(pc.mac, "198.18.88.61", "reception-pc",
+                     "workstation"), 40)  # fmt: skip
+            for name in ("printer", "pc"):
+                site.crash_agent(name)
+            site.change_ip("printer", "198.18.88.62")  # out of the way first (no duplicates)
+            site.change_ip("pc", "198.18.88.60")
+            site.crash_agent("printer")
+            site.change_ip("printer", "198.18.88.61")
+            app.wait("both at their new leases", lambda: at(printer.mac, "198.18.88.61",
+                     "hp-m404", "printer") and at(pc.mac, "198.18.88.60", "reception-pc",
+                     "workstation"), 40)  # fmt: skip
+            time.sleep(3 * SWEEP_INTERVAL_S + 2)  # several merges more
+            assert at(printer.mac, "198.18.88.61", "hp-m404", "printer")
+            assert at(pc.mac, "198.18.88.60", "reception-pc", "workstation")
+            assert _mdns_types(app.attrs(pc.mac)) == {"_workstation._tcp.local."}
+            assert "_workstation._tcp.local." not in _mdns_types(app.attrs(printer.mac))

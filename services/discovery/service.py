@@ -101,6 +101,12 @@ class DiscoveryService:
         self._owners_loaded = False
         #: New randomised MACs held back: mac -> (addresses, time.monotonic() first seen).
         self.held: dict[str, tuple[tuple[str, ...], float]] = {}
+        #: The last sweep: when it started (time.monotonic()) and who answered what (ip -> MACs).
+        self._sweep_started = 0.0
+        self._sweep_answers: dict[str, frozenset[str]] = {}
+        #: A fresh box's first sweep is the baseline (inventory.open_baseline): no
+        #: device.joined per device found then, one summary event instead.
+        self._baseline = False
         # "Rediscover now" from the status page (and, later, from the MSP): a sweep at the next
         # flush instead of at the end of the interval.
         self._rediscover = ctx.bus.subscribe(RediscoverRequested, limit=4)
@@ -118,6 +124,7 @@ class DiscoveryService:
             )
             self.ctx.status.publish(StatusKey.DISCOVERY_STATE, "idle")
             return
+        self._baseline = await self.ctx.store.write(inventory.open_baseline)
         try:
             self.netwatch.open()
             await self._replan()
@@ -270,8 +277,11 @@ class DiscoveryService:
     # ---- one cycle ----
 
     async def cycle(self) -> None:
+        started = time.monotonic()
         results = await self._sweep_all()
         self.last_sweeps = results
+        self._sweep_started = started
+        self._sweep_answers = {ip: m for r in results for ip, m in r.answers.items()}
         seen: dict[str, set[str]] = {}
         for result in results:
             for ip, macs in result.answers.items():
@@ -291,17 +301,24 @@ class DiscoveryService:
             log.debug("discovery.multi_homed", macs=sorted(host.macs), ips=sorted(host.ips))
         roles, gateways = self.gateways, self.gateways
         held = self._holding()
+        # The baseline ends with the first sweep that found anyone (none: no address yet).
+        baseline, closing = self._baseline, self._baseline and bool(items)
 
         def store_sweep(tx: Tx) -> list[Event]:
             events = inventory.record_seen(
-                tx, items, now, active=True, source="arp", roles=roles, hold_local=held
-            )
+                tx, items, now, active=True, source="arp", roles=roles, hold_local=held,
+                baseline=baseline,
+            )  # fmt: skip
             if complete:
                 inventory.release_lost_addresses(tx, answers)
             inventory.record_gateway_role(tx, gateways, answers, now)
+            if closing:
+                events += inventory.close_baseline(tx, now)
             return events + inventory.record_conflicts(tx, conflicts, now, complete=complete)
 
         await self._write(store_sweep)
+        if closing:
+            self._baseline = False
         self._hold(held)
         await self.flush(force_identity=True)
         await self._expire()
@@ -317,10 +334,12 @@ class DiscoveryService:
             items = [inventory.Seen(mac, tuple(ips)) for mac, ips in sorted(buffered.items())]
             roles = self.gateways
             held = self._holding()
+            baseline = self._baseline
             events = await self._write(
                 lambda tx: inventory.record_seen(
-                    tx, items, now, active=False, source="arp", roles=roles, hold_local=held
-                )
+                    tx, items, now, active=False, source="arp", roles=roles, hold_local=held,
+                    baseline=baseline,
+                )  # fmt: skip
             )
             self._hold(held)
             # A host learnt between sweeps is fingerprinted now, not at the next sweep.
@@ -418,7 +437,7 @@ class DiscoveryService:
         fingerprints = await self._fingerprint([d for d in devices if d.id not in gone])
         looked_up = await self._lookup_names([d for d in devices if d.id not in gone], fingerprints)
         gateways = self.gateways
-        announced = self._assign_owners(devices, mdns_services)
+        announced = await self._assign_owners(devices, mdns_services)
         owners = self.owners
         now = self.ctx.clock.now().wall
 
@@ -464,33 +483,80 @@ class DiscoveryService:
 
         await self.ctx.store.write(merge)
 
-    def _assign_owners(
+    async def _assign_owners(
         self, devices: Sequence[inventory.DeviceRow], services: Sequence[MdnsService]
     ) -> dict[str, list[MdnsService]]:
         """mac -> the current services it announced.
 
-        A service belongs to the MAC that held its newest address when the announcement that
-        changed it last arrived (a new lease re-announces with a new A record first). Until a
-        sweep tells which MAC holds that address, the service keeps its previous owner: a
-        device that later takes an old address of it inherits nothing.
+        A service belongs to the MAC that holds its newest address *after* the announcement
+        that changed it last (a new lease re-announces with a new A record first). Who holds
+        it is asked by ARP: the last sweep's answers if that sweep started after the
+        announcement, else a short sweep of just those addresses now, because the inventory
+        may still show the address's previous holder (two devices that swapped leases). Until
+        one MAC answers, the service keeps its previous owner: a device that later takes an
+        old address of it inherits nothing. Without raw ARP the inventory is all there is.
         """
-        holders: dict[str, set[str]] = {}
-        for device in devices:
-            for ip in {device.ip, *[i for i in device.attrs.get("ips", []) if isinstance(i, str)]}:
-                if ip:
-                    holders.setdefault(ip, set()).add(device.mac)
+        due = [
+            svc
+            for svc in services
+            if svc.addresses
+            and (
+                (owner := self.owners.get((svc.type, svc.name))) is None
+                or owner[1] != svc.resolved_at
+            )
+        ]
+        holders: dict[str, frozenset[str]] = {}
+        if self.sockets:
+            holders.update(self._sweep_answers)
+            recent = {svc.addresses[0] for svc in due if svc.resolved_at >= self._sweep_started}
+            if recent:
+                holders.update(await self._ask(recent))
+        else:
+            held_by: dict[str, set[str]] = {}
+            for device in devices:
+                ips = {device.ip, *[i for i in device.attrs.get("ips", []) if isinstance(i, str)]}
+                for ip in ips - {""}:
+                    held_by.setdefault(ip, set()).add(device.mac)
+            holders = {ip: frozenset(macs) for ip, macs in held_by.items()}
+        known = {d.mac for d in devices}
+        for svc in due:
+            macs = holders.get(svc.addresses[0], frozenset())
+            # None (gone) or two (a conflict): undecided, asked again later. A MAC not in the
+            # inventory yet (a randomised one held back) waits until it is linked or joins.
+            if len(macs) == 1 and (mac := next(iter(macs))) in known:
+                self.owners[(svc.type, svc.name)] = (mac, svc.resolved_at)
         announced: dict[str, list[MdnsService]] = {}
         for svc in services:
-            key = (svc.type, svc.name)
-            owner = self.owners.get(key)
-            if svc.addresses and (owner is None or owner[1] != svc.resolved_at):
-                macs = holders.get(svc.addresses[0], set())
-                if len(macs) == 1:  # two MACs on one address (a conflict): undecided
-                    owner = (next(iter(macs)), svc.resolved_at)
-                    self.owners[key] = owner
+            owner = self.owners.get((svc.type, svc.name))
             if owner is not None:
                 announced.setdefault(owner[0], []).append(svc)
         return announced
+
+    async def _ask(self, ips: Iterable[str]) -> dict[str, frozenset[str]]:
+        """Who answers ARP for ``ips`` now: a short sweep of just these addresses (one
+        timeout at most, sooner when all answer)."""
+        s = self.settings
+        wanted = set(ips)
+        answers: dict[str, frozenset[str]] = {}
+        for plan in self.plans:
+            sock = self.sockets.get(plan.interface.name)
+            targets = [ip for ip in wanted if ip in plan.targets]
+            if sock is None or not targets:
+                continue
+            try:
+                result = await sock.sweep(
+                    str(plan.subnet),
+                    targets,
+                    src_ip=plan.interface.ip,
+                    rate_pps=s.arp_rate_pps,
+                    timeout_s=s.arp_timeout_s,
+                    attempts=s.arp_attempts,
+                )
+            except (OSError, RuntimeError) as exc:
+                log.warning("discovery.ask_failed", subnet=str(plan.subnet), error=str(exc))
+                continue
+            answers.update(result.answers)
+        return answers
 
     async def _settle_held(
         self, devices: Sequence[inventory.DeviceRow], services: Sequence[MdnsService]
