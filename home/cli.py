@@ -29,6 +29,7 @@ from home.notify.cli import load as load_notify
 from home.notify.config import NotifyConfigError
 from home.notify.worker import Notifier
 from home.remote_cli import add_commands as add_remote_commands
+from home.retention import RetentionPolicy
 from home.server import Faults, serve
 from home.sql import DatabaseUnavailable, Target, connect
 
@@ -47,7 +48,17 @@ def _config(path: str | None) -> dict[str, Any]:
         return {}
     with open(path, "rb") as handle:
         table = tomllib.load(handle)
-    known = {"data_dir", "database", "listen", "cert", "key", "fleet_password_file", "notify"}
+    known = {
+        "data_dir",
+        "database",
+        "listen",
+        "cert",
+        "key",
+        "fleet_password_file",
+        "notify",
+        "rollup_after_days",
+        "retention_days",
+    }
     unknown = set(table) - known
     if unknown:
         raise SystemExit(f"outpost-home: {path}: unknown keys {sorted(unknown)}; known: {known}")
@@ -95,6 +106,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         notifier = Notifier.from_data_dir(notify_config, data_dir)
     setup_logging("info")
 
+    try:
+        retention = RetentionPolicy(
+            rollup_after_days=float(conf.get("rollup_after_days", 30.0)),
+            retention_days=float(conf.get("retention_days", 400.0)),
+        )
+    except (TypeError, ValueError) as exc:
+        print(f"outpost-home: {args.config}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
     async def main() -> None:
         task = asyncio.create_task(
             serve(
@@ -106,6 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 faults=faults,
                 notifier=notifier,
                 data_dir=data_dir,
+                retention=retention,
             )
         )
         loop = asyncio.get_running_loop()

@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import ssl
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from core.wire.protocol import (
     MAX_WIRE_BYTES,
 )
 from home import ops
+from home import retention as retention_job
 from home.console.app import announce_setup
 from home.console.app import middleware as console_middleware
 from home.console.app import mount as mount_console
@@ -28,6 +30,7 @@ from home.console.roles import Role
 from home.db import HomeDB
 from home.notify.worker import Notifier
 from home.remote import add_routes as add_remote_routes
+from home.retention import RetentionPolicy
 from home.signed import DB_KEY, Handler, signed_endpoint
 
 log = get_log("home")
@@ -159,11 +162,15 @@ async def serve(
     faults: Faults | None = None,
     notifier: Notifier | None = None,
     data_dir: Path | None = None,
+    retention: RetentionPolicy | None = None,
 ) -> None:
     """Run home until cancelled (or SIGTERM/SIGINT via the CLI)."""
     db = HomeDB(db_path)
     await db.open()
     app = create_app(db, faults, notifier, data_dir)
+    # Partitions, roll-ups and expiry: on one instance at a time (home/retention.py).
+    lease = retention_job.install(app, db, retention or RetentionPolicy(), time.time)
+    app[ops.OPS_KEY].leases.append(lease)
     await announce_setup(db, f"https://{'localhost' if host in ('0.0.0.0', '::') else host}:{port}")
     runner = web.AppRunner(app, access_log=None, auto_decompress=False)
     await runner.setup()

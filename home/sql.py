@@ -134,6 +134,32 @@ class Connection:
         except psycopg.errors.IntegrityError as exc:
             raise IntegrityError(str(exc).strip()) from exc
 
+    # SQL fragments that differ between the back ends (column names are ours, never input).
+
+    def json_text(self, column: str, key: str) -> str:
+        """The text at ``key`` of a JSON text column (NULL when absent)."""
+        if self.dialect == "sqlite":
+            return f"json_extract({column}, '$.{key}')"
+        return f"(CAST({column} AS jsonb) ->> '{key}')"
+
+    def json_number(self, column: str, key: str) -> str:
+        """The number at ``key`` of a JSON text column (NULL when absent or not a number)."""
+        if self.dialect == "sqlite":
+            return (
+                f"(CASE WHEN json_type({column}, '$.{key}') IN ('integer', 'real')"
+                f" THEN json_extract({column}, '$.{key}') END)"
+            )
+        return (
+            f"(CASE WHEN jsonb_typeof(CAST({column} AS jsonb) -> '{key}') = 'number'"
+            f" THEN CAST(CAST({column} AS jsonb) ->> '{key}' AS DOUBLE PRECISION) END)"
+        )
+
+    def floor_div(self, column: str, divisor: float) -> str:
+        """``floor(column / divisor)`` for non-negative values."""
+        if self.dialect == "sqlite":
+            return f"CAST({column} / {divisor!r} AS INTEGER)"
+        return f"floor({column} / {divisor!r})"
+
     def lock(self, key: str) -> None:
         """Serialise transactions on ``key`` until this transaction ends.
 
