@@ -446,7 +446,7 @@ class HomeDB:
         ).fetchall():
             open_alerts = self.conn.execute(
                 "SELECT severity, key, message FROM alerts WHERE appliance = ? AND state = 'open'"
-                " ORDER BY ts",
+                " AND severity != 'info' ORDER BY ts",
                 (aid,),
             ).fetchall()
             heartbeat = json.loads(hb or "{}")

@@ -214,8 +214,8 @@ async def test_ups_on_battery_and_reboot_and_discovery_events(service: AlertingS
     await service.handle_event(
         Event("device.ip_conflict", 9, Severity.WARNING, "", {"ip": "198.18.0.90"})
     )
+    # A new device is an info event (discovery stores it), never an open alert.
     assert sorted(open_alerts(service)) == [
-        ("device.new:8", "info"),
         ("device.rebooted:7", "warning"),
         ("ip.conflict:198.18.0.90", "minor"),
     ]
@@ -224,6 +224,35 @@ async def test_ups_on_battery_and_reboot_and_discovery_events(service: AlertingS
     service.expiry = dict.fromkeys(service.expiry, 0.0)
     await service.sweep()
     assert open_alerts(service) == []
+
+
+async def test_new_device_alerts_of_an_older_version_are_resolved_at_start(
+    service: AlertingService,
+) -> None:
+    """An older version opened an info "new device" alert per device, kept open by a timer in
+    memory (so, after a restart, for ever): they are resolved when alerting starts, each once,
+    and a new device opens none."""
+
+    def old_version(conn: sqlite3.Connection) -> None:
+        for device_id in (11, 12):
+            conn.execute(
+                "INSERT INTO alerts (key, rule, device_id, severity, state, message, data,"
+                " opened_ts) VALUES (?, 'device.new', ?, 'info', 'open', 'new device', '{}', 1)",
+                (f"device.new:{device_id}", device_id),
+            )
+
+    await service.ctx.store.write(lambda tx: old_version(tx.conn))
+    again = AlertingService(service.ctx)
+    await again.setup()
+    assert open_alerts(service) == []
+    resolved = [a["key"] for a in alerts(service) if a["state"] == "resolved"]
+    assert sorted(resolved) == ["device.new:11", "device.new:12"]
+    assert again.ctx.status.snapshot()["alerts.open"] == {
+        "critical": 0, "major": 0, "minor": 0, "warning": 0,
+    }  # fmt: skip
+    await again.handle_event(Event("device.joined", 13, Severity.INFO, "new device"))
+    assert open_alerts(service) == []
+    await again.teardown()
 
 
 async def test_open_alerts_survive_a_restart(service: AlertingService) -> None:

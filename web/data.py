@@ -348,11 +348,13 @@ def overview(
     for d in devs:
         by_kind[d["kind"]] = by_kind.get(d["kind"], 0) + 1
         by_state[d["state"]] = by_state.get(d["state"], 0) + 1
-    alerts = {s: 0 for s in SEVERITIES}
+    # Info is never an open alert to count (a new device is news, not a problem): the
+    # headline, the counts and the API's totals leave it out, like the LEDs and alerts.open.
+    alerts = {s: 0 for s in SEVERITIES if s != Severity.INFO}
     unacked = 0
     for severity, n, un in conn.execute(
         "SELECT severity, COUNT(*), SUM(acked = 0) FROM alerts WHERE state = 'open'"
-        " GROUP BY severity"
+        " AND severity != 'info' GROUP BY severity"
     ):
         alerts[severity] = int(n)
         unacked += int(un or 0)

@@ -74,7 +74,10 @@ class AlertingSettings:
         3600.0, check=positive, help="seconds a 'device rebooted' alert stays open"
     )
     new_device_hold_s: float = setting(
-        86400.0, check=positive, help="seconds a 'new device' alert stays open"
+        86400.0,
+        check=positive,
+        help="no longer used: a new device is an info event (device.joined), not an alert; "
+        "accepted so that older configurations still load",
     )
     ip_conflict_hold_s: float = setting(
         3600.0, check=positive, help="seconds an 'IP conflict' alert stays open after the last"

@@ -97,7 +97,7 @@ def open_alerts(conn: Connection, now: float, appliance: str = "") -> list[Alert
         " s.opened_ts, s.note, s.note_by, s.silenced_until FROM alerts a"
         " JOIN appliances p ON p.id = a.appliance"
         " LEFT JOIN console_alert_state s ON s.appliance = a.appliance AND s.key = a.key"
-        " WHERE a.state = 'open'"
+        " WHERE a.state = 'open' AND a.severity != 'info'"  # info is news, not an open alert
     )
     params: tuple[Any, ...] = ()
     if appliance:

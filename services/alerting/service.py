@@ -30,7 +30,9 @@ from services.store.records import Event, insert_event
 
 log = get_log("alerting")
 
-SWEEP_S = 5.0  # how often timed alerts (reboot, new device) are checked for expiry
+SWEEP_S = 5.0  # how often timed alerts (reboot, IP conflict) are checked for expiry
+#: Rules of older versions that raise no alert any more; what they left open is resolved.
+RETIRED_RULES = frozenset({"device.new"})
 #: A held "down" waits at most this many poll intervals for the gateway's poll (the gateway
 #: is polled at once when a device misses, so its answer is normally seconds away)...
 DEPENDENCY_WAIT_POLLS = 3
@@ -87,11 +89,23 @@ class AlertingService:
             self._sub = self.ctx.bus.subscribe(PollResult, Event)
             self._listening = True
         await self.ctx.store.read(self.engine.load)
+        await self._resolve_retired_rules()
         for device_id, away_since in (await self.ctx.store.read(devices_away)).items():
             # Gone before a restart: no second "left", and "returned" still says how long.
             self.memory.setdefault(device_id, DeviceMemory()).away_since_wall = away_since
         self._publish_counts()
         log.info("alerting.ready", gateway=self.gateway_ip or "none", open=len(self.engine.open))
+
+    async def _resolve_retired_rules(self) -> None:
+        """Resolve open alerts of rules that no longer raise any: "new device" (info) alerts of
+        an older version would otherwise stay open for ever (their expiry was in memory)."""
+        retired = [
+            Condition(a.key, a.rule, a.device_id, None, a.message)
+            for a in self.engine.open.values()
+            if a.rule in RETIRED_RULES or a.severity == Severity.INFO
+        ]
+        if retired:
+            await self._commit(retired)
 
     async def teardown(self) -> None:
         self.ctx.bus.unsubscribe(self._sub)
@@ -208,20 +222,9 @@ class AlertingService:
     async def handle_event(self, event: Event) -> None:
         conditions: list[Condition] = []
         now = time.monotonic()
-        if event.kind == "device.joined":
-            key = f"device.new:{event.device_id}"
-            conditions.append(
-                Condition(
-                    key,
-                    "device.new",
-                    event.device_id,
-                    Severity.INFO,
-                    event.message or "a new device joined the network",
-                    dict(event.data),
-                )
-            )
-            self.expiry[key] = now + self.settings.new_device_hold_s
-        elif event.kind == "device.ip_conflict":
+        # A new device (discovery's device.joined) is an info event, stored and sent home by
+        # discovery: news, not something open to act on, so no alert.
+        if event.kind == "device.ip_conflict":
             ip = str(event.data.get("ip", event.device_id))
             key = f"ip.conflict:{ip}"
             conditions.append(

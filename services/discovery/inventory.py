@@ -5,7 +5,8 @@ inside one store transaction (``await store.write(lambda tx: ...)``) and returns
 it stored, which the caller publishes on the bus after the commit.
 
 Rules:
-  * a MAC never seen before: ``device.joined``;
+  * a MAC never seen before: ``device.joined`` (an info event, never an alert), except in a
+    fresh box's first sweep, the baseline: one ``discovery.baseline`` event for all of them;
   * an active sweep in which a known MAC no longer answers for its IP but for another one:
     ``device.ip_changed`` (passive ARP only adds addresses: a host with two addresses on the
     LAN would otherwise flap between them);
@@ -109,6 +110,45 @@ def all_devices(conn: sqlite3.Connection) -> list[DeviceRow]:
     return [_row(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM devices ORDER BY id")]
 
 
+#: kv key of the first sweep's baseline: "open" while a fresh box takes it, "done" after.
+BASELINE_KV: Final = "discovery.baseline"
+
+
+def open_baseline(tx: Tx) -> bool:
+    """Decide once per store whether the next sweep is a baseline; True while it is.
+
+    A fresh box (no device known by its MAC) takes its first sweep as the baseline: what is on
+    the LAN then is the site as it is, not news, so it joins the inventory without a
+    ``device.joined`` per device (one ``discovery.baseline`` summary instead, see
+    :func:`close_baseline`). A store that already knows devices (an older box) has no baseline.
+    """
+    row = tx.conn.execute("SELECT value FROM kv WHERE key = ?", (BASELINE_KV,)).fetchone()
+    if row is None:
+        known = tx.conn.execute("SELECT 1 FROM devices WHERE mac IS NOT NULL LIMIT 1").fetchone()
+        value = "done" if known is not None else "open"
+        tx.conn.execute("INSERT INTO kv (key, value) VALUES (?, ?)", (BASELINE_KV, value))
+        return value == "open"
+    return str(row[0]) == "open"
+
+
+def close_baseline(tx: Tx, now: float) -> list[Event]:
+    """End the baseline: one info event "baseline: N devices found" (data: count, macs)."""
+    tx.conn.execute("UPDATE kv SET value = 'done' WHERE key = ?", (BASELINE_KV,))
+    # Found by discovery: a device a technician configured (adopted with its MAC) is not.
+    rows = tx.conn.execute(
+        "SELECT mac FROM devices WHERE mac IS NOT NULL AND source != 'config' ORDER BY id"
+    )
+    macs = [str(m) for (m,) in rows]
+    events: list[Event] = []
+    _event(tx, events, Event(
+        kind="discovery.baseline",
+        severity=Severity.INFO,
+        message=f"baseline: {len(macs)} device{'s' if len(macs) != 1 else ''} found",
+        data={"count": len(macs), "macs": macs, "ts": now},
+    ))  # fmt: skip
+    return events
+
+
 def _label(mac: str, ip: str, name: str = "", vendor: str = "") -> str:
     who = name or vendor or "device"
     return f"{who} {ip} ({mac})" if ip else f"{who} ({mac})"
@@ -154,8 +194,11 @@ def record_seen(
     source: str,
     roles: frozenset[str] = frozenset(),
     hold_local: dict[str, tuple[str, ...]] | None = None,
+    baseline: bool = False,
 ) -> list[Event]:
     """Store sightings; ``active``: they come from a sweep (authoritative address list).
+
+    ``baseline``: a fresh box's first sweep (:func:`open_baseline`): new MACs join silently.
 
     ``roles``: addresses that are roles, not a device's own (the default gateway's).
     ``hold_local``: when given, a MAC never seen that is locally administered (randomised)
@@ -176,7 +219,8 @@ def record_seen(
             if count >= MAX_DEVICES:
                 refused += 1
                 continue
-            _join(tx, events, item.mac, ips, now=now, source=source, roles=roles)
+            _join(tx, events, item.mac, ips, now=now, source=source, roles=roles,
+                  baseline=baseline)  # fmt: skip
             count += 1
             continue
         old_ip = device.ip
@@ -232,6 +276,7 @@ def _join(
     now: float,
     source: str,
     roles: frozenset[str] = frozenset(),
+    baseline: bool = False,
 ) -> None:
     info = lookup(mac)
     ip = primary_ip(ips, roles)
@@ -269,6 +314,8 @@ def _join(
     )
     device_id = int(cursor.lastrowid or 0)
     _set_presence(tx, device_id, True, now)
+    if baseline:
+        return  # part of the site as first found: counted in the baseline's one event
     vendor = info.vendor or ("randomised MAC" if info.local else "unknown vendor")
     _event(tx, events, Event(
         kind="device.joined",

@@ -339,8 +339,8 @@ class DiscoveryService:
                 lambda tx: inventory.record_seen(
                     tx, items, now, active=False, source="arp", roles=roles, hold_local=held,
                     baseline=baseline,
-                )  # fmt: skip
-            )
+                )
+            )  # fmt: skip
             self._hold(held)
             # A host learnt between sweeps is fingerprinted now, not at the next sweep.
             force_identity = force_identity or any(e.kind == "device.joined" for e in events)
