@@ -22,6 +22,7 @@ from home.console import accounts, audit
 from home.console.accounts import AccountError, Principal
 from home.console.roles import Role, allows
 from home.console.state import Console
+from home.notify import silences
 from home.notify.config import EMPTY
 from home.notify.planner import Planner
 from home.sql import Connection
@@ -165,12 +166,33 @@ async def silence(
             " WHERE appliance = ? AND key = ?",
             (until, actor.who.user, appliance, key),
         )
-        return {"silenced": key, "appliance": appliance, "until": until}
+        notify_silence = ""
+        if until is not None:
+            # home/notify's maintenance window for this site and key: a re-opening of the alert
+            # within it notifies nobody (docs/notifications.md).
+            site = conn.execute("SELECT site FROM appliances WHERE id = ?", (appliance,)).fetchone()
+            notify_silence = silences.add(
+                conn,
+                site=str(site[0]) if site else "",
+                device="",
+                key_pattern=_literal_pattern(key),
+                starts_at=now,
+                ends_at=until,
+                reason="silenced in the console",
+                created_by=actor.who.user,
+            )
+        return {"silenced": key, "appliance": appliance, "until": until,
+                "notify_silence": notify_silence}  # fmt: skip
 
     result: dict[str, Any] = await _run(
         console, actor, "alert.silence", f"{appliance}/{key}", work, detail=f"{minutes:g} min"
     )
     return result
+
+
+def _literal_pattern(key: str) -> str:
+    """A shell pattern (fnmatch) matching exactly ``key``."""
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in key)
 
 
 # ---- boxes (claim, release, configuration: admin; commands: technician, update: admin) ----
