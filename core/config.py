@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from core.report.hours import DAYS, BusinessHours, HoursError, business_hours, parse_clock
 from core.schema import ConfigError, load_dataclass, section, setting
 from core.settings.alerting import AlertingSettings
 from core.settings.discovery import DiscoverySettings
@@ -26,9 +27,64 @@ from core.settings.web import WebSettings
 __all__ = ["Config", "ConfigError", "load_config", "parse_config"]
 
 
+def _timezone(value: str) -> str | None:
+    try:
+        business_hours(value, "08:00", "18:00", (), ())
+    except HoursError as exc:
+        return str(exc)
+    return None
+
+
+def _clock(value: str) -> str | None:
+    try:
+        parse_clock(value, "")
+    except HoursError as exc:
+        return str(exc).removeprefix(": ")
+    return None
+
+
+def _days(value: tuple[str, ...]) -> str | None:
+    bad = [d for d in value if d not in DAYS]
+    return f"{bad[0]!r} is not one of {', '.join(DAYS)}" if bad else None
+
+
+def _dates(value: tuple[str, ...]) -> str | None:
+    try:
+        business_hours("UTC", "08:00", "18:00", (), value)
+    except HoursError as exc:
+        return str(exc).removeprefix("holidays: ")
+    return None
+
+
+@dataclass(frozen=True)
+class BusinessHoursSettings:
+    """When the client's office is open (the monthly report's availability in business hours);
+    the same words as home's notification settings."""
+
+    start: str = setting("08:00", check=_clock, help="opening time, HH:MM local time")
+    end: str = setting("18:00", check=_clock, help="closing time, HH:MM local time")
+    days: tuple[str, ...] = setting(
+        DAYS[:5], check=_days, help='open days, e.g. ["mon", "tue", "wed", "thu", "fri"]'
+    )
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} is not after start {self.start}; swap them")
+
+
 @dataclass(frozen=True)
 class SiteSettings:
     name: str = setting("", help="the client site's name, shown on the status page")
+    timezone: str = setting("UTC", check=_timezone, help='IANA time zone, e.g. "Europe/Berlin"')
+    business_hours: BusinessHoursSettings = section(BusinessHoursSettings)
+    holidays: tuple[str, ...] = setting(
+        (), check=_dates, help='whole days the office is closed, e.g. ["2026-12-25"]'
+    )
+
+    def hours(self) -> BusinessHours:
+        """The business hours as the report computes with them."""
+        b = self.business_hours
+        return business_hours(self.timezone, b.start, b.end, b.days, self.holidays)
 
 
 @dataclass(frozen=True)

@@ -175,4 +175,5 @@ async def test_yes_no_readings_are_stored_with_unit_0_1(tmp_path: Path) -> None:
         "if.oper_up": "0/1",
         "printer.jammed": "0/1",
         "storage.used_pct": "%",
+        "device.reachable": "0/1",  # every poll's verdict (the monthly report's availability)
     }

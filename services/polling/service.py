@@ -272,6 +272,13 @@ def load_liveness(conn: sqlite3.Connection) -> dict[int, Liveness]:
     return out
 
 
+REACHABLE_METRIC = "device.reachable"
+
+
+def _verdict(reachable: bool | None) -> float | None:
+    return None if reachable is None else float(reachable)
+
+
 def store_result(tx: Tx, result: PollResult, missed: int, worked: tuple[str, ...] = ()) -> None:
     """Measurements, the device's current state and each check's outcome, in one transaction."""
     insert_measurements(
@@ -285,7 +292,10 @@ def store_result(tx: Tx, result: PollResult, missed: int, worked: tuple[str, ...
                 r.unit or ("0/1" if r.metric in BOOLEAN_METRICS else ""),
             )
             for r in result.readings
-        ],
+        ]
+        # The liveness verdict of every poll (1/0, None: nothing could be tried): the monthly
+        # report's availability (core/report/availability.py) is computed from this series.
+        + [Measurement(result.device_id, REACHABLE_METRIC, _verdict(result.reachable), "", "0/1")],
     )
     reachable = None if result.reachable is None else int(result.reachable)
     tx.conn.execute(

@@ -1,0 +1,6 @@
+"""The monthly site report: one model computed from plain inputs, shared by the box and home.
+
+Pure computation, no I/O: each data source (the box's store in ``web/report_data.py``, home's
+database in ``home/report/``) adapts its rows to :mod:`core.report.inputs` and calls
+:func:`core.report.build.build_report`; pages render the :class:`core.report.model.Report`.
+"""

@@ -1,0 +1,75 @@
+"""What a data source hands the report: plain rows, already read, in these typed shapes.
+
+Time is epoch seconds (wall clock). Reachability and levels are kept as plain tuples per series
+because a month of a 250-device site is millions of points; everything else is one dataclass a
+row. Sources: the box's store (``devices``, ``measurements`` of ``device.reachable``,
+``storage.used_pct``, ``supply.level_pct``, ``alerts``, ``events``) or home's ``records``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.report.hours import BusinessHours, Period
+
+# Kinds the client cares about: their availability is the headline figure.
+KEY_KINDS = frozenset({"router", "switch", "ap", "server", "nas", "printer", "ups"})
+
+Point = tuple[float, float | None]  # (ts, value); value None: polled, no usable answer
+
+
+@dataclass(frozen=True)
+class Device:
+    id: int
+    name: str  # the client's own name for it where known (else host name, else address)
+    kind: str  # core.vocabulary.DEVICE_KINDS
+    ip: str = ""
+    vendor: str = ""
+    first_seen: float = 0.0
+    is_gateway: bool = False
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert occurrence (the box's ``alerts`` row, or home's ``alert`` records paired)."""
+
+    id: int
+    key: str  # rule:device[:instance], see docs/polling.md
+    rule: str
+    device_id: int | None
+    severity: str
+    message: str
+    opened_ts: float
+    resolved_ts: float | None  # None: still open
+    acked: bool = False
+
+
+@dataclass(frozen=True)
+class Happening:
+    """One event: a change in the inventory or something the MSP did."""
+
+    kind: str  # device.joined / device.left / device.ip_changed / alert.acked / config.applied
+    ts: float
+    device_id: int | None = None
+    message: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    site: str
+    period: Period
+    hours: BusinessHours
+    devices: Sequence[Device]
+    # device id -> reachability polls in time order: 1 up, 0 down, None unknown
+    reach: Mapping[int, Sequence[Point]]
+    # (device id, volume) -> storage.used_pct in time order, over the 30 days before period end
+    volumes: Mapping[tuple[int, str], Sequence[Point]]
+    # (device id, supply) -> supply.level_pct in time order, same window
+    supplies: Mapping[tuple[int, str], Sequence[Point]]
+    alerts: Sequence[Alert]
+    happenings: Sequence[Happening]
+    msp_name: str = ""
+    source: str = ""  # "this appliance" / "the MSP's server": said in the appendix
