@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from core.logs import get_log
+from home import inventory
 from home.migrations import BASE_SCHEMA, migrate
 from home.sql import Connection, Dialect, Target, connect
 
@@ -279,6 +280,7 @@ class HomeDB:
             duplicates = 0
             rows: list[tuple[Any, ...]] = []
             alerts: list[dict[str, Any]] = []
+            devices: list[dict[str, Any]] = []
             for rec in records:
                 seq, lane = rec["seq"], rec["lane"]
                 if seq <= last_in_batch[lane]:
@@ -304,6 +306,8 @@ class HomeDB:
                 hwm[lane] = seq
                 if rec["kind"] == "alert":
                     alerts.append(rec)
+                elif rec["kind"] == inventory.KIND:
+                    devices.append(rec)
             # One statement for the batch, rows in arrival order (ids follow it): PostgreSQL
             # then pipelines them instead of paying a round trip a record.
             if rows:
@@ -315,6 +319,9 @@ class HomeDB:
             accepted = len(rows)
             for rec in alerts:
                 self._track_alert(appliance, rec)
+            # Each site's device inventory (home/inventory.py), in this same transaction.
+            inventory.track(conn, appliance, stream, devices, now)
+            wants_snapshot = inventory.snapshot_wanted(conn, appliance, stream, doc.get("drops"))
             for lane, mark in hwm.items():
                 conn.execute(
                     "INSERT INTO streams (appliance, stream, lane, hwm) VALUES (?, ?, ?, ?)"
@@ -350,6 +357,7 @@ class HomeDB:
             "duplicates": duplicates,
             "slow_down_s": 0,
             "commands": [],
+            **({"inventory": "snapshot"} if wants_snapshot else {}),
         }
 
     def _track_alert(self, appliance: str, rec: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from home.inventory import INVENTORY_SCHEMA
 from home.sql import Connection, Dialect, ddl
 
 
@@ -345,6 +346,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     (5, CONSOLE_SCHEMA),
     (6, SILENCES_SCHEMA),
     (7, RETENTION_SCHEMA),
+    # 8: each site's device inventory from the boxes' device records (home/inventory.py).
+    (8, INVENTORY_SCHEMA),
 )
 
 MIGRATION_LOCK = "home-migrations"

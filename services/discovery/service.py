@@ -51,6 +51,7 @@ from services.discovery.mdns import MdnsService, MdnsWatcher
 from services.discovery.oui import lookup
 from services.snmp import SnmpClient
 from services.store import Event, Tx
+from services.uplink.devices import forward_changes
 
 log = get_log("discovery")
 
@@ -481,7 +482,13 @@ class DiscoveryService:
                     other_names=other_names,
                 )
 
-        await self.ctx.store.write(merge)
+        kinds = self.ctx.config.alerting.down_alert_kinds
+
+        def merge_and_forward(tx: Tx) -> None:
+            merge(tx)
+            forward_changes(tx, kinds)  # names, kinds, models learnt: to home, same commit
+
+        await self.ctx.store.write(merge_and_forward)
 
     async def _assign_owners(
         self, devices: Sequence[inventory.DeviceRow], services: Sequence[MdnsService]
@@ -695,7 +702,14 @@ class DiscoveryService:
         await self._write(lambda tx: inventory.expire(tx, now, self.settings.leave_after_s))
 
     async def _write(self, fn: Callable[[Tx], list[Event]]) -> list[Event]:
-        events = await self.ctx.store.write(fn)
+        kinds = self.ctx.config.alerting.down_alert_kinds
+
+        def write_and_forward(tx: Tx) -> list[Event]:
+            events = fn(tx)
+            forward_changes(tx, kinds)  # the inventory's changes to home, in the same commit
+            return events
+
+        events = await self.ctx.store.write(write_and_forward)
         for event in events:
             log.info(event.kind, device_id=event.device_id, message=event.message)
             self.ctx.bus.publish(event)

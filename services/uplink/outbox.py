@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.store import Migration, MigrationChain, Tx, sql
+from services.uplink.devices import create_sent_table
 
 LANE_PRIORITY = 0
 LANE_BULK = 1
@@ -78,6 +79,8 @@ UPLINK_CHAIN = MigrationChain(
             ),
         ),
         Migration(2, "stream id and lane pointers", _init_stream),
+        # What home was told of each device (services/uplink/devices.py).
+        Migration(3, "device records sent to home", create_sent_table),
     ),
 )
 

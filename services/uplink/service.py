@@ -24,7 +24,7 @@ from core.wire.keys import IdentityError
 from core.wire.protocol import HEARTBEAT_PATH, INGEST_PATH, PROTOCOL_VERSION
 from services.context import AppContext
 from services.store import StoreError, Tx
-from services.uplink import outbox
+from services.uplink import devices, outbox
 from services.uplink.client import Exchange, HomeClient, UplinkConfigError, sleep_or_wake
 
 log = get_log("uplink")
@@ -119,6 +119,7 @@ class UplinkService:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._send_loop())
             group.create_task(self._heartbeat_loop())
+            group.create_task(self._device_changes_loop())
 
     # ---- sending ----
 
@@ -193,6 +194,8 @@ class UplinkService:
                 return self._backoff()
             self.failures = 0
             self.sent_batches += 1
+            if (ex.doc or {}).get("inventory") == "snapshot":
+                await self._inventory_snapshot()
             self.batch_limit = min(self.settings.batch_max_records, self.batch_limit * 2)
             self.ctx.status.publish(StatusKey.UPLINK_STATE, "connected")
             if ex.answer.slow_down_s > 0:
@@ -253,6 +256,37 @@ class UplinkService:
             failures=self.failures,
         )
         return self._backoff()
+
+    # ---- device inventory (services/uplink/devices.py) ----
+
+    async def _inventory_snapshot(self) -> None:
+        """Home asked for the whole inventory: queue one snapshot unless one is on its way."""
+        kinds = self.ctx.config.alerting.down_alert_kinds
+
+        def snapshot(tx: Tx) -> str:
+            if devices.snapshot_pending(tx.conn):
+                return ""
+            return devices.forward_snapshot(tx, kinds)
+
+        try:
+            made = await self.ctx.store.write(snapshot)
+        except StoreError as exc:
+            # Home asks again in its next answer.
+            log.warning("uplink.inventory_snapshot_failed", error=str(exc))
+            return
+        if made:
+            log.info("uplink.inventory_snapshot", snapshot=made)
+
+    async def _device_changes_loop(self) -> None:
+        """Forward device changes that no writer forwarded itself (discovery does, in its
+        own transactions; devices a technician configured are caught here)."""
+        kinds = self.ctx.config.alerting.down_alert_kinds
+        while True:
+            try:
+                await self.ctx.store.write(lambda tx: devices.forward_changes(tx, kinds))
+            except StoreError as exc:
+                log.warning("uplink.device_changes_failed", error=str(exc))
+            await asyncio.sleep(devices.CHANGES_CHECK_S)
 
     # ---- heartbeat ----
 
