@@ -191,3 +191,28 @@ async def test_sigkill_while_notifications_are_due_none_lost_none_twice(tmp_path
     assert repeats <= interrupted
     print(f"\n{KILLS} kills: {len(sent)} notifications, {interrupted} sends interrupted,"
           f" {repeats} raw repeats at the receivers (same id)")  # fmt: skip
+
+
+async def test_a_clean_stop_finishes_the_sends_under_way(tmp_path: Path) -> None:
+    async with sinks() as (smtp, hooks):
+        hooks.delay_s = 1.5  # every webhook is still under way when home is told to stop
+        toml = notify_toml(tmp_path, smtp, hooks, ALWAYS_ROUTE, group_wait_s=0, resolve_wait_s=0)
+        with notify_home(tmp_path, toml) as home:
+            identity = load_or_create(tmp_path / "identity")
+            home.register(identity, "Dental")
+            records = [
+                alert(n, f"device.down:{n}", "open", n, f"device {n} down") for n in (1, 2, 3)
+            ]
+            assert await post_batch(home, identity, batch(identity.appliance_id, records)) == 200
+            await until(lambda: len(hooks.on("psa")) == 3, 10, "three webhooks under way")
+            await asyncio.to_thread(home.stop)  # SIGTERM while they wait for their answers
+            await asyncio.to_thread(home.start)
+            await asyncio.sleep(3)
+            states = home.rows("SELECT state, COUNT(*) FROM notifications GROUP BY state")
+            interrupted = home.rows(
+                "SELECT COUNT(*) FROM notify_deliveries WHERE result = 'interrupted'"
+            )[0][0]
+    assert states == [("sent", 6)]
+    assert interrupted == 0
+    assert len(hooks.on("psa")) == 3  # none sent again after the restart
+    assert len(smtp.messages) == 3

@@ -36,6 +36,7 @@ log = get_log("home.notify")
 LEASE_NAME = "notify"  # the worker's lease on a shared PostgreSQL database
 TICK_S = 1.0  # the silent-site check runs at least this often
 SEND_BUDGET_S = 120.0  # one send may not take longer than this, whatever the channel's timeout
+STOP_GRACE_S = 5.0  # a clean stop waits this long for sends under way (home's stop budget: 10 s)
 
 
 class Notifier:
@@ -53,6 +54,7 @@ class Notifier:
         self.planner = Planner(config, clock)
         self.db: HomeDB | None = None
         self._wake = asyncio.Event()
+        self._stopping = False  # set at a clean stop: finish what is under way, claim nothing
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sent = 0  # messages delivered by this process (for the bench)
         # Outcomes waiting for the recorder: sends that finish while a commit is under way go
@@ -86,9 +88,17 @@ class Notifier:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def cleanup_ctx(self, _app: web.Application) -> AsyncIterator[None]:
-        """aiohttp cleanup context: the worker runs while the app does."""
+        """aiohttp cleanup context: the worker runs while the app does. At a stop it claims
+        nothing more and lets the sends under way finish and be recorded (within
+        STOP_GRACE_S), so a clean stop leaves no send to repeat after the restart."""
         task = asyncio.create_task(self.run(), name="home-notify")
         yield
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_S)
+        except TimeoutError:
+            log.warning("notify.stop_timeout", grace_s=STOP_GRACE_S)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -133,7 +143,7 @@ class Notifier:
 
     async def _work(self) -> None:
         await self.start()
-        while True:
+        while not self._stopping:
             try:
                 await self.step()
             except Exception as exc:  # noqa: BLE001 - a bad row must not stop every other notification
