@@ -128,7 +128,8 @@ def add_commands(sub: Any, default_data_dir: str) -> None:
     """Add the subcommands to ``outpost-home``'s parser (one line in home/cli.py)."""
 
     def parser(name: str, help_text: str, fn: Callable[[argparse.Namespace], int]) -> Any:
-        p = sub.add_parser(name, help=help_text)
+        # No abbreviations: "--password SECRET" must not pass as --password-file.
+        p = sub.add_parser(name, help=help_text, allow_abbrev=False)
         p.add_argument("--data-dir", default=default_data_dir)
         p.add_argument("--database", default="", help="SQLite file or postgresql:// URL")
         p.set_defaults(func=_guard(fn))
