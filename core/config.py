@@ -20,6 +20,7 @@ from core.settings.polling import PollingSettings
 from core.settings.provisioning import ProvisioningSettings
 from core.settings.snmp import SnmpSettings
 from core.settings.store import StoreSettings
+from core.settings.topology import TopologySettings
 from core.settings.updates import UpdateSettings
 from core.settings.uplink import UplinkSettings
 from core.settings.web import WebSettings
@@ -102,6 +103,7 @@ class Config:
     discovery: DiscoverySettings = section(DiscoverySettings)
     polling: PollingSettings = section(PollingSettings)
     alerting: AlertingSettings = section(AlertingSettings)
+    topology: TopologySettings = section(TopologySettings)
     uplink: UplinkSettings = section(UplinkSettings)
     hardware: HardwareSettings = section(HardwareSettings)
     provisioning: ProvisioningSettings = section(ProvisioningSettings)
