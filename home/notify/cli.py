@@ -24,10 +24,9 @@ from typing import Any
 
 from home.db import HomeDB, database_location
 from home.notify import outbox, silences
-from home.notify.channels import SendError, send
 from home.notify.config import EMPTY, NotifyConfig, NotifyConfigError, parse
-from home.notify.messages import trial_message
 from home.notify.planner import Planner
+from home.notify.trial import send_trial
 
 DATABASE_HELP = "a postgresql:// URL (default: $OUTPOST_HOME_DATABASE, else DATA_DIR/home.db)"
 EXIT_USAGE = 2
@@ -111,15 +110,11 @@ def cmd_test(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(config.channels)) or "none"
         print(f"outpost-home: no channel {args.channel!r}; configured: {known}", file=sys.stderr)
         return EXIT_USAGE
-    now = time.time()
-    rendered = trial_message(args.channel, now)
-    started = time.perf_counter()
-    try:
-        asyncio.run(send(channel, rendered, str(rendered.payload["id"]), ""))
-    except SendError as exc:
-        print(json.dumps({"channel": args.channel, "ok": False, "error": str(exc)}))
+    result = asyncio.run(send_trial(config, args.channel))
+    if not result.ok:
+        print(json.dumps({"channel": args.channel, "ok": False, "error": result.error}))
         return EXIT_FAILED
-    latency_ms = round((time.perf_counter() - started) * 1000.0, 1)
+    latency_ms = round(result.latency_ms, 1)
     print(json.dumps({"channel": args.channel, "ok": True, "latency_ms": latency_ms}))
     return 0
 
