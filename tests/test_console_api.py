@@ -87,8 +87,13 @@ async def test_token_reads_the_fleet_and_technician_acknowledges_through_notify(
             [alert] = (await answer.json())["alerts"]
             assert alert["acked_by"] == "tom" and alert["silenced"]
             status, _, answer = await c.get(PREFIX + "/sites/op-a", headers=read)
-            site = (await answer.json())["site"]
+            doc = await answer.json()
+            site = doc["site"]
             assert site["health"] == "green" and site["silenced"] == 1  # silenced: not counted
+            # The alert's notification history, with the escalation the acknowledgement stopped.
+            assert [(n["event"], n["state"], n["error"]) for n in doc["notifications"]] == [
+                ("escalate", "cancelled", "acknowledged")
+            ]
         assert await s.rows("SELECT acked_by FROM notify_threads WHERE ref = 'ref1'") == [
             ("tom (console)",)
         ]

@@ -86,6 +86,7 @@ async def site(request: web.Request) -> web.Response:
             "site": found.as_json(),
             "box": fleet.box_health(conn, appliance),
             "timeline": fleet.timeline(conn, appliance),
+            "notifications": fleet.notifications(conn, appliance),
             "remote": remote.status_sync(console.db, appliance),
         }
 

@@ -292,3 +292,31 @@ def boxes(conn: Connection, now: float) -> list[dict[str, Any]]:
             " FROM claims ORDER BY state DESC, last_seen DESC"
         ).fetchall()
     ]
+
+
+def notifications(conn: Connection, appliance: str, limit: int = 30) -> list[dict[str, Any]]:
+    """The notification and escalation history of the site's alerts (home/notify's outbox),
+    newest first: which alert, which channel, what (open, escalate, resolved), its state, when
+    sent, the last error. Channel secrets are not in these tables."""
+    return [
+        {
+            "ref": str(ref),
+            "alert": str(message or key),
+            "channel": str(channel),
+            "event": str(event),
+            "state": str(state),
+            "attempts": int(attempts),
+            "due_at": float(due),
+            "sent_at": float(sent) if sent is not None else None,
+            "error": str(error),
+            "acked_by": str(acked_by),
+        }
+        for ref, message, key, channel, event, state, attempts, due, sent, error, acked_by
+        in conn.execute(
+            "SELECT n.ref, t.message, t.alert_key, n.channel, n.event, n.state, n.attempts,"
+            " n.due_at, n.sent_at, n.last_error, t.acked_by FROM notifications n"
+            " JOIN notify_threads t ON t.ref = n.ref WHERE t.appliance = ?"
+            " ORDER BY n.created_at DESC, n.id LIMIT ?",
+            (appliance, limit),
+        ).fetchall()
+    ]  # fmt: skip

@@ -444,6 +444,7 @@ async def _site(request: web.Request, status: int = 200, **extra: Any) -> web.Re
             "site": found,
             "health": fleet.box_health(conn, appliance),
             "timeline": fleet.timeline(conn, appliance),
+            "notifications": fleet.notifications(conn, appliance),
             "remote": remote.status_sync(console.db, appliance),
         }
 
