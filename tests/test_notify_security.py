@@ -178,6 +178,8 @@ async def test_starttls_login_and_cli_test_without_leaking_secrets(tmp_path: Pat
         assert json.loads(hooks.hits[0].body)["event"] == "test"
         shown = json.loads(outputs[2])
         assert shown["channels"]["service"]["password"] == "(set, from its file)"
+        assert shown["channels"]["oncall"]["secret"] == "(set, from its file)"
+        assert shown["channels"]["oncall"]["url"] == hooks.url("oncall")  # not a secret
         for text in [*outputs, hooks.hits[0].body.decode(), smtp.messages[0].as_string()]:
             assert SMTP_PASSWORD not in text and SECRET_TEXT not in text
         # A wrong password is refused by the server and reported without the password.

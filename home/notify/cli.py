@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from core.schema import Secret
 from home.db import HomeDB, database_location
 from home.notify import outbox, silences
 from home.notify.config import EMPTY, NotifyConfig, NotifyConfigError, parse
@@ -59,11 +60,12 @@ def describe(config: NotifyConfig) -> dict[str, Any]:
         for key, value in vars(channel).items():
             if key in ("name", "type"):
                 continue
-            shown[key] = (
-                "(set, from its file)" if key in ("password", "secret", "url") and value else value
-            )
-            if isinstance(value, tuple):
+            if isinstance(value, Secret):  # never its text: only whether it is set
+                shown[key] = "(set, from its file)" if value else "(not set)"
+            elif isinstance(value, tuple):
                 shown[key] = list(value)
+            else:
+                shown[key] = value
         channels[name] = shown
     return {
         "channels": channels,
