@@ -476,3 +476,23 @@ async def test_acknowledging_by_appliance_and_key_stops_the_chain(
         await r.notifier.step()
         assert r.hooks.on("tech2") == [] and r.hooks.on("manager") == []
         assert rows(r.db, "SELECT acked_by FROM notify_threads") == [("console:anna",)]
+
+
+async def test_a_held_alert_resolved_overnight_is_in_the_digest_as_resolved(
+    tmp_path: Path, home_database: str
+) -> None:
+    clock = FakeClock(at("2026-12-02 22:00"))
+    async with rig(tmp_path, clock, home_database) as r:
+        await r.box.alert("volume.full:3:/", "open", "warning", "nas: / is 81 % full")
+        await r.box.alert("supply.low:5:black", "open", "minor", "printer HP: black at 8 %")
+        clock.now_s = at("2026-12-02 23:00")
+        await r.box.alert("volume.full:3:/", "resolved", "warning", "nas: / is 70 % full")
+        await r.notifier.step()
+        clock.now_s = at("2026-12-03 08:00")
+        await r.notifier.step()
+        clock.advance(3600)
+        await r.notifier.step()
+        assert len(r.smtp.messages) == 1  # the digest, and no resolution mail of its own
+        text = r.smtp.text(r.smtp.messages[0])
+        assert "nas: / is 81 % full (resolved 2026-12-02 22:00 UTC)" in text
+        assert "printer HP: black at 8 % (OPEN)" in text
