@@ -16,6 +16,7 @@ from core.settings.alerting import AlertingSettings
 from core.vocabulary import Severity
 from services.polling.liveness import duration_text, method_of, silence_text, spoken
 from services.polling.results import PollResult
+from services.polling.topology_results import PlacedDevice, TopologyUpdate
 from services.store.records import Event
 
 
@@ -387,3 +388,133 @@ def evaluate(
                 )
             )
     return out
+
+
+# ---------------------------------------------------------------- where things plug in
+# (services/polling/topology_service.py publishes a TopologyUpdate after each switch read)
+
+
+def _speed_text(bps: float | None) -> str:
+    if not bps:
+        return "unknown speed"
+    return f"{bps / 1e9:g} Gbit/s" if bps >= 1e9 else f"{bps / 1e6:g} Mbit/s"
+
+
+def _behind_text(devices: list[PlacedDevice]) -> str:
+    return ", ".join(d.label for d in devices)
+
+
+def port_link_conditions(result: PollResult, where: TopologyUpdate | None) -> list[Condition]:
+    """A switch port with a placed device behind it that loses link (if.oper_up 0 while
+    admin up), from the switch's own poll: "sw-floor1 port g6 (desk 12) has no link: printer
+    (198.18.0.30) was behind it". Minor; resolved when the link is back."""
+    if where is None or not result.reachable:
+        return []
+    out = []
+    for r in result.readings:
+        if r.metric != "if.oper_up" or r.value is None:
+            continue
+        port = where.port_named(result.device_id, r.instance)
+        if port is None or port.uplink:
+            continue
+        behind = [d for d in where.behind(result.device_id, port.if_index) if d.via == "fdb"]
+        if not behind:
+            continue
+        admin = result.value("if.admin_up", r.instance)
+        down = r.value == 0 and admin != 0
+        out.append(
+            Condition(
+                f"port.down:{result.device_id}:{port.name}",
+                "port.down",
+                result.device_id,
+                Severity.MINOR if down else None,
+                f"{port.title} has no link: {_behind_text(behind)} was behind it"
+                if down
+                else f"{port.title} has link again ({_behind_text(behind)})",
+                {"port": port.name, "label": port.label, "behind": [d.device_id for d in behind]},
+            )
+        )
+    return out
+
+
+def port_speed_conditions(
+    update: TopologyUpdate, fastest: dict[tuple[int, int], float]
+) -> list[Condition]:
+    """A port with link running slower than the fastest it was seen at (gigabit down to
+    100 Mbit/s: a damaged cable, a bad connector): warning, resolved when the speed is back.
+    ``fastest``: (switch id, ifIndex) -> highest speed seen since start (bit/s), updated."""
+    out = []
+    for p in update.ports:
+        if not p.oper_up or not p.speed_bps:
+            continue
+        key = (p.switch_id, p.if_index)
+        top = max(fastest.get(key, 0.0), p.speed_bps)
+        fastest[key] = top
+        behind = update.behind(p.switch_id, p.if_index)
+        who = f": {_behind_text(behind)} behind it" if behind and not p.uplink else ""
+        slow = p.speed_bps < top
+        out.append(
+            Condition(
+                f"port.speed:{p.switch_id}:{p.name}",
+                "port.speed",
+                p.switch_id,
+                Severity.WARNING if slow else None,
+                f"{p.title} runs at {_speed_text(p.speed_bps)}, was {_speed_text(top)}{who} "
+                "(a damaged cable or connector?)"
+                if slow
+                else f"{p.title} runs at {_speed_text(p.speed_bps)} again",
+                {"port": p.name, "speed_bps": p.speed_bps, "was_bps": top},
+            )
+        )
+    return out
+
+
+def annotate_where(
+    conditions: list[Condition], result: PollResult, where: TopologyUpdate | None,
+    link_up: dict[tuple[int, str], bool],
+) -> list[Condition]:  # fmt: skip
+    """Say where: a device's "down" names the port it was on and whether the port lost link
+    (cable or device off) or kept it (the device hangs); an interface error alert of a switch
+    port names the device behind it (a bad cable). ``link_up``: (switch id, port name) ->
+    the port's link at the switch's latest poll."""
+    if where is None:
+        return conditions
+    return [_where(c, result, where, link_up) for c in conditions]
+
+
+def _where(
+    c: Condition, result: PollResult, where: TopologyUpdate,
+    link_up: dict[tuple[int, str], bool],
+) -> Condition:  # fmt: skip
+    if c.rule == "device.down" and c.severity is not None and c.device_id is not None:
+        placed = where.where(c.device_id)
+        port = where.port(placed.switch_id, placed.if_index) if placed else None
+        if port is None:
+            return c
+        link = link_up.get((port.switch_id, port.name), port.oper_up)
+        if link is False:
+            how = "which lost link (cable unplugged or the device is off)"
+        elif link:
+            how = "which still has link (the device hangs or lost its address)"
+        else:
+            how = "link unknown"
+        data = {**c.data, "switch_id": port.switch_id, "port": port.name,
+                "port_label": port.label, "port_link": link}  # fmt: skip
+        message = f"{c.message}; it was on {port.title}, {how}"
+        return Condition(c.key, c.rule, c.device_id, c.severity, message, data, c.hold)
+    if c.rule == "if.errors" and c.severity is not None and c.key.count(":") >= 2:
+        port = where.port_named(result.device_id, c.key.split(":", 2)[2])
+        behind = where.behind(port.switch_id, port.if_index) if port else []
+        if port is None or not behind or port.uplink:
+            return c
+        message = f"{c.message}: {port.title}, {_behind_text(behind)} behind it (a bad cable?)"
+        data = {**c.data, "port": port.name}
+        return Condition(c.key, c.rule, c.device_id, c.severity, message, data, c.hold)
+    return c
+
+
+def remember_links(result: PollResult, link_up: dict[tuple[int, str], bool]) -> None:
+    """Each interface's link at this poll, for :func:`annotate_where` (switch polls)."""
+    for r in result.readings:
+        if r.metric == "if.oper_up" and r.value is not None:
+            link_up[(result.device_id, r.instance)] = r.value == 1

@@ -21,10 +21,21 @@ from core.logs import get_log
 from core.status import StatusKey
 from core.vocabulary import Severity
 from services.alerting.engine import AlertEngine, Transition, in_window
-from services.alerting.rules import Condition, DeviceMemory, evaluate, presence, watched_for_down
+from services.alerting.rules import (
+    Condition,
+    DeviceMemory,
+    annotate_where,
+    evaluate,
+    port_link_conditions,
+    port_speed_conditions,
+    presence,
+    remember_links,
+    watched_for_down,
+)
 from services.context import AppContext
 from services.polling.gateway import GatewayRole
 from services.polling.results import PollResult
+from services.polling.topology_results import TopologyUpdate
 from services.store.db import Tx
 from services.store.records import Event, insert_event
 
@@ -66,8 +77,13 @@ class AlertingService:
         )
         self.expiry: dict[str, float] = {}  # key -> monotonic time a timed alert resolves
         # Subscribed at construction so no result published before setup() is missed.
-        self._sub = ctx.bus.subscribe(PollResult, Event)
+        self._sub = ctx.bus.subscribe(PollResult, Event, TopologyUpdate)
         self._listening = True
+        # Where things plug in (the topology service's latest read), each switch port's link
+        # at its switch's latest poll, and each port's fastest speed seen (port.speed).
+        self.where: TopologyUpdate | None = None
+        self.link_up: dict[tuple[int, str], bool] = {}
+        self.fastest: dict[tuple[int, int], float] = {}
 
     @property
     def gateway_ip(self) -> str:
@@ -86,7 +102,7 @@ class AlertingService:
 
     async def setup(self) -> None:
         if not self._listening:  # set up again after a crash or a restart: listen again
-            self._sub = self.ctx.bus.subscribe(PollResult, Event)
+            self._sub = self.ctx.bus.subscribe(PollResult, Event, TopologyUpdate)
             self._listening = True
         await self.ctx.store.read(self.engine.load)
         await self._resolve_retired_rules()
@@ -122,6 +138,8 @@ class AlertingService:
                 await self.handle_result(item)
             elif isinstance(item, Event):
                 await self.handle_event(item)
+            elif isinstance(item, TopologyUpdate):
+                await self.handle_topology(item)
             if time.monotonic() >= next_sweep:
                 await self.sweep()
                 next_sweep = time.monotonic() + SWEEP_S
@@ -134,6 +152,9 @@ class AlertingService:
         conditions = evaluate(
             result, memory, self.settings, self.engine.open_severity(), is_gateway
         )
+        remember_links(result, self.link_up)
+        conditions += port_link_conditions(result, self.where)
+        conditions = annotate_where(conditions, result, self.where, self.link_up)
         watched = watched_for_down(result, self.settings, is_gateway)
         event = presence(result, memory, self.settings, watched)
         if event is not None:
@@ -218,6 +239,11 @@ class AlertingService:
         now = time.monotonic()
         due = [d for d in self.held_since if self._waited_enough(d, now)]
         return [c for c in (self._give_up_waiting(d) for d in due) if c is not None]
+
+    async def handle_topology(self, update: TopologyUpdate) -> None:
+        """A switch read: remember where things are; a port that slowed down is a warning."""
+        self.where = update
+        await self._commit(port_speed_conditions(update, self.fastest))
 
     async def handle_event(self, event: Event) -> None:
         conditions: list[Condition] = []

@@ -60,6 +60,10 @@ LLDP_REM_CHASSIS_SUBTYPE, LLDP_REM_CHASSIS = oid(LLDP_REM + "4"), oid(LLDP_REM +
 LLDP_REM_PORT_SUBTYPE, LLDP_REM_PORT = oid(LLDP_REM + "6"), oid(LLDP_REM + "7")
 LLDP_REM_PORT_DESC, LLDP_REM_SYS_NAME = oid(LLDP_REM + "8"), oid(LLDP_REM + "9")
 LLDP_REM_SYS_DESC = oid(LLDP_REM + "10")
+LLDP_REM_CAPS_ENABLED = oid(LLDP_REM + "12")
+#: LldpSystemCapabilitiesMap (BITS: bit 0 is the first octet's most significant bit).
+LLDP_CAPS = ("other", "repeater", "bridge", "wlanAccessPoint", "router", "telephone",
+             "docsisCableDevice", "stationOnly")  # fmt: skip
 LLDP_REM_MAN_ADDR_IF_SUBTYPE = oid(LLDP + "4.2.1.3")
 # LldpChassisIdSubtype / LldpPortIdSubtype values whose id is a MAC address (4 and 3).
 CHASSIS_MAC, PORT_MAC = 4, 3
@@ -125,6 +129,15 @@ class Neighbour:
     remote_descr: str  # lldpRemSysDesc / cdpCacheVersion
     remote_platform: str  # cdpCachePlatform
     remote_ip: str  # management address when announced
+    remote_caps: tuple[str, ...] = ()  # lldpRemSysCapEnabled names ("bridge", "telephone" ...)
+
+    @property
+    def is_infrastructure(self) -> bool:
+        """A switch, router or access point (not a phone or a station announcing itself)."""
+        caps = set(self.remote_caps)
+        if self.protocol == "cdp":
+            return not self.remote_platform.lower().startswith(("cisco ip phone", "cp-"))
+        return bool(caps & {"bridge", "router", "wlanAccessPoint"}) and "telephone" not in caps
 
 
 @dataclass(frozen=True)
@@ -314,9 +327,17 @@ def parse_lldp(
                 remote_descr=_descr(row.get(LLDP_REM_SYS_DESC)),
                 remote_platform="",
                 remote_ip=addresses.get((port_num, rem_index), ""),
+                remote_caps=_caps(row.get(LLDP_REM_CAPS_ENABLED)),
             )
         )
     return out
+
+
+def _caps(value: SnmpValue | None) -> tuple[str, ...]:
+    if not isinstance(value, OctetString) or not value.value:
+        return ()
+    first = value.value[0]
+    return tuple(name for bit, name in enumerate(LLDP_CAPS) if first & (0x80 >> bit))
 
 
 def _descr(value: SnmpValue | None) -> str:
@@ -408,7 +429,7 @@ async def read_tables(snmp: SnmpAccess) -> SwitchTables:
     rem = await _walk(
         snmp,
         [LLDP_REM_CHASSIS_SUBTYPE, LLDP_REM_CHASSIS, LLDP_REM_PORT_SUBTYPE, LLDP_REM_PORT,
-         LLDP_REM_PORT_DESC, LLDP_REM_SYS_NAME, LLDP_REM_SYS_DESC],
+         LLDP_REM_PORT_DESC, LLDP_REM_SYS_NAME, LLDP_REM_SYS_DESC, LLDP_REM_CAPS_ENABLED],
         errors, "lldpRemTable",
     )  # fmt: skip
     neighbours: list[Neighbour] = []
