@@ -44,6 +44,8 @@ from services.discovery.migrations import DISCOVERY
 from services.discovery.service import discovery_factory
 from services.polling.schema import POLLING
 from services.polling.service import make_polling
+from services.polling.topology_schema import TOPOLOGY
+from services.polling.topology_service import make_topology
 from services.snmp import SnmpClient
 from services.store import MigrationChain, Store
 from services.uplink.budget import budget_factory
@@ -107,6 +109,10 @@ def _polling(ctx: AppContext, shared: Shared) -> Service | None:
     return make_polling(ctx, shared.snmp)
 
 
+def _topology(ctx: AppContext, shared: Shared) -> Service | None:
+    return make_topology(ctx, shared.snmp)
+
+
 def _hardware(ctx: AppContext, shared: Shared) -> Service | None:
     return make_hardware(ctx)
 
@@ -128,13 +134,14 @@ SERVICE_FACTORIES: list[ServiceFactory] = [
     _alerting,
     _discovery,
     _polling,
+    _topology,
     _hardware,
     _watchdog,
     _updater,
 ]
 
 # Schema chains of components beyond the core tables, applied in this order at open.
-MIGRATION_CHAINS: list[MigrationChain] = [UPLINK_CHAIN, DISCOVERY, POLLING]
+MIGRATION_CHAINS: list[MigrationChain] = [UPLINK_CHAIN, DISCOVERY, POLLING, TOPOLOGY]
 
 
 def make_shared(config: Config, clock: Clock) -> Shared:
