@@ -9,6 +9,7 @@ records taken before synchronisation from (boot id, time since boot).
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import time
@@ -94,6 +95,10 @@ class Clock:
         """The wall time as an aware UTC ``datetime``."""
         return datetime.fromtimestamp(self.wall(), tz=UTC)
 
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time (real time here; virtual in VirtualClock)."""
+        await asyncio.sleep(seconds)
+
     def clock_synced(self) -> bool:
         now = time.monotonic()
         if now - self._checked_at >= _SYNC_CACHE_S:
@@ -110,6 +115,16 @@ class Clock:
             boot_id=self.boot_id,
             synced=self.clock_synced(),
         )
+
+
+_SYSTEM_CLOCK: list[Clock] = []
+
+
+def system_clock() -> Clock:
+    """The process's real clock, for callers that were handed none (a default, a CLI)."""
+    if not _SYSTEM_CLOCK:
+        _SYSTEM_CLOCK.append(Clock())
+    return _SYSTEM_CLOCK[0]
 
 
 class FixedClock(Clock):
@@ -143,3 +158,20 @@ class FixedClock(Clock):
 
     def set_wall(self, wall: float) -> None:
         self.wall_s = wall
+
+
+class VirtualClock(FixedClock):
+    """A FixedClock whose :meth:`sleep` advances virtual time at once instead of waiting.
+
+    For tests of schedulers and back-off: a loop that sleeps 60 s runs its next round after
+    one event-loop turn, and ``slept`` lists every requested wait (seconds) in order.
+    """
+
+    def __init__(self, wall: float = 1_800_000_000.0, synced: bool = True) -> None:
+        super().__init__(wall, synced)
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(max(0.0, seconds))
+        await asyncio.sleep(0)  # let the other tasks run, as a real wait would

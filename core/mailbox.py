@@ -9,23 +9,29 @@ well). The updater verifies everything itself; the mailbox carries no authority.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from core import fsops
+from core.clock import Clock, system_clock
 
 REQUEST = "request.json"
 HEALTH = "health.json"
 
 
 def write_request(
-    mailbox: Path, url: str, version: str | None = None, command_id: str | None = None
+    mailbox: Path,
+    url: str,
+    version: str | None = None,
+    command_id: str | None = None,
+    *,
+    clock: Clock | None = None,
 ) -> None:
     mailbox.mkdir(parents=True, exist_ok=True)
+    at = (clock or system_clock()).wall()
     fsops.write_json_atomic(
         mailbox / REQUEST,
-        {"url": url, "version": version, "command_id": command_id, "at": time.time()},
+        {"url": url, "version": version, "command_id": command_id, "at": at},
         mode=0o640,
     )
 
@@ -39,9 +45,12 @@ def clear_request(mailbox: Path) -> None:
     (mailbox / REQUEST).unlink(missing_ok=True)
 
 
-def write_health(mailbox: Path, version: str, boot_id: str, detail: str = "") -> None:
+def write_health(
+    mailbox: Path, version: str, boot_id: str, detail: str = "", *, clock: Clock | None = None
+) -> None:
     mailbox.mkdir(parents=True, exist_ok=True)
+    at = (clock or system_clock()).wall()
     fsops.write_json_atomic(
         mailbox / HEALTH,
-        {"version": version, "boot_id": boot_id, "at": time.time(), "detail": detail},
+        {"version": version, "boot_id": boot_id, "at": at, "detail": detail},
     )

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from core.clock import Clock
 from core.logs import get_log
 
 log = get_log("supervisor")
@@ -101,7 +101,9 @@ class Supervisor:
         *,
         critical: frozenset[str] = frozenset(),
         resources: Sequence[Resource] = (),
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or Clock()  # back-off waits and "stable for" are measured on it
         names = [r.name for r in resources] + [s.name for s in services]
         if len(set(names)) != len(names):
             raise ValueError(f"resource and service names must be unique: {names}")
@@ -125,12 +127,12 @@ class Supervisor:
                 log.exception("resource.open_failed", resource=resource.name)
                 await self.stop()
                 raise FatalStartError(f"{resource.name}: {exc}") from exc
-            state.state, state.since = "running", time.monotonic()
+            state.state, state.since = "running", self.clock.monotonic()
             self._stack.callback(self._closed, resource.name)
             log.info("resource.opened", resource=resource.name)
         for service in self.services:
             state = self.states[service.name]
-            state.state, state.since = "starting", time.monotonic()
+            state.state, state.since = "starting", self.clock.monotonic()
             try:
                 await _setup_within_budget(service)
             except Exception as exc:
@@ -162,14 +164,14 @@ class Supervisor:
         if service.name in self._failed_setup:  # its setup failed in start(): back off first
             self._failed_setup.discard(service.name)
             failures = 1
-            await asyncio.sleep(BACKOFF_FIRST_S)
+            await self.clock.sleep(BACKOFF_FIRST_S)
         while True:
-            started = time.monotonic()
+            started = self.clock.monotonic()
             try:
                 if service.name not in self._set_up:
                     await service.setup()
                     self._set_up.add(service.name)
-                state.state, state.since = "running", time.monotonic()
+                state.state, state.since = "running", self.clock.monotonic()
                 await service.run()
                 state.state = "finished"
                 log.info("service.finished", service=service.name)
@@ -177,7 +179,7 @@ class Supervisor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if time.monotonic() - started >= STABLE_AFTER_S:
+                if self.clock.monotonic() - started >= STABLE_AFTER_S:
                     failures = 0
                 failures += 1
                 delay = min(BACKOFF_CAP_S, BACKOFF_FIRST_S * 2 ** (failures - 1))
@@ -187,7 +189,7 @@ class Supervisor:
                     "service.crashed", service=service.name, restart_in_s=delay, crashes=failures
                 )
                 await self._teardown(service)
-                await asyncio.sleep(delay)
+                await self.clock.sleep(delay)
 
     async def _teardown(self, service: Service) -> None:
         if service.name not in self._set_up:
@@ -200,18 +202,20 @@ class Supervisor:
 
     async def stop(self) -> None:
         """Cancel and await every run loop, then tear down in reverse order, within 5 s."""
-        deadline = time.monotonic() + STOP_BUDGET_S
+        # The stop budget is in the event loop's time: asyncio.wait's timeouts run on it.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_BUDGET_S
         for service in reversed(self.services):
             task = self._tasks.pop(service.name, None)
             if task is not None:
                 task.cancel()
-                remaining = max(0.1, deadline - time.monotonic())
+                remaining = max(0.1, deadline - loop.time())
                 # asyncio.wait, not wait_for: a task that swallows its cancellation must not
                 # hold the whole stop hostage; it is abandoned and named in the log.
                 done, _ = await asyncio.wait({task}, timeout=remaining)
                 if not done:
                     log.error("service.ignored_cancel", service=service.name)
-            remaining = max(0.1, deadline - time.monotonic())
+            remaining = max(0.1, deadline - loop.time())
             teardown = asyncio.create_task(self._teardown(service))
             done, _ = await asyncio.wait({teardown}, timeout=remaining)
             if not done:  # a stuck teardown is abandoned, like a stuck run loop

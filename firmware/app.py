@@ -227,7 +227,7 @@ def build(config: Config, clock: Clock | None = None) -> tuple[AppContext, Super
         service = factory(ctx, shared)
         if service is not None:
             services.append(service)
-    return ctx, Supervisor(services, resources=resources(shared))
+    return ctx, Supervisor(services, resources=resources(shared), clock=clock)
 
 
 async def run_until_signalled(config: Config) -> None:

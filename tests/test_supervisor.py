@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from core import supervisor as sup
+from core.clock import VirtualClock
 from core.logs import get_log, setup_logging
 from core.schema import Secret
 from core.supervisor import FatalStartError, Supervisor
@@ -84,12 +85,12 @@ async def test_crashing_service_is_restarted_and_others_keep_running() -> None:
     journal: list[str] = []
     flaky = Recorder("flaky", journal, crash_times=3)
     steady = Recorder("steady", journal)
-    s = Supervisor([steady, flaky])
+    s = Supervisor([steady, flaky], clock=VirtualClock())  # back-off waits take no real time
     await s.start()
     for _ in range(100):
         if s.states["flaky"].state == "running" and flaky.crash_times == 0:
             break
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)
     assert s.states["flaky"].restarts == 3
     assert "RuntimeError: boom" in s.states["flaky"].last_error
     assert s.states["steady"].state == "running"
@@ -99,23 +100,60 @@ async def test_crashing_service_is_restarted_and_others_keep_running() -> None:
 
 
 async def test_backoff_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
-    sleeps: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def recording_sleep(delay: float) -> None:
-        sleeps.append(delay)
-        await real_sleep(0)
-
-    monkeypatch.setattr("core.supervisor.asyncio.sleep", recording_sleep)
+    # The real back-off (1 s doubling, capped at 60 s), on virtual time: no real waiting.
+    monkeypatch.setattr(sup, "BACKOFF_FIRST_S", 1.0)
+    monkeypatch.setattr(sup, "BACKOFF_CAP_S", 60.0)
+    clock = VirtualClock()
     journal: list[str] = []
-    s = Supervisor([Recorder("flaky", journal, crash_times=8)])
+    s = Supervisor([Recorder("flaky", journal, crash_times=8)], clock=clock)
     await s.start()
     for _ in range(200):
         if s.states["flaky"].restarts == 8:
             break
-        await real_sleep(0.01)
+        await asyncio.sleep(0)
     await s.stop()
-    assert sleeps[:8] == [0.05, 0.1, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2]
+    assert clock.slept[:8] == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+
+
+class CrashesAfter:
+    """A service that runs ``run_s`` of virtual time before each crash."""
+
+    def __init__(self, clock: VirtualClock, run_s: list[float]) -> None:
+        self.name = "late"
+        self.clock = clock
+        self.run_s = run_s
+
+    async def setup(self) -> None:
+        pass
+
+    async def run(self) -> None:
+        if not self.run_s:
+            await asyncio.Event().wait()
+        await self.clock.sleep(self.run_s.pop(0))
+        raise RuntimeError("boom")
+
+    async def teardown(self) -> None:
+        pass
+
+
+async def test_a_service_stable_for_two_minutes_starts_its_backoff_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sup, "BACKOFF_FIRST_S", 1.0)
+    monkeypatch.setattr(sup, "BACKOFF_CAP_S", 60.0)
+    clock = VirtualClock()
+    # Three quick crashes (back-off grows), then one after 121 s of running (STABLE_AFTER_S is
+    # 120 s): the count starts over, so the next wait is the first one again.
+    service = CrashesAfter(clock, [0.0, 0.0, 0.0, 121.0])
+    s = Supervisor([service], clock=clock)
+    await s.start()
+    for _ in range(200):
+        if s.states["late"].restarts == 4:
+            break
+        await asyncio.sleep(0)
+    await s.stop()
+    backoffs = [w for w in clock.slept if w not in (0.0, 121.0)]
+    assert backoffs == [1.0, 2.0, 4.0, 1.0]
 
 
 async def test_stop_finishes_within_budget_even_if_a_service_ignores_cancel(

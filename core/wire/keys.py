@@ -12,12 +12,13 @@ import base64
 import binascii
 import hashlib
 import secrets
-import time
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from core.clock import Clock, system_clock
 
 # Request headers of a signed request (the wire protocol, docs/uplink.md).
 H_APPLIANCE = "X-Outpost-Appliance"
@@ -86,10 +87,16 @@ class Identity:
         return b64(self.public_raw)
 
     def sign_headers(
-        self, method: str, path: str, body: bytes, *, clock_synced: bool = True
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        *,
+        clock_synced: bool = True,
+        clock: Clock | None = None,
     ) -> dict[str, str]:
-        """Headers that authenticate one request to home."""
-        when = f"{time.time():.3f}"
+        """Headers that authenticate one request to home (stamped with ``clock``'s wall time)."""
+        when = f"{(clock or system_clock()).wall():.3f}"
         nonce = secrets.token_urlsafe(16)
         message = signed_text(
             method=method,

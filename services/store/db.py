@@ -145,7 +145,7 @@ class Store:
             # FULL: each commit is fsynced, so a committed batch survives a power cut.
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
-            migrate(conn, self.chains)
+            migrate(conn, self.chains, self.clock)
         except BaseException as exc:  # noqa: BLE001 - closed, then re-raised (or named) below
             if conn is not None:
                 conn.close()

@@ -14,10 +14,10 @@ a changed meaning) is marked ``breaking``, and only then does older firmware ref
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from core.clock import Clock, system_clock
 from core.logs import get_log
 
 log = get_log("store")
@@ -75,8 +75,14 @@ def applied_versions(conn: sqlite3.Connection) -> dict[str, int]:
     return {component: version for component, version in rows}
 
 
-def migrate(conn: sqlite3.Connection, chains: Sequence[MigrationChain]) -> list[str]:
-    """Apply every pending migration; return the names applied. ``conn`` is in autocommit mode."""
+def migrate(
+    conn: sqlite3.Connection, chains: Sequence[MigrationChain], clock: Clock | None = None
+) -> list[str]:
+    """Apply every pending migration; return the names applied. ``conn`` is in autocommit mode.
+
+    ``clock`` stamps each ledger row's ``applied_at`` (wall time, s).
+    """
+    clock = clock or system_clock()
     conn.execute(_LEDGER)
     current = applied_versions(conn)
     done: list[str] = []
@@ -116,7 +122,7 @@ def migrate(conn: sqlite3.Connection, chains: Sequence[MigrationChain]) -> list[
                         chain.component,
                         migration.version,
                         migration.name,
-                        time.time(),
+                        clock.wall(),
                         int(migration.breaking),
                     ),
                 )

@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import sqlite3
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import partial
@@ -346,7 +345,7 @@ class BudgetKeeper:
             await asyncio.to_thread(checkpoint, store.path)
         removed_any = False
         # Age eviction scans whole tables: every few minutes is plenty for a limit in days.
-        now = time.monotonic()
+        now = self.ctx.clock.monotonic()
         if self.ctx.clock.clock_synced() and now - self._aged_at >= AGE_CHECK_S:
             self._aged_at = now
             max_age = self.max_age_s

@@ -125,7 +125,7 @@ class HomeClient:
             "Content-Type": "application/json",
             "Content-Encoding": "gzip",
             **self.identity.sign_headers(
-                "POST", path, body, clock_synced=self.clock.clock_synced()
+                "POST", path, body, clock_synced=self.clock.clock_synced(), clock=self.clock
             ),
         }
         try:

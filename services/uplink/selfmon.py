@@ -67,6 +67,7 @@ class SelfMonitor:
         ]
 
     async def run(self) -> None:
+        # Real time on purpose: CPU seconds are real, so is the interval they are divided by.
         last_cpu, last_t = _cpu_seconds(), time.monotonic()
         while True:
             await asyncio.sleep(self.interval_s)

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import random
 import threading
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -89,7 +88,6 @@ class UplinkService:
         self._wake = asyncio.Event()
         self._rng = random.Random()
         self._expander = outbox.Expander()
-        self._started = time.monotonic()
         self.sent_batches = 0
 
     async def setup(self) -> None:
@@ -130,10 +128,10 @@ class UplinkService:
             self.forwarder.rearm()
             # Counting a long queue is a scan: the status figure is refreshed every few seconds,
             # while the decision below only looks as far as one batch.
-            if time.monotonic() - counted_at >= BACKLOG_COUNT_S:
+            if self.ctx.clock.monotonic() - counted_at >= BACKLOG_COUNT_S:
                 backlog = await self.ctx.store.read(outbox.read_backlog)
                 self.ctx.status.publish(StatusKey.UPLINK_BACKLOG, sum(backlog.pending.values()))
-                counted_at = time.monotonic()
+                counted_at = self.ctx.clock.monotonic()
             limit = self.settings.batch_max_records
             priority, bulk = await self.ctx.store.read(partial(outbox.read_due, bulk_limit=limit))
             if not priority and bulk == 0:
@@ -145,7 +143,7 @@ class UplinkService:
                 continue
             # Bulk waits to fill a batch (count or age); anything in the priority lane goes now.
             if not priority:
-                now = time.monotonic()
+                now = self.ctx.clock.monotonic()
                 bulk_since = bulk_since if bulk_since is not None else now
                 due = bulk_since + self.settings.batch_max_age_s
                 if bulk < limit and now < due:
@@ -303,7 +301,7 @@ class UplinkService:
             "stream": self.stream,
             "version": self.ctx.version,
             "site": self.ctx.config.site.name,
-            "uptime_s": round(time.monotonic() - self._started, 1),
+            "uptime_s": round(self.ctx.uptime_s(), 1),
             "boot_id": stamp.boot_id,
             "clock_synced": stamp.synced,
             "queue": {str(k): v for k, v in backlog.pending.items()},
