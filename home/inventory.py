@@ -11,8 +11,8 @@ its last snapshot, or when the box reports more dropped device records than at i
 above the high-water mark, so a resent batch changes nothing (exactly once), and writes:
 
 * ``devices``: one row per (appliance, device_id): the latest state;
-* ``device_changes``: one row per change (joined, added, left, returned, ip_changed, updated,
-  removed), dated by the box's record time, for the monthly report's "changes";
+* ``device_changes``: one row per change (joined, baseline, added, left, returned,
+  ip_changed, updated, removed), dated by the box's record time, for the monthly report's "changes";
 * ``inventory_snapshots``: the last complete snapshot per (appliance, stream).
 
 Everything from the box is untrusted text: stored as text (the pages escape it), NUL removed
@@ -41,7 +41,7 @@ KIND: Final = "device"
 MAX_TEXT_CHARS: Final = 256
 #: Changes stored in ``device_changes`` (a snapshot is a state, not a change).
 CHANGES: Final = frozenset(
-    {"joined", "added", "left", "returned", "ip_changed", "updated", "removed"}
+    {"joined", "baseline", "added", "left", "returned", "ip_changed", "updated", "removed"}
 )
 _FIELDS: Final = ("mac", "ip", "name", "kind", "vendor", "model", "source", "state")
 _STATES: Final = frozenset({"present", "left"})
@@ -134,7 +134,8 @@ class HomeDevice:
 class DeviceChange:
     """One change of a site's inventory (a row of ``device_changes``).
 
-    ``change``: joined (discovered), added (configured by a technician, or the gateway role),
+    ``change``: joined (a new device discovered), baseline (found by a fresh box's first
+    sweep: already there, not news), added (configured by a technician, or the gateway role),
     left, returned, ip_changed (``old_ip`` -> ``ip``), updated (``changed`` names the fields:
     name, kind, vendor, model, mac), removed; ``at``: the box's wall clock when it happened.
     ``name``/``kind``/``vendor``/``mac``/``ip``: the device as it was after the change.

@@ -26,8 +26,8 @@ Record body (all strings bounded to :data:`MAX_TEXT_CHARS`)::
      "kind": "nas", "vendor": "Synology", "model": "DS920+", "source": "arp",
      "state": "present" | "left", "watched": true, "first_seen": 1795000000.0,
      "last_seen": 1795000300.0,
-     "change": "joined" | "added" | "left" | "returned" | "ip_changed" | "updated"
-               | "removed" | "snapshot",
+     "change": "joined" | "baseline" | "added" | "left" | "returned" | "ip_changed"
+               | "updated" | "removed" | "snapshot",
      "changed": ["ip"], "old": {"ip": "198.18.0.19"},          # what differs from the last
      "snapshot": "3f2a.."}                                     # snapshot records only
     {"change": "snapshot_end", "snapshot": "3f2a..", "count": 31, "device_drops": 0}
@@ -139,10 +139,25 @@ def _remember(tx: Tx, rows: Iterable[tuple[Any, ...]]) -> None:
     )
 
 
-def _classify(body: dict[str, Any], sent: tuple[Any, ...] | None) -> dict[str, Any]:
+def _announced_join(tx: Tx, device_id: int) -> bool:
+    """Did this transaction store a ``device.joined`` event for the device? (Discovery's
+    first sweep on a fresh box, the baseline, adds devices without one: not news.)"""
+    row = tx.conn.execute(
+        "SELECT 1 FROM events WHERE ts >= ? AND kind = 'device.joined' AND device_id = ? LIMIT 1",
+        (tx.stamp.wall, device_id),
+    ).fetchone()
+    return row is not None
+
+
+def _classify(tx: Tx, body: dict[str, Any], sent: tuple[Any, ...] | None) -> dict[str, Any]:
     """Add ``change`` (and ``changed``/``old``) to ``body`` against what home was sent."""
     if sent is None:
-        body["change"] = "added" if body["source"] in ("config", "gateway") else "joined"
+        if body["source"] in ("config", "gateway"):
+            body["change"] = "added"  # a technician's device, or the gateway role's row
+        elif _announced_join(tx, body["device_id"]):
+            body["change"] = "joined"
+        else:
+            body["change"] = "baseline"
         return body
     old = dict(zip(TRACKED, sent, strict=True))
     changed = [f for f in TRACKED if old[f] != body[f]]
@@ -177,7 +192,7 @@ def forward_changes(tx: Tx, watched_kinds: Iterable[str] = ()) -> int:
     ).fetchall()
     for row in rows:
         sent = None if row[12] is None else tuple(row[13:])
-        tx.forward(KIND_DEVICE, _classify(_body(row[:12], kinds), sent), LANE_DEVICES)
+        tx.forward(KIND_DEVICE, _classify(tx, _body(row[:12], kinds), sent), LANE_DEVICES)
     _remember(tx, rows)
     gone = conn.execute(
         "SELECT device_id FROM uplink_device_sent WHERE device_id NOT IN (SELECT id FROM devices)"
@@ -207,7 +222,8 @@ def snapshot_pending(conn: sqlite3.Connection) -> bool:
 
 def forward_snapshot(tx: Tx, watched_kinds: Iterable[str] = ()) -> str:
     """Forward every device (``change: "snapshot"``) and a closing ``snapshot_end`` record in
-    this transaction; what home was sent becomes today's inventory. Returns the snapshot id.
+    this transaction; what home was sent becomes today's inventory. Returns the snapshot id,
+    or "" (nothing forwarded) while the box knows no device.
 
     The records of one snapshot are consecutive in lane 0 (one write function, one writer
     thread), so when home reads ``snapshot_end`` it has all of them and forgets the devices
@@ -217,6 +233,10 @@ def forward_snapshot(tx: Tx, watched_kinds: Iterable[str] = ()) -> str:
     kinds = frozenset(watched_kinds)
     snapshot = secrets.token_hex(8)
     rows = conn.execute(f"{_current_sql(conn, _EXTRA)} ORDER BY d.id").fetchall()
+    if not rows:
+        # Nothing to tell (no discovery, nothing configured): home keeps asking, and gets
+        # the snapshot once a device is known.
+        return ""
     for row in rows:
         body = _body(row, kinds)
         body.update(change="snapshot", snapshot=snapshot)
