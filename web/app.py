@@ -196,6 +196,7 @@ def _safe_next(target: str) -> str:
 
 @web.middleware
 async def timing(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # Real time on purpose: this measures how long the handler took (a latency histogram).
     started = time.perf_counter()
     status = 500
     try:
@@ -737,6 +738,7 @@ async def metrics(request: web.Request) -> web.Response:
     dropped = ctx.bus.dropped_by_types()
     text = render_metrics(
         uptime_s=ctx.uptime_s(),
+        now_s=_now(ctx),
         store_facts=store_facts,
         store_counters=counters,
         bus_dropped=dropped,
@@ -766,21 +768,21 @@ async def stream(request: web.Request) -> web.StreamResponse:
     assert task is not None
     state.streams.add(task)
     last: Any = None
-    last_write = time.monotonic()
+    last_write = ctx.clock.monotonic()
     try:
         while True:
             fingerprint = (ctx.status.version, await ctx.store.read(data.fingerprint))
             if fingerprint != last:
                 version = f"{hash(fingerprint) & 0xFFFFFFFF:08x}"
                 await response.write(f"event: change\ndata: {version}\n\n".encode())
-                last, last_write = fingerprint, time.monotonic()
+                last, last_write = fingerprint, ctx.clock.monotonic()
                 # Coalesce bursts (a poll cycle commits many rows, the uplink moves its
                 # backlog): a browser refetches at most once per interval.
                 await asyncio.sleep(STREAM_MIN_GAP_S)
                 continue
-            if time.monotonic() - last_write > STREAM_KEEPALIVE_S:
+            if ctx.clock.monotonic() - last_write > STREAM_KEEPALIVE_S:
                 await response.write(b": keepalive\n\n")
-                last_write = time.monotonic()
+                last_write = ctx.clock.monotonic()
             await ctx.status.wait_changed(STREAM_CHECK_S)
     except (ConnectionResetError, asyncio.CancelledError):
         pass
@@ -805,8 +807,9 @@ def create_app(ctx: AppContext) -> web.Application:
     app[CTX] = ctx
     app[aiohttp_jinja2.APP_KEY] = render.environment()
     app[STATE] = WebState(
-        sessions=auth.Sessions(settings.session_ttl_s),
-        limiter=auth.LoginLimiter(settings.login_attempts_per_min),
+        sessions=auth.Sessions(settings.session_ttl_s, clock=ctx.clock),
+        limiter=auth.LoginLimiter(settings.login_attempts_per_min, clock=ctx.clock),
+        netinfo=NetInfo(clock=ctx.clock),
     )
     app.on_shutdown.append(_close_streams)
     app.on_response_prepare.append(_security_headers)

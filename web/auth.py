@@ -20,9 +20,10 @@ import hmac
 import ipaddress
 import secrets
 import sys
-import time
 from collections import deque
 from dataclasses import dataclass, field
+
+from core.clock import Clock, system_clock
 
 # scrypt cost: N=2^14, r=8 uses 16 MiB and ~60 ms on a Raspberry Pi 4; slow enough to make
 # offline guessing expensive, fast enough for a login.
@@ -103,13 +104,14 @@ def is_lan_client(remote: str | None) -> bool:
 @dataclass
 class Session:
     csrf: str
-    expires: float  # time.monotonic() deadline, pushed forward on use
+    expires: float  # deadline on the clock's monotonic time (s), pushed forward on use
     client: str
 
 
 @dataclass
 class Sessions:
     ttl_s: float
+    clock: Clock = field(default_factory=system_clock)
     _by_token: dict[str, Session] = field(default_factory=dict)
 
     def create(self, client: str) -> tuple[str, Session]:
@@ -117,7 +119,7 @@ class Sessions:
         while len(self._by_token) >= MAX_SESSIONS:
             self._by_token.pop(next(iter(self._by_token)))
         token = secrets.token_urlsafe(32)
-        session = Session(secrets.token_urlsafe(32), time.monotonic() + self.ttl_s, client)
+        session = Session(secrets.token_urlsafe(32), self.clock.monotonic() + self.ttl_s, client)
         self._by_token[token] = session
         return token, session
 
@@ -127,7 +129,7 @@ class Sessions:
         session = self._by_token.get(token)
         if session is None:
             return None
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if session.expires < now:
             del self._by_token[token]
             return None
@@ -142,7 +144,7 @@ class Sessions:
         self._by_token.clear()
 
     def _expire(self) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         for token in [t for t, s in self._by_token.items() if s.expires < now]:
             del self._by_token[token]
 
@@ -152,6 +154,7 @@ class LoginLimiter:
     """At most ``per_min`` failed logins per client address in any 60 s window."""
 
     per_min: int
+    clock: Clock = field(default_factory=system_clock)
     _failures: dict[str, deque[float]] = field(default_factory=dict)
 
     def retry_after_s(self, client: str) -> float:
@@ -159,17 +162,17 @@ class LoginLimiter:
         window = self._window(client)
         if len(window) < self.per_min:
             return 0.0
-        return max(0.0, window[0] + LOGIN_WINDOW_S - time.monotonic())
+        return max(0.0, window[0] + LOGIN_WINDOW_S - self.clock.monotonic())
 
     def failed(self, client: str) -> None:
-        self._window(client).append(time.monotonic())
+        self._window(client).append(self.clock.monotonic())
 
     def succeeded(self, client: str) -> None:
         self._failures.pop(client, None)
 
     def _window(self, client: str) -> deque[float]:
         window = self._failures.setdefault(client, deque())
-        horizon = time.monotonic() - LOGIN_WINDOW_S
+        horizon = self.clock.monotonic() - LOGIN_WINDOW_S
         while window and window[0] < horizon:
             window.popleft()
         return window

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import resource
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +80,7 @@ class Text:
 def render(
     *,
     uptime_s: float,
+    now_s: float,
     store_facts: Mapping[str, Any],
     store_counters: Mapping[str, int],
     bus_dropped: Mapping[str, int],
@@ -104,7 +104,7 @@ def render(
     t.sample("outpost_store_bytes", store_facts.get("db_bytes", 0))
     t.metric("outpost_outbox_records", "gauge", "Records waiting to be sent home, by lane.")
     t.metric("outpost_outbox_oldest_seconds", "gauge", "Age of the oldest unsent record.")
-    now = time.time()
+    now = now_s  # wall time (s) the outbox ages are measured against
     for lane, name in ((0, "priority"), (1, "bulk")):
         n, oldest = store_facts.get("outbox", {}).get(lane, (0, 0.0))
         t.sample("outpost_outbox_records", n, lane=name)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from core.clock import Clock, system_clock
 
 CACHE_S = 30.0
 IP_TIMEOUT_S = 3.0
@@ -58,11 +59,12 @@ def parse_resolv_conf(text: str) -> tuple[list[str], str]:
 
 @dataclass
 class NetInfo:
+    clock: Clock = field(default_factory=system_clock)
     _cached: dict[str, Any] | None = None
     _at: float = field(default=-CACHE_S)
 
     async def facts(self) -> dict[str, Any]:
-        if self._cached is not None and time.monotonic() - self._at < CACHE_S:
+        if self._cached is not None and self.clock.monotonic() - self._at < CACHE_S:
             return self._cached
         addrs = await _ip_json("addr", "show")
         routes = await _ip_json("route", "show", "default")
@@ -90,7 +92,7 @@ class NetInfo:
             "dns": servers,
             "search": search,
         }
-        self._at = time.monotonic()
+        self._at = self.clock.monotonic()
         return self._cached
 
 
