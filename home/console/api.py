@@ -100,7 +100,7 @@ async def site(request: web.Request) -> web.Response:
 async def alerts(request: web.Request) -> web.Response:
     console = _console(request)
     found = await console.on_db(fleet.open_alerts, console.clock())
-    return web.json_response({"alerts": [asdict(a) for a in found]})
+    return web.json_response({"alerts": [dict(vars(a)) for a in found]})
 
 
 @needs(Role.READ_ONLY)
