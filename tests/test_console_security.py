@@ -39,7 +39,7 @@ def _concrete(path: str) -> str:
 def _guarded_routes(s: Served) -> list[tuple[str, str, object]]:
     """(method, path, handler) of every route the console guards: all but the signed
     appliance paths, the open login/setup pages and the static files."""
-    out = []
+    out: list[tuple[str, str, object]] = []
     for route in s.app.router.routes():
         info = route.resource.get_info() if route.resource else {}
         path = str(info.get("path") or info.get("formatter") or info.get("prefix") or "")
