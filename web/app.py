@@ -28,7 +28,7 @@ from core.status import StatusKey
 from services.context import AppContext
 from services.polling.gateway import default_gateway
 from services.store.records import Event, insert_event
-from web import auth, charts, data, pages, render
+from web import auth, charts, data, pages, render, report_page
 from web.metrics import WebMetrics
 from web.metrics import render as render_metrics
 from web.netinfo import NetInfo, subnets_with_counts
@@ -337,6 +337,11 @@ async def device_chart(request: web.Request) -> web.Response:
     return web.Response(
         text=svg, content_type="image/svg+xml", headers={"Cache-Control": "max-age=60"}
     )
+
+
+async def monthly_report(request: web.Request) -> web.Response:
+    """The monthly report from local records (web/report_page.py); open to the LAN like /."""
+    return await report_page.report_page(request, request.app[CTX])
 
 
 async def alerts_page(request: web.Request) -> web.Response:
@@ -819,6 +824,7 @@ def create_app(ctx: AppContext) -> web.Application:
     r.add_get(r"/devices/{id:\d+}", device_page)
     r.add_get(r"/devices/{id:\d+}/chart/{metric}.svg", device_chart)
     r.add_get("/alerts", alerts_page)
+    r.add_get("/report", monthly_report)
     r.add_get("/network", network_page)
     r.add_get("/login", login_get)
     r.add_post("/login", login_post)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from core.report import forecast as fc
 from core.report import words
-from core.report.availability import DOWN, Availability, availability, runs
+from core.report.availability import DOWN, UNKNOWN, Availability, availability, runs
 from core.report.hours import overlap
 from core.report.inputs import KEY_KINDS, Alert, Device, ReportInput
 from core.report.model import (
@@ -165,6 +165,7 @@ def _outlook(data: ReportInput, devices: dict[int, Device]) -> list[Outlook]:
                     f"storage.used_pct {volume}: least squares over {t.points} points, "
                     f"slope {t.slope_per_day:+.3f} %/day, R^2 {t.r2:.3f}"
                 ),
+                series=("volume", device_id, volume),
             )
         )
     for (device_id, supply), points in sorted(data.supplies.items()):
@@ -190,6 +191,7 @@ def _outlook(data: ReportInput, devices: dict[int, Device]) -> list[Outlook]:
                         f"supply.level_pct {supply}: least squares over {t.points} points, "
                         f"slope {t.slope_per_day:+.3f} %/day, R^2 {t.r2:.3f}"
                     ),
+                    series=("supply", device_id, supply),
                 )
             )
         elif last is not None and last <= SUPPLY_LOW_PCT:
@@ -220,9 +222,16 @@ def _outlook(data: ReportInput, devices: dict[int, Device]) -> list[Outlook]:
 
 def _changes(data: ReportInput, devices: dict[int, Device]) -> list[Change]:
     out: list[Change] = []
+    # A device seen again after "left" (a laptop going home for the night) did not leave.
+    returned: dict[int, float] = {}
+    for h in data.happenings:
+        if h.kind == "device.returned" and h.device_id is not None:
+            returned[h.device_id] = max(returned.get(h.device_id, 0.0), h.ts)
     for h in data.happenings:
         what = _CHANGE_WORDS.get(h.kind)
         if what is None or not data.period.start_s <= h.ts < data.period.end_s:
+            continue
+        if what == "left" and returned.get(h.device_id or -1, 0.0) > h.ts:
             continue
         device = devices.get(h.device_id) if h.device_id is not None else None
         name = device_name(device)
@@ -323,7 +332,17 @@ def build_report(data: ReportInput) -> Report:
         key = is_key(d)
         polls = sum(1 for ts, _ in points if start_s <= ts < end_s)
         per_device.append(
-            DeviceAvailability(d.id, device_name(d), d.kind, d.ip, key, figures, outages, polls)
+            DeviceAvailability(
+                d.id,
+                device_name(d),
+                d.kind,
+                d.ip,
+                key,
+                figures,
+                outages,
+                polls,
+                tuple(r for r in run_list if r.state == UNKNOWN),
+            )
         )
         if key:
             for i, v in enumerate(

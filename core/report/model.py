@@ -44,6 +44,7 @@ class Outlook:
     due_s: float | None  # the forecast date, None when no date applies
     detail: str  # how it was worked out, in plain words
     technical: str  # the fit, for the appendix
+    series: tuple[str, int, str] | None = None  # ("volume"|"supply", device id, instance)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class DeviceAvailability:
     figures: Availability
     outages: tuple[Run, ...]  # the down runs, in order
     polls: int
+    gaps: tuple[Run, ...] = ()  # the unknown runs (no data), in order
 
 
 @dataclass(frozen=True)
