@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from core.clock import Clock, system_clock
 from core.logs import get_log
 from core.settings.hardware import HardwareSettings
 from hardware.leds import LED_NAMES, level
@@ -37,7 +37,7 @@ class Backend(Protocol):
 
 @dataclass(frozen=True)
 class LedChange:
-    at: float  # time.monotonic()
+    at: float  # the clock's monotonic time (s)
     led: str
     pattern: str
 
@@ -45,7 +45,8 @@ class LedChange:
 class SimBackend:
     """LEDs recorded in memory; ``press(duration_s)`` simulates a hold of the button."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or system_clock()
         self.leds: dict[str, str] = dict.fromkeys(LED_NAMES, "off")
         self.history: list[LedChange] = []
         self._handler: ButtonHandler | None = None
@@ -53,7 +54,7 @@ class SimBackend:
     def set_led(self, name: str, pattern: str) -> None:
         if self.leds.get(name) != pattern:
             self.leds[name] = pattern
-            self.history.append(LedChange(time.monotonic(), name, pattern))
+            self.history.append(LedChange(self.clock.monotonic(), name, pattern))
 
     def tick(self, now: float) -> None:
         pass
@@ -65,7 +66,7 @@ class SimBackend:
         """A hold of ``duration_s`` that ends now, without waiting for it (virtual hold time)."""
         if self._handler is None:
             raise RuntimeError("the hardware service has not attached to the button yet")
-        end = time.monotonic()
+        end = self.clock.monotonic()
         self._handler(True, end - duration_s)
         self._handler(False, end)
 
@@ -73,12 +74,12 @@ class SimBackend:
         """Press and keep holding (real time); ``release()`` ends it."""
         if self._handler is None:
             raise RuntimeError("the hardware service has not attached to the button yet")
-        self._handler(True, time.monotonic())
+        self._handler(True, self.clock.monotonic())
 
     def release(self) -> None:
         if self._handler is None:
             raise RuntimeError("the hardware service has not attached to the button yet")
-        self._handler(False, time.monotonic())
+        self._handler(False, self.clock.monotonic())
 
     def close(self) -> None:
         pass
@@ -92,7 +93,13 @@ class GpioBackend:
     (rpi-lgpio reads RPI_LGPIO_CHIP).
     """
 
-    def __init__(self, settings: HardwareSettings, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        settings: HardwareSettings,
+        loop: asyncio.AbstractEventLoop,
+        clock: Clock | None = None,
+    ) -> None:
+        self.clock = clock or system_clock()  # edges are stamped on the service's clock
         if settings.gpio_chip >= 0:
             os.environ["RPI_LGPIO_CHIP"] = str(settings.gpio_chip)
         try:
@@ -127,7 +134,7 @@ class GpioBackend:
     def _edge(self, channel: int) -> None:
         # Runs on the GPIO library's thread: read the level now, hand it to the event loop.
         pressed = self._gpio.input(channel) == self._gpio.LOW  # button pulls to ground
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if self._handler is not None:
             self._loop.call_soon_threadsafe(self._handler, pressed, now)
 
@@ -152,7 +159,9 @@ class GpioBackend:
         self._gpio.cleanup([*self._pins.values(), self._settings.button_pin])
 
 
-def make_backend(settings: HardwareSettings, loop: asyncio.AbstractEventLoop) -> Backend:
+def make_backend(
+    settings: HardwareSettings, loop: asyncio.AbstractEventLoop, clock: Clock | None = None
+) -> Backend:
     if settings.backend == "gpio":
-        return GpioBackend(settings, loop)
-    return SimBackend()
+        return GpioBackend(settings, loop, clock)
+    return SimBackend(clock)

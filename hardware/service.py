@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -72,7 +71,7 @@ class HardwareService:
 
     async def setup(self) -> None:
         if self.backend is None:
-            self.backend = make_backend(self.settings, asyncio.get_running_loop())
+            self.backend = make_backend(self.settings, asyncio.get_running_loop(), self.ctx.clock)
         if self._reboot is None:
             if isinstance(self.backend, SimBackend):
                 self._reboot = self._recorded_reboot
@@ -106,7 +105,7 @@ class HardwareService:
     async def step(self) -> Panel:
         """Recompute the panel from the current facts and drive the LEDs once."""
         assert self.backend is not None
-        now = time.monotonic()
+        now = self.ctx.clock.monotonic()
         self._take_identify_requests(now)
         identifying = now < self._identify_until
         if identifying != self._identifying:
@@ -177,7 +176,7 @@ class HardwareService:
         action = self.monitor.release(at)
         log.info("hardware.button", held_s=round(held, 2), action=action.value)
         self.actions.append(action)
-        now = time.monotonic()
+        now = self.ctx.clock.monotonic()
         if action is Action.STATUS:
             self._identify_until = max(self._identify_until, now + SHORT_PRESS_IDENTIFY_S)
             self._spawn(self._record_event("panel.button", "Front-panel button pressed"))
@@ -215,7 +214,7 @@ class HardwareService:
         await self.reset.run()
 
     async def _recorded_reboot(self) -> None:
-        self.reboots.append(time.time())
+        self.reboots.append(self.ctx.clock.wall())
         log.warning("hardware.reboot_simulated")
 
 

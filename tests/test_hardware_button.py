@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -143,7 +142,7 @@ async def test_hold_feedback_shows_the_band_reached(
     async with appliance(tmp_path, config) as ctx:
         ctx.status.publish(StatusKey.PHASE, "running")
         service, backend = await _service(tmp_path, ctx)
-        start = time.monotonic()
+        start = backend.clock.monotonic()  # the clock the service reads too
         # White box: the GPIO edge callback, as the pin would call it; held for 6 s already.
         backend._handler(True, start - 6.0)  # type: ignore[misc]  # noqa: SLF001
         assert (await service.step()).state is PanelState.REBOOT_ARMED
