@@ -149,6 +149,7 @@ async def test_console_in_chromium(tmp_path: Path) -> None:
 
             # Claim the pending box from the page; then it reports and joins the overview.
             await page.click("nav.tabs a[href='/console/boxes']")
+            await screenshot(page, "console-boxes-pending-desktop")
             await page.fill("#claim-form input[name=code]", CLAIM_CODE.lower())
             await page.fill("#claim-form input[name=site]", "Harbour Vets")
             await page.click("#claim-form button")
