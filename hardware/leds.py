@@ -13,7 +13,8 @@ Priority, highest first (the first that holds names the state):
   booting         power slow pulse          starting up
   unprovisioned   uplink slow pulse         waiting to be claimed by the MSP
   major_alert     alert on                  a critical or major alert is open
-  uplink_down     uplink blink              buffering data until home answers
+  uplink_down     uplink blink              offline, buffering data until home answers;
+                  uplink fast blink         failing: refused or TLS, a technician must act
   minor_alert     alert slow pulse          a minor alert is open
   healthy         power on, uplink on       all good
 Button feedback (while held / the factory-reset confirm) overrides everything.
@@ -124,6 +125,8 @@ def panel(facts: Mapping[str, Any], overlay: PanelState | None = None) -> Panel:
     uplink: Pattern
     if PanelState.UNPROVISIONED in active:
         uplink = "slow_pulse"
+    elif uplink_state == "failing":
+        uplink = "fast_blink"  # home reachable but refusing us: not an outage to sit out
     elif uplink_state in UPLINK_DOWN_STATES:
         uplink = "blink"
     elif uplink_state == "connected":

@@ -117,6 +117,9 @@ def test_everyday_states_combine_on_their_own_leds() -> None:
     assert panel({**HEALTHY, "update.state": "downloading"}).state is PanelState.HEALTHY
     # A failing uplink is "uplink down" too; an unconfigured one leaves the LED dark.
     assert panel({**HEALTHY, "uplink.state": "failing"}).state is PanelState.UPLINK_DOWN
+    # ...told apart on the uplink LED: an outage ridden out blinks, a refusal blinks fast.
+    assert panel({**HEALTHY, "uplink.state": "buffering"}).leds.uplink == "blink"
+    assert panel({**HEALTHY, "uplink.state": "failing"}).leds.uplink == "fast_blink"
     assert panel({**HEALTHY, "uplink.state": "unconfigured"}).leds.uplink == "off"
 
 

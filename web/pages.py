@@ -18,8 +18,14 @@ from web.render import ago, fmt_value, kind_label, local_short
 
 UPLINK_TEXT = {
     "connected": ("Connected to your IT provider", "ok"),
-    "buffering": ("Not connected: keeping data until the link is back", "warn"),
-    "failing": ("Connection to your IT provider is failing", "bad"),
+    # An outage the box rides out is amber; red is for a box that cannot send although home
+    # can be reached (refused, certificate, clock): a technician must act.
+    "buffering": ("Offline: keeping data until the link to your IT provider is back", "warn"),
+    "failing": (
+        "Cannot send to your IT provider (refused or certificate not trusted): "
+        "a technician is needed",
+        "bad",
+    ),
     "unconfigured": ("No IT provider connection configured", "muted"),
 }
 LED_TEXT = {

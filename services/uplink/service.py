@@ -30,7 +30,16 @@ log = get_log("uplink")
 
 IDLE_CHECK_S = 5.0  # even without a wake-up, look at the outbox this often
 BACKLOG_COUNT_S = 2.0  # how often uplink.backlog is recounted while records flow
-FAILING_AFTER = 5  # consecutive failed exchanges before "buffering" becomes "failing"
+#: Consecutive answers from home that are not acknowledgements (5xx, garbage) before
+#: "buffering" becomes "failing". A link that is down (no answer at all) never does.
+FAILING_AFTER = 5
+#: Outcomes of a box that cannot reach home (connection refused, timeout, DNS, no route, a
+#: reset) or that home asked to wait: an outage ridden out, records kept ("buffering", amber).
+OFFLINE_OUTCOMES = frozenset({"network", "busy"})
+#: Outcomes that need a technician although home can be reached: refused (401/403: key not
+#: registered, revoked, clock outside home's window) and TLS (a certificate not from the
+#: pinned CA): "failing", red, at once.
+TECHNICIAN_OUTCOMES = frozenset({"refused", "tls"})
 
 
 class OutboxForwarder:
@@ -117,6 +126,7 @@ class UplinkService:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._send_loop())
             group.create_task(self._heartbeat_loop())
+            group.create_task(self._backlog_loop())
             group.create_task(self._device_changes_loop())
 
     # ---- sending ----
@@ -243,8 +253,7 @@ class UplinkService:
 
     def _failed(self, ex: Exchange, why: str) -> float:
         self.failures += 1
-        needs_technician = ex.outcome in ("refused", "tls")
-        state = "failing" if needs_technician or self.failures >= FAILING_AFTER else "buffering"
+        state = uplink_state_after(ex.outcome, self.failures)
         self.ctx.status.publish(StatusKey.UPLINK_STATE, state)
         log.warning(
             "uplink.send_failed",
@@ -286,6 +295,19 @@ class UplinkService:
                 log.warning("uplink.device_changes_failed", error=str(exc))
             await asyncio.sleep(devices.CHANGES_CHECK_S)
 
+    async def _backlog_loop(self) -> None:
+        """Publish ``uplink.backlog`` (unacknowledged rows) every ``BACKLOG_COUNT_S``, on its
+        own: the sender may wait a long back-off or a request timeout during an outage, and
+        the page must follow the outbox meanwhile (within 2 s)."""
+        while True:
+            try:
+                backlog = await self.ctx.store.read(outbox.read_backlog)
+            except StoreError as exc:
+                log.warning("uplink.backlog_unreadable", error=str(exc))
+            else:
+                self.ctx.status.publish(StatusKey.UPLINK_BACKLOG, sum(backlog.pending.values()))
+            await asyncio.sleep(BACKLOG_COUNT_S)
+
     # ---- heartbeat ----
 
     async def heartbeat_doc(self) -> dict[str, Any]:
@@ -326,11 +348,24 @@ class UplinkService:
                     log.info(
                         "uplink.heartbeat_failed", outcome=exchange.outcome, error=exchange.error
                     )
-                    if exchange.outcome in ("refused", "tls"):
+                    if exchange.outcome in TECHNICIAN_OUTCOMES:
                         self.ctx.status.publish(StatusKey.UPLINK_STATE, "failing")
                     elif state == "connected":
                         self.ctx.status.publish(StatusKey.UPLINK_STATE, "buffering")
             await asyncio.sleep(self.settings.heartbeat_s)
+
+
+def uplink_state_after(outcome: str, failures: int) -> str:
+    """``uplink.state`` after a failed exchange, the ``failures``-th in a row.
+
+    "failing" (red: a technician must act) for refusals and TLS failures at once, and for a
+    home that answers but never acknowledges (5xx, garbage) after ``FAILING_AFTER`` tries;
+    "buffering" (amber: offline, keeping data) for an outage however long it lasts."""
+    if outcome in TECHNICIAN_OUTCOMES:
+        return "failing"
+    if outcome in OFFLINE_OUTCOMES:
+        return "buffering"
+    return "failing" if failures >= FAILING_AFTER else "buffering"
 
 
 def make_forwarder(ctx_config_url: str) -> OutboxForwarder | None:
