@@ -10,7 +10,7 @@ with ``simsite.demo`` (addresses, MACs, who sits on which switch port).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from simsite import demo
@@ -230,16 +230,126 @@ def gateway() -> str:
     return _render(recs)
 
 
+@dataclass(frozen=True)
+class SwitchPort:
+    """One port of a generated switch: the MACs its forwarding table learned there."""
+
+    index: int
+    macs: tuple[str, ...] = ()
+    vlan: int = 1  # untagged VLAN (dot1qPvid) and the VLAN of its FDB entries
+    up: bool | None = None  # None: up when something is plugged in
+    speed: int = GIGABIT_BPS
+    alias: str = ""
+    in_errors: int = 0
+    #: MACs learned in another VLAN than ``vlan`` (a phone's voice VLAN, tagged).
+    tagged: dict[str, int] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class LldpNeighbour:
+    """A device announcing itself by LLDP on one port (lldpRemTable)."""
+
+    port: int
+    sys_name: str
+    chassis_mac: str
+    port_id: str  # its own port name (subtype interfaceName)
+    sys_descr: str = ""
+    caps: int = 0x28  # lldpRemSysCapEnabled first octet: bridge (0x20) + router (0x08)
+    mgmt_ip: str = ""
+
+
+def switch_recording(
+    name: str,
+    mac: str,
+    ip: str,
+    ports: list[SwitchPort],
+    neighbours: list[LldpNeighbour] = (),  # type: ignore[assignment]
+    *,
+    descr: str = "GS110TP ProSAFE 8-Port Gigabit PoE Smart Switch, 5.4.2.36, B5.2.0.1",
+    object_id: str = "1.3.6.1.4.1.4526.100.4.10",
+    location: str = "Comms cupboard",
+) -> str:
+    """A managed switch's recording: system, IF-MIB with EtherLike duplex, BRIDGE-MIB and
+    Q-BRIDGE-MIB forwarding tables listing ``ports``' MACs (VLAN = FDB id), dot1qPvid, LLDP
+    local ports and neighbours. Ports are numbered 1..n, bridge port = ifIndex."""
+    recs = system(descr, object_id, name, location, 2)
+    ifaces = []
+    for p in ports:
+        up = bool(p.macs) if p.up is None else p.up
+        ifaces.append(
+            Iface(
+                p.index,
+                f"g{p.index}",
+                mac,
+                up=up,
+                speed=p.speed,
+                alias=p.alias,
+                octets_in=7_340_032_000 * p.index if up else 0,
+                octets_out=5_242_880_000 * p.index if up else 0,
+                in_errors=p.in_errors,
+            )
+        )
+    vlan_if = len(ports) + 1
+    ifaces.append(Iface(vlan_if, "vlan 1", mac, type=IF_VIRTUAL, octets_in=88_112_004,
+                        octets_out=61_120_550))  # fmt: skip
+    recs += interfaces(ifaces)
+    recs += ip_addresses([(ip, vlan_if, "255.255.255.0")])
+    # EtherLike-MIB dot3StatsDuplexStatus: full (3) on every port with link.
+    recs += [(f"1.3.6.1.2.1.10.7.2.1.19.{i.index}", INT, 3 if i.up else 1) for i in ifaces[:-1]]
+    # BRIDGE-MIB: base info, port -> ifIndex, and the learned forwarding table.
+    recs += [
+        ("1.3.6.1.2.1.17.1.1.0", HEX, _mac_hex(mac)),
+        ("1.3.6.1.2.1.17.1.2.0", INT, len(ports)),
+        ("1.3.6.1.2.1.17.1.3.0", INT, 2),  # transparent-only
+    ]
+    vlans = sorted({p.vlan for p in ports} | {v for p in ports for v in p.tagged.values()})
+    for p in ports:
+        recs += [
+            (f"1.3.6.1.2.1.17.1.4.1.1.{p.index}", INT, p.index),
+            (f"1.3.6.1.2.1.17.1.4.1.2.{p.index}", INT, p.index),
+            (f"1.3.6.1.2.1.17.7.1.4.5.1.1.{p.index}", GAUGE32, p.vlan),  # dot1qPvid
+        ]
+        for peer in p.macs:
+            key = _mac_index(peer)
+            vlan = p.tagged.get(peer, p.vlan)
+            recs += [
+                (f"1.3.6.1.2.1.17.4.3.1.1.{key}", HEX, _mac_hex(peer)),
+                (f"1.3.6.1.2.1.17.4.3.1.2.{key}", INT, p.index),
+                (f"1.3.6.1.2.1.17.4.3.1.3.{key}", INT, 3),  # learned
+                # Q-BRIDGE-MIB: FDB id = the VLAN (independent VLAN learning).
+                (f"1.3.6.1.2.1.17.7.1.2.2.1.2.{vlan}.{key}", INT, p.index),
+                (f"1.3.6.1.2.1.17.7.1.2.2.1.3.{vlan}.{key}", INT, 3),
+            ]
+    recs += [(f"1.3.6.1.2.1.17.7.1.4.2.1.3.0.{v}", GAUGE32, v) for v in vlans]  # dot1qVlanFdbId
+    # LLDP-MIB: local ports (subtype interfaceName) and the neighbours heard.
+    lldp = "1.0.8802.1.1.2.1"
+    for p in ports:
+        recs += [
+            (f"{lldp}.3.7.1.2.{p.index}", INT, 5),
+            (f"{lldp}.3.7.1.3.{p.index}", STR, f"g{p.index}"),
+            (f"{lldp}.3.7.1.4.{p.index}", STR, p.alias or f"g{p.index}"),
+        ]
+    for n, nb in enumerate(neighbours, start=1):
+        key = f"0.{nb.port}.{n}"
+        recs += [
+            (f"{lldp}.4.1.1.4.{key}", INT, 4),  # chassis id subtype: macAddress
+            (f"{lldp}.4.1.1.5.{key}", HEX, _mac_hex(nb.chassis_mac)),
+            (f"{lldp}.4.1.1.6.{key}", INT, 5),  # port id subtype: interfaceName
+            (f"{lldp}.4.1.1.7.{key}", STR, nb.port_id),
+            (f"{lldp}.4.1.1.8.{key}", STR, nb.port_id),
+            (f"{lldp}.4.1.1.9.{key}", STR, nb.sys_name),
+            (f"{lldp}.4.1.1.10.{key}", STR, nb.sys_descr),
+            (f"{lldp}.4.1.1.11.{key}", HEX, f"{nb.caps:02x}00"),
+            (f"{lldp}.4.1.1.12.{key}", HEX, f"{nb.caps:02x}00"),
+        ]
+        if nb.mgmt_ip:
+            addr = f"1.4.{nb.mgmt_ip}"
+            recs += [(f"{lldp}.4.2.1.3.{key}.{addr}", INT, 2)]  # ifIndex subtype
+    return _render(recs)
+
+
 def switch() -> str:
     name = "core-switch"
-    mac = demo.mac_of(name)
-    recs = system(
-        "GS110TP ProSAFE 8-Port Gigabit PoE Smart Switch, 5.4.2.36, B5.2.0.1",
-        "1.3.6.1.4.1.4526.100.4.10",
-        name,
-        "Comms cupboard",
-        2,
-    )
     # Port -> what is plugged in: the uplink to the gateway first.
     plugged = [
         "gateway",
@@ -253,53 +363,20 @@ def switch() -> str:
     ]
     macs = {"gateway": demo.GATEWAY_MAC, "appliance": demo.APPLIANCE_MAC}
     macs.update({n: demo.mac_of(n) for n in demo.HOSTS if n != name})
-    ifaces = []
-    for port in range(1, SWITCH_PORTS + 1):
-        peer = plugged[port - 1] if port <= len(plugged) else None
-        ifaces.append(
-            Iface(
-                port,
-                f"g{port}",
-                mac,
-                up=peer is not None,
-                alias=peer or "",
-                octets_in=7_340_032_000 * port if peer else 0,
-                octets_out=5_242_880_000 * port if peer else 0,
-                # The camera's cable is flaky: a few input errors for the demo to notice.
-                in_errors=17 if peer == "lobby-camera" else 0,
-            )
+    ports = [
+        SwitchPort(
+            port,
+            (macs[plugged[port - 1]],) if port <= len(plugged) else (),
+            alias=plugged[port - 1] if port <= len(plugged) else "",
+            # The camera's cable is flaky: a few input errors for the demo to notice.
+            in_errors=17 if port <= len(plugged) and plugged[port - 1] == "lobby-camera" else 0,
         )
-    ifaces.append(
-        Iface(
-            SWITCH_PORTS + 1,
-            "vlan 1",
-            mac,
-            type=IF_VIRTUAL,
-            octets_in=88_112_004,
-            octets_out=61_120_550,
-        )
-    )
-    recs += interfaces(ifaces)
-    recs += ip_addresses([(demo.ip_of(name), SWITCH_PORTS + 1, "255.255.255.0")])
-    # BRIDGE-MIB: base info, port -> ifIndex, and the learned forwarding table.
-    recs += [
-        ("1.3.6.1.2.1.17.1.1.0", HEX, _mac_hex(mac)),
-        ("1.3.6.1.2.1.17.1.2.0", INT, SWITCH_PORTS),
-        ("1.3.6.1.2.1.17.1.3.0", INT, 2),  # transparent-only
+        for port in range(1, SWITCH_PORTS + 1)
     ]
-    for port in range(1, SWITCH_PORTS + 1):
-        recs += [
-            (f"1.3.6.1.2.1.17.1.4.1.1.{port}", INT, port),
-            (f"1.3.6.1.2.1.17.1.4.1.2.{port}", INT, port),
-        ]
-    for port, peer in enumerate(plugged, start=1):
-        key = _mac_index(macs[peer])
-        recs += [
-            (f"1.3.6.1.2.1.17.4.3.1.1.{key}", HEX, _mac_hex(macs[peer])),
-            (f"1.3.6.1.2.1.17.4.3.1.2.{key}", INT, port),
-            (f"1.3.6.1.2.1.17.4.3.1.3.{key}", INT, 3),  # learned
-        ]
-    return _render(recs)
+    # pfSense with lldpd announces itself on the uplink.
+    gateway = LldpNeighbour(1, "gateway", demo.GATEWAY_MAC, "igb1", "pfSense 2.7.2", 0x08,
+                            f"{demo.LAN_PREFIX}.1")  # fmt: skip
+    return switch_recording(name, demo.mac_of(name), demo.ip_of(name), ports, [gateway])
 
 
 def printer() -> str:
