@@ -41,7 +41,10 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any, Final
 
+from core.logs import get_log
 from services.store import Tx
+
+log = get_log("uplink")
 
 KIND_DEVICE: Final = "device"
 LANE_DEVICES: Final = 0  # priority: see the module docstring
@@ -175,13 +178,32 @@ def _classify(tx: Tx, body: dict[str, Any], sent: tuple[Any, ...] | None) -> dic
 def forward_changes(tx: Tx, watched_kinds: Iterable[str] = ()) -> int:
     """Forward a ``device`` record for each device that changed since home was last told;
     return how many. Call inside the transaction that changed the inventory. Does nothing
-    in a store without the uplink's tables (discovery run alone)."""
+    in a store without the uplink's tables (discovery run alone).
+
+    Never fails the caller's write: an error (a damaged attrs JSON, say) undoes only this
+    function's work and is logged; the devices stay "not sent" and go with a later check.
+    """
     conn = tx.conn
     if not _has_table(conn, "uplink_device_sent"):
         return 0
-    kinds = frozenset(watched_kinds)
+    conn.execute("SAVEPOINT device_records")
+    try:
+        count = _forward_changes(tx, frozenset(watched_kinds))
+    except sqlite3.Error as exc:
+        conn.execute("ROLLBACK TO device_records")
+        log.warning("uplink.device_records_failed", error=str(exc))
+        count = 0
+    conn.execute("RELEASE device_records")
+    return count
+
+
+def _forward_changes(tx: Tx, kinds: frozenset[str]) -> int:
+    conn = tx.conn
     sent_cols = ", ".join(f"s.{c}" for c in TRACKED)
-    differs = " OR ".join(f"s.{c} IS NOT cur.c{i + 1}" for i, c in enumerate(TRACKED))
+    # The model (read out of the attrs JSON, the costly part) is compared last: SQLite stops
+    # at the first difference, and most rows differ in nothing.
+    order = sorted(range(len(TRACKED)), key=lambda i: TRACKED[i] == "model")
+    differs = " OR ".join(f"s.{TRACKED[i]} IS NOT cur.c{i + 1}" for i in order)
     current = _current_sql(conn, _EXTRA)
     # The current state's columns named (c0 = id, c1..c7 = TRACKED, c8.. = extra).
     rows = conn.execute(
