@@ -2,7 +2,7 @@
 
     python -m services.discovery sweep 198.18.0.0/24 [--rate 500] [--timeout 0.5]
         one ARP sweep; prints JSON {"hosts": {ip: [macs]}, "duration_s", "sent"}
-    python -m services.discovery mdns [--seconds 8]
+    python -m services.discovery mdns [--seconds 8] [--enumeration-only]
         browse mDNS; prints JSON of every resolved service, with the second it was resolved
     python -m services.discovery snmp IP [IP...] [--config F | --credentials F]
         fingerprint hosts with the [snmp] credentials of a config, or a file of
@@ -71,9 +71,12 @@ async def _sweep(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _mdns(args: argparse.Namespace) -> dict[str, Any]:
+    from services.discovery.classify import mdns_types
     from services.discovery.mdns import MdnsWatcher
 
-    watcher = MdnsWatcher()
+    # As the service does: the type enumeration and the classifier's types directly, unless
+    # asked for what the enumeration alone finds.
+    watcher = MdnsWatcher(known_types=() if args.enumeration_only else mdns_types())
     started = time.monotonic()
     await watcher.start()
     try:
@@ -157,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--attempts", type=int, default=2, help="requests per silent address")
     mdns = sub.add_parser("mdns", help="browse mDNS for a while")
     mdns.add_argument("--seconds", type=float, default=8.0)
+    mdns.add_argument(
+        "--enumeration-only",
+        action="store_true",
+        help="browse only the types devices list (_services._dns-sd._udp), not the known ones",
+    )
     snmp = sub.add_parser("snmp", help="fingerprint hosts over SNMP")
     snmp.add_argument("hosts", nargs="+")
     snmp.add_argument("--config", default="", help="TOML file with [snmp] credentials")
