@@ -249,6 +249,7 @@ def _changes(data: ReportInput, devices: dict[int, Device]) -> list[Change]:
                 f"{name} changed address from {h.data.get('old_ip', '?')} "
                 f"to {h.data.get('new_ip', '?')}"
             )
+        text = text[0].upper() + text[1:]
         out.append(Change(what, name, h.ts, text, what == "joined" and unknown))
     return out
 

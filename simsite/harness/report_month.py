@@ -10,6 +10,7 @@ rows are the product's own. Site: Europe/Berlin, October 2026 (its DST change in
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +24,7 @@ from services.context import AppContext
 from services.polling.profiles import Reading
 from services.polling.results import PollResult
 from services.polling.service import store_result
-from services.store import Store
+from services.store import Store, Tx
 from services.store.records import Event, insert_event
 
 TZ = ZoneInfo("Europe/Berlin")
@@ -188,7 +189,7 @@ async def build_month(
                     message=f"New device on the LAN: {newcomer.ip}",
                     data={"mac": "02:00:00:00:00:07", "ip": newcomer.ip, "vendor": ""},
                 )
-                await store.write(lambda tx, e=event: insert_event(tx, e))
+                await store.write(functools.partial(_insert, event=event))
                 await alerting.handle_event(event)
                 present.append(newcomer)
             if not acked and t >= truth.ack_s:
@@ -204,6 +205,10 @@ async def build_month(
         await alerting.teardown()
         await store.close()
     return truth, config
+
+
+def _insert(tx: Tx, *, event: Event) -> None:
+    insert_event(tx, event)
 
 
 def _ack_server_down(tx: object) -> None:
