@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 # Debian packages the tests and the simulated site use (installed only when running as root).
 #  iproute2/iputils-ping: namespaces and ping; snmpd/snmp: net-snmp agent and client (bench peer);
 #  arp-scan: discovery bench peer; chromium(+driver): status-page browser tests;
-#  strace: the store test that counts one fsync per commit.
-DEB_PKGS := iproute2 iputils-ping snmpd snmp arp-scan chromium chromium-driver strace postgresql haproxy
+#  strace: the store test that counts one fsync per commit; libpango/libpangoft2/fonts-dejavu-core:
+#  WeasyPrint (home's report PDF); poppler-utils: pdftoppm, the PDF's page images in its test.
+DEB_PKGS := iproute2 iputils-ping snmpd snmp arp-scan chromium chromium-driver strace postgresql haproxy libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
 .PHONY: run test lint bench deps venv clean cleanup install
