@@ -51,3 +51,28 @@ def test_the_old_fleet_password_is_refused_with_the_way_forward(tmp_path: Path) 
     (tmp_path / "server.key").write_text("")
     run = _home(tmp_path, "run", "--listen", "127.0.0.1:1", "--fleet-password-file", str(password))
     assert run.returncode == 2 and "create-user" in run.stderr
+
+
+async def test_home_prints_a_setup_link_at_first_start_that_makes_the_first_admin(
+    tmp_path: Path,
+) -> None:
+    import re
+    import ssl
+
+    import aiohttp
+
+    from simsite.harness.home import running_home
+
+    with running_home(tmp_path) as home:
+        log = home.log_path.read_text()
+        found = re.search(r"(https://\S+/console/setup\?token=\S+)", log)
+        assert found, log
+        link = found.group(1).replace("https://127.0.0.1", home.url.rsplit(":", 1)[0])
+        tls = ssl.create_default_context(cafile=str(home.ca_file))
+        async with aiohttp.ClientSession() as http:
+            async with http.get(link, ssl=tls) as answer:
+                page = await answer.text()
+                assert answer.status == 200 and "First admin" in page
+            async with http.get(home.url + "/console", ssl=tls) as answer:
+                assert answer.status == 503  # no user yet: nothing is served
+        assert PASSWORD not in log

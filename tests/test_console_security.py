@@ -128,6 +128,10 @@ async def test_session_cookie_flags_and_logout(tmp_path: Path, home_database: st
             assert not await s.rows(
                 "SELECT 1 FROM console_sessions WHERE token_hash = ?", (session,)
             )
+            # The login's "next" never leads off home (no open redirect).
+            status, page, _ = await c.get("/console/login?next=//evil.example/x")
+            assert 'value="/console"' in page and "evil.example" not in page
+            await c.get("/console")  # the session's CSRF token again (the login form has its own)
             assert (await c.post("/console/logout"))[0] == 303
             c.cookies["outpost_console"] = session  # the old cookie is dead after logout
             assert (await c.get("/console"))[0] == 303
