@@ -353,8 +353,9 @@ class DiscoveryService:
 
     def _holding(self) -> dict[str, tuple[str, ...]] | None:
         """Where record_seen puts new randomised MACs: nowhere (join at once) without mDNS,
-        the only source that can tell they are a known device under a new MAC."""
-        return {} if self.mdns is not None else None
+        the only source that can tell they are a known device under a new MAC, nor during a
+        fresh box's baseline (there is no known device to be; they are part of the site)."""
+        return {} if self.mdns is not None and not self._baseline else None
 
     def _hold(self, held: dict[str, tuple[str, ...]] | None) -> None:
         """Remember new randomised MACs until mDNS tells whether they are known devices."""
