@@ -46,6 +46,7 @@ pytestmark = pytest.mark.usefixtures("home_backend")
 
 T = TypeVar("T")
 SWEEP_INTERVAL_S = 3.0
+LEAVE_AFTER_S = 10.0
 KEEP = ("nas", "printer", "ups", "reception-pc")
 HOSTILE = "<script>alert('x')</script>\x1b[2J\u202e" + "A" * 3000
 
@@ -67,8 +68,8 @@ def _wait(what: str, probe: Callable[[], T | None], timeout_s: float = 90.0) -> 
 class Box:
     """A box's store with discovery's inventory and the uplink's outbox, sending by hand."""
 
-    def __init__(self, store: Store, db: HomeDB, appliance: str) -> None:
-        self.store, self.db, self.appliance = store, db, appliance
+    def __init__(self, store: Store, db: HomeDB, appliance: str, stream: str = "s1") -> None:
+        self.store, self.db, self.appliance, self.stream = store, db, appliance, stream
         self.nonce = 0
 
     async def batch(self) -> list[dict[str, Any]]:
@@ -77,8 +78,8 @@ class Box:
 
     def ingest(self, records: list[dict[str, Any]], drops: Any = None) -> dict[str, Any]:
         self.nonce += 1
-        doc = {"stream": "s1", "records": records, "drops": drops or {}}
-        return self.db.ingest_sync(self.appliance, f"n{self.nonce}", doc)
+        doc = {"stream": self.stream, "records": records, "drops": drops or {}}
+        return self.db.ingest_sync(self.appliance, f"{self.stream}-{self.nonce}", doc)
 
     async def ack(self, answer: dict[str, Any], records: list[dict[str, Any]]) -> None:
         sent: dict[int, int] = {}
@@ -182,6 +183,32 @@ async def test_resend_changes_nothing_hostile_names_bounded_snapshot_asked(
         await asyncio.sleep(0.01)  # the claim comes strictly after the snapshot
         db.register_sync("op-test", "key", "Another client")
         assert box.ingest([])["inventory"] == "snapshot"
+
+        # The SD card replaced: a new store, a new stream, device ids from 1 again. Home asks
+        # for a snapshot of the new stream and then forgets the old store's devices.
+        new_store = Store(tmp_path / "new.db", chains=[UPLINK_CHAIN, DISCOVERY], forward=forward)
+        await new_store.open()
+        try:
+            new_box = Box(new_store, db, "op-test", stream="s2")
+            laptop = box_inventory.Seen("3c:22:fb:aa:00:07", ("198.18.0.77",))
+
+            def find(tx: Tx) -> int:
+                box_inventory.record_seen(tx, [laptop], 500.0, active=True, source="arp")
+                return devices.forward_changes(tx)
+
+            assert await new_store.write(find) == 1
+            records = await new_box.batch()
+            answer = new_box.ingest(records)
+            assert answer["inventory"] == "snapshot"
+            await new_box.ack(answer, records)
+            assert len(inventory.devices_sync(db, "op-test")) == 3  # stale ones still there
+            await new_store.write(devices.forward_snapshot)
+            records = await new_box.batch()
+            assert "inventory" not in new_box.ingest(records)
+            (only,) = inventory.devices_sync(db, "op-test")
+            assert (only.device_id, only.mac, only.ip) == (1, laptop.mac, "198.18.0.77")
+        finally:
+            await new_store.close()
     finally:
         await store.close()
         db.close_sync()
@@ -235,7 +262,7 @@ enabled = false
 [discovery]
 subnets = ["198.18.0.0/24"]
 sweep_interval_s = {SWEEP_INTERVAL_S}
-leave_after_s = 600
+leave_after_s = {LEAVE_AFTER_S}
 [store]
 path = "{tmp / "outpost.db"}"
 [provisioning]
@@ -385,6 +412,28 @@ def test_site_inventory_reaches_home_and_follows_changes(
         joins = [c[1] for c in changes if c[2] in ("joined", "baseline")]
         assert len(joins) == len(set(joins)), "a device joined twice at home"
         _wait("box and home agree after the change", same, 60)
+
+        # Left and back: the state at home follows, and both are changes for the report.
+        ups_id = by_mac[site.spec.device("ups").mac][0]
+        site.device_down("ups")
+        _wait("the UPS left, at home", lambda: _state(home, appliance, ups_id) == "left", 60)
+        site.device_up("ups")
+        _wait("the UPS back, at home", lambda: _state(home, appliance, ups_id) == "present", 60)
+        ups_changes = [c[2] for c in inventory_changes(home, appliance) if c[1] == ups_id]
+        assert ups_changes[-2:] == ["left", "returned"], ups_changes
+        left = [c[1] for c in inventory_changes(home, appliance) if c[2] == "left"]
+        assert left == [ups_id], "only the UPS went away"
+        watched = dict(
+            home.rows("SELECT device_id, watched FROM devices WHERE appliance = ?", (appliance,))
+        )
+        assert watched[ups_id] and not watched[pc_id], "a UPS is watched for down, a PC is not"
+
+
+def _state(home: Home, appliance: str, device_id: int) -> str:
+    rows = home.rows(
+        "SELECT state FROM devices WHERE appliance = ? AND device_id = ?", (appliance, device_id)
+    )
+    return str(rows[0][0]) if rows else ""
 
 
 def _records_ts(home: Home, appliance: str) -> list[tuple[int, int, str, float, dict[str, Any]]]:
