@@ -21,8 +21,8 @@ skipped (it stays in ``records``); a failure of the tracking itself is rolled ba
 forgets the stream's snapshot, so home asks for a new one instead of keeping a wrong inventory.
 
 Readers for the console and the report: :func:`devices_sync`, :func:`device_sync`,
-:func:`inventory_changes_sync` (pass the ``HomeDB``; call on a database thread, e.g.
-``await db.call(devices_sync, db, appliance)``).
+:func:`inventory_changes_sync` (pass the ``HomeDB`` or a connection; call on a database
+thread, e.g. ``await db.call(devices_sync, db, appliance)``).
 """
 
 from __future__ import annotations
@@ -99,6 +99,11 @@ class HasConn(Protocol):
 
     @property
     def conn(self) -> Connection: ...
+
+
+def _conn(db: HasConn | Connection) -> Connection:
+    """The readers take the ``HomeDB`` or a connection (inside a caller's transaction)."""
+    return db if isinstance(db, Connection) else db.conn
 
 
 @dataclass(frozen=True)
@@ -375,35 +380,47 @@ def _device(row: Any) -> HomeDevice:
     return HomeDevice(*values)
 
 
-def devices_sync(db: HasConn, appliance: str) -> list[HomeDevice]:
+def devices_sync(db: HasConn | Connection, appliance: str) -> list[HomeDevice]:
     """The devices of one appliance (its site), present first, then by address."""
-    rows = db.conn.execute(
-        f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE appliance = ?"
-        " ORDER BY CASE WHEN state = 'present' THEN 0 ELSE 1 END, ip, device_id",
-        (appliance,),
-    ).fetchall()
+    rows = (
+        _conn(db)
+        .execute(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE appliance = ?"
+            " ORDER BY CASE WHEN state = 'present' THEN 0 ELSE 1 END, ip, device_id",
+            (appliance,),
+        )
+        .fetchall()
+    )
     return [_device(r) for r in rows]
 
 
-def device_sync(db: HasConn, appliance: str, device_id: int) -> HomeDevice | None:
+def device_sync(db: HasConn | Connection, appliance: str, device_id: int) -> HomeDevice | None:
     """One device of an appliance, or None."""
-    row = db.conn.execute(
-        f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE appliance = ? AND device_id = ?",
-        (appliance, device_id),
-    ).fetchone()
+    row = (
+        _conn(db)
+        .execute(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE appliance = ? AND device_id = ?",
+            (appliance, device_id),
+        )
+        .fetchone()
+    )
     return _device(row) if row else None
 
 
 def inventory_changes_sync(
-    db: HasConn, appliance: str, since: float, until: float
+    db: HasConn | Connection, appliance: str, since: float, until: float
 ) -> list[DeviceChange]:
     """Changes of one appliance's inventory with ``since <= at < until`` (box wall clock,
     Unix seconds), oldest first."""
-    rows = db.conn.execute(
-        "SELECT appliance, device_id, at, change, mac, ip, old_ip, name, kind, vendor, changed"
-        " FROM device_changes WHERE appliance = ? AND at >= ? AND at < ? ORDER BY at, id",
-        (appliance, since, until),
-    ).fetchall()
+    rows = (
+        _conn(db)
+        .execute(
+            "SELECT appliance, device_id, at, change, mac, ip, old_ip, name, kind, vendor, changed"
+            " FROM device_changes WHERE appliance = ? AND at >= ? AND at < ? ORDER BY at, id",
+            (appliance, since, until),
+        )
+        .fetchall()
+    )
     return [
         DeviceChange(
             appliance=str(r[0]),

@@ -137,6 +137,8 @@ async def test_resend_changes_nothing_hostile_names_bounded_snapshot_asked(
         assert answer["accepted"] == len(second) == 3  # two devices and the end
         before = _tables(db, "op-test")
         assert before[2] == [("s1", snapshot, 2, 0)]
+        # The readers take the HomeDB or a connection (a caller's own transaction).
+        assert inventory.devices_sync(db.conn, "op-test") == inventory.devices_sync(db, "op-test")
         assert [(d["device_id"], d["name"], d["kind"], d["watched"]) for d in before[0]] == [
             (1, "nas", "nas", True),
             (2, "", "printer", False),  # 00:1b:a9 is Brother: a printer by its vendor
