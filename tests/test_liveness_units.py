@@ -212,7 +212,7 @@ async def alerting(tmp_path: Path) -> AsyncIterator[AlertingService]:
 class Device:
     """A device polled on virtual time: its liveness decided as the poller does."""
 
-    def __init__(self, device_id: int, kind: str, monitored: bool = False) -> None:
+    def __init__(self, device_id: int, kind: str, monitored: bool | None = None) -> None:
         self.id, self.kind, self.monitored = device_id, kind, monitored
         self.live = Liveness()
 

@@ -195,6 +195,8 @@ def device(
             watch.kinds,
             watch.gateway_ip,
         )
+        attrs = dev["attrs"] if isinstance(dev["attrs"], dict) else {}
+        dev["watch_configured"] = isinstance(attrs.get("monitored"), bool)
         if not dev["watched"] and dev["state"] == "down":
             dev["state"] = "away"
     return dev
@@ -230,13 +232,15 @@ def watched_for_down(
     kind: str, attrs: Mapping[str, Any], ip: str, down_alert_kinds: Sequence[str], gateway_ip: str
 ) -> bool:
     """Whether a "device down" alert is raised when it stops answering; the same rule as
-    services/alerting/rules.py: the gateway, kinds in [alerting] down_alert_kinds, devices
-    marked ``monitored`` (the rest get presence events)."""
-    return (
-        (bool(gateway_ip) and ip == gateway_ip)
-        or attrs.get("monitored") is True
-        or kind in down_alert_kinds
-    )
+    services/alerting/rules.py: the gateway always, then a technician's ``monitored`` (true or
+    false, [[polling.devices]]), else kinds in [alerting] down_alert_kinds (the rest get
+    presence events)."""
+    if gateway_ip and ip == gateway_ip:
+        return True
+    marked = attrs.get("monitored")
+    if isinstance(marked, bool):
+        return marked
+    return kind in down_alert_kinds
 
 
 def mark_watched(
@@ -245,14 +249,20 @@ def mark_watched(
     down_alert_kinds: Sequence[str],
     gateway_ip: str,
 ) -> list[dict[str, Any]]:
-    """Add ``watched`` (bool) to each device row of :func:`devices`; a device not watched
-    that does not answer is "away" (it left, as laptops do), not "down"."""
-    monitored = {
-        int(r[0])
-        for r in conn.execute("SELECT id FROM devices WHERE attrs LIKE '%\"monitored\": true%'")
-    }
+    """Add ``watched`` (bool) and ``watch_configured`` (a technician's ``monitored`` decides)
+    to each device row of :func:`devices`; a device not watched that does not answer is
+    "away" (it left, as laptops do), not "down"."""
+    marked: dict[int, bool] = {}
+    for device_id, attrs_text in conn.execute(
+        "SELECT id, attrs FROM devices WHERE attrs LIKE '%\"monitored\": %'"
+    ):
+        parsed = _json(attrs_text)
+        value = parsed.get("monitored") if isinstance(parsed, dict) else None
+        if isinstance(value, bool):
+            marked[int(device_id)] = value
     for r in rows:
-        attrs = {"monitored": True} if r["id"] in monitored else {}
+        attrs = {"monitored": marked[r["id"]]} if r["id"] in marked else {}
+        r["watch_configured"] = r["id"] in marked
         r["watched"] = watched_for_down(
             str(r["kind"]), attrs, str(r["ip"] or ""), down_alert_kinds, gateway_ip
         )

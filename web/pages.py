@@ -314,11 +314,15 @@ def _liveness_rows(dev: Mapping[str, Any], now: float) -> dict[str, Any]:
             f" since {local_short(since)} ({ago(since, now)})" if since else " (never answered)"
         )
     if "watched" in dev:
-        out["Down alerts"] = (
-            "yes: an alert when it stops answering"
-            if dev["watched"]
-            else "no: comes and goes (left / returned events)"
-        )
+        configured = bool(dev.get("watch_configured"))
+        if dev["watched"]:
+            out["Down alerts"] = "yes: an alert when it stops answering" + (
+                " (configured)" if configured else ""
+            )
+        elif configured:
+            out["Down alerts"] = "no: not watched (configured); left / returned events"
+        else:
+            out["Down alerts"] = "no: comes and goes (left / returned events)"
     return out
 
 

@@ -50,7 +50,8 @@ class AlertingSettings:
         check=each(_kind),
         help="device kinds whose 'down' is alerted; the others (laptops, phones, media, iot, "
         "unknown) come and go and get 'left'/'returned' presence events instead. A device "
-        "marked monitored = true in [[polling.devices]] is alerted whatever its kind",
+        "marked monitored = true in [[polling.devices]] is alerted whatever its kind, one "
+        "marked monitored = false never is",
     )
     volume_minor_pct: float = setting(80.0, check=between(1, 100), help="volume use, minor")
     volume_major_pct: float = setting(95.0, check=between(1, 100), help="volume use, major")

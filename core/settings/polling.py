@@ -46,10 +46,12 @@ class ConfiguredDevice:
     interval_s: float = setting(
         0.0, check=between(0, 86400), help="seconds between its polls; 0: [polling] interval_s"
     )
-    monitored: bool = setting(
-        False,
-        help="alert when it goes down even if its kind is not in [alerting] down_alert_kinds "
-        "(a laptop a technician relies on, say)",
+    monitored: bool | None = setting(
+        None,
+        help="true: alert when it goes down whatever its kind (a laptop a technician relies "
+        "on, say); false: never a 'down' alert, only left/returned events, even for a server "
+        "or a switch (a lab machine switched off at night); unset: by its kind ([alerting] "
+        "down_alert_kinds). The site's gateway is always watched",
     )
 
 

@@ -44,10 +44,16 @@ class DeviceMemory:
 
 
 def watched_for_down(result: PollResult, settings: AlertingSettings, is_gateway: bool) -> bool:
-    """Does this device's going away raise a "device down" alert? The gateway always; kinds in
-    ``down_alert_kinds`` (infrastructure); any device a technician marked monitored. The rest
-    (laptops, phones, media, iot, unknown) come and go: presence events, no alert."""
-    return is_gateway or result.monitored or result.kind in settings.down_alert_kinds
+    """Does this device's going away raise a "device down" alert? The gateway always (every
+    other device depends on it); then a technician's choice (``monitored = true`` or
+    ``false`` in [[polling.devices]]), whatever the kind; else kinds in ``down_alert_kinds``
+    (infrastructure). The rest (laptops, phones, media, iot, unknown) come and go: presence
+    events, no alert."""
+    if is_gateway:
+        return True
+    if result.monitored is not None:
+        return result.monitored
+    return result.kind in settings.down_alert_kinds
 
 
 def presence(

@@ -20,7 +20,7 @@ class PollTarget:
     sys_object_id: str
     tcp_ports: tuple[int, ...]
     interval_s: float = 0.0  # 0: the [polling] default
-    monitored: bool = False  # down alerts whatever its kind ([[polling.devices]] monitored)
+    monitored: bool | None = None  # [[polling.devices]] monitored: True/False; None: by kind
 
 
 def upsert_configured(tx: Tx, devices: tuple[ConfiguredDevice, ...]) -> None:
@@ -93,7 +93,8 @@ def load_targets(conn: sqlite3.Connection, settings: PollingSettings) -> list[Po
         tcp = tuple(dict.fromkeys(settings.tcp_ports_for(kind) + extra))
         interval = attrs.get("poll_interval_s")
         own = float(interval) if isinstance(interval, int | float) and interval > 0 else 0.0
-        monitored = attrs.get("monitored") is True
+        marked = attrs.get("monitored")
+        monitored = marked if isinstance(marked, bool) else None
         targets.append(
             PollTarget(
                 int(device_id), ip, name or ip, kind, credential, sys_oid, tcp, own, monitored

@@ -40,7 +40,9 @@ class PollResult:
     answered_by: tuple[str, ...] = ()
     silent: tuple[str, ...] = ()
     last_answer_wall: float | None = None
-    monitored: bool = False  # a technician asked for down alerts whatever the kind
+    # A technician's choice ([[polling.devices]] monitored): True, down alerts whatever the
+    # kind; False, never; None, by the kind.
+    monitored: bool | None = None
 
     def value(self, metric: str, instance: str = "") -> float | None:
         for r in self.readings:
