@@ -12,7 +12,6 @@ import hmac
 import json
 import socket
 import ssl
-import subprocess
 import tomllib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -33,7 +32,6 @@ from core.wire.protocol import INGEST_PATH, encode
 from home.db import HomeDB
 from home.notify.config import parse
 from home.notify.worker import Notifier
-from simsite.harness import processes
 from simsite.harness.home import Home
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -342,33 +340,8 @@ async def rig(
             yield Rig(smtp, hooks, db, notifier, box)
 
 
-@dataclass
-class NotifyHome(Home):
-    """``outpost-home run --config FILE`` (the harness's Home, plus a configuration file)."""
-
-    config: Path | None = None
-
-    def start(self) -> None:
-        argv = [*processes.HOME, "run", "--data-dir", str(self.data_dir)]
-        argv += ["--listen", f"{self.host}:{self.port}"]
-        if self.config is not None:
-            argv += ["--config", str(self.config)]
-        if self.database:
-            argv += ["--database", self.database]
-        with open(self.log_path, "ab") as errors:
-            if self.site is not None:  # inside the simulated site's MSP namespace
-                self.proc = self.site.popen_in(
-                    self.netns, argv, stdout=subprocess.PIPE, stderr=errors
-                )
-            else:
-                self.proc = subprocess.Popen(
-                    argv, stdout=subprocess.PIPE, stderr=errors, start_new_session=True
-                )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if b"listening" not in line:
-            self.stop()
-            raise RuntimeError(f"home did not start: {line!r}\n{self.log_path.read_text()[-2000:]}")
+# The harness's Home runs `outpost-home run --config FILE` when given one.
+NotifyHome = Home
 
 
 @contextlib.contextmanager

@@ -126,3 +126,106 @@ def test_replicas_share_keys_not_logs(cluster: list[Home]) -> None:
     assert not any(n.startswith("home.") for n in names)
     assert cluster[1].database == cluster[0].database
     assert home_harness.new_database() == ""  # no test-wide switch left behind
+
+
+ALERTS = 40
+
+
+async def test_notifications_survive_killed_instances(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """The worker runs on the lease holder; 20 SIGKILLs later every alert's notification has
+    reached the receiver, each under one idempotency key (a repeat, when a kill fell between a
+    send and its record, carries the same key: docs/notifications.md)."""
+    from tests.notify_support import ALWAYS_ROUTE, SmtpSink, WebhookSink, notify_toml
+
+    try:
+        haproxy.binary()
+    except haproxy.HaproxyUnavailable as exc:
+        pytest.skip(f"several home instances not tested: {exc}")
+    rng = random.Random(7)
+    smtp, hooks = SmtpSink(), WebhookSink()
+    smtp.start()
+    await hooks.start()
+    config = tmp_path / "home.toml"
+    config.write_text(
+        notify_toml(
+            tmp_path, smtp, hooks, ALWAYS_ROUTE, group_wait_s=0, backoff_first_s=1, max_attempts=10
+        )
+    )
+    first = Home(
+        tmp_path / "home1", tmp_path / "ca", database=fresh_database(postgres_server), config=config
+    )
+    first.prepare()
+    cluster = [first] + [first.replica(tmp_path / f"home{i}") for i in (2, 3)]
+    box = LightAppliance(new_identity())
+    first.register(box.identity, site="Dental")
+    for instance in cluster:
+        instance.start()
+    stop = asyncio.Event()
+    try:
+        with haproxy.running([h.port for h in cluster]) as balancer:
+            tls = ssl.create_default_context(cafile=str(first.ca_file))
+
+            async def alerts() -> None:
+                timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+                async with aiohttp.ClientSession(timeout=timeout) as session:
+                    for n in range(ALERTS):
+                        doc = box.batch(
+                            [
+                                (
+                                    0,
+                                    "alert",
+                                    {
+                                        "key": f"device.down:{n}",
+                                        "id": n + 1,
+                                        "state": "open",
+                                        "severity": "major",
+                                        "message": f"server {n} is down",
+                                        "rule": "device.down",
+                                    },
+                                )
+                            ],
+                            ts=1.8e9 + n,
+                        )
+                        while True:  # a box's outbox: the same batch until acknowledged
+                            try:
+                                status, answer = await box.post(session, balancer.url, doc, tls)
+                            except (aiohttp.ClientError, TimeoutError, ConnectionError):
+                                status, answer = 0, {}
+                            if status == 200 and int(answer["acked"]["0"]) >= box.next_seq - 1:
+                                break
+                            await asyncio.sleep(RETRY_S)
+                        await asyncio.sleep(0.3)
+
+            sender = asyncio.create_task(alerts())
+            for _ in range(KILLS):
+                await asyncio.sleep(rng.uniform(0.3, 1.0))
+                victim = rng.choice([h for h in cluster if h.proc is not None])
+                victim.kill()
+                await asyncio.sleep(rng.uniform(0.2, 0.8))
+                await asyncio.to_thread(victim.start)
+            await asyncio.wait_for(sender, timeout=120)
+            deadline = asyncio.get_running_loop().time() + 60
+            while asyncio.get_running_loop().time() < deadline:
+                keys = {h.headers.get("Idempotency-Key") for h in hooks.on("psa")}
+                if len(keys) >= ALERTS:
+                    break
+                await asyncio.sleep(0.2)
+    finally:
+        stop.set()
+        for instance in cluster:
+            with contextlib.suppress(Exception):
+                instance.stop()
+        await hooks.stop()
+        smtp.stop()
+    hits = hooks.on("psa")
+    keys = [h.headers.get("Idempotency-Key") for h in hits]
+    assert len(set(keys)) == ALERTS, f"{len(set(keys))} of {ALERTS} alerts reached the receiver"
+    mentioned = {
+        n for n in range(ALERTS) if any(f"server {n} is down" in h.body.decode() for h in hits)
+    }
+    assert mentioned == set(range(ALERTS))
+    repeats = len(keys) - len(set(keys))
+    # A repeat needs a kill between a send and its record: at most one a kill.
+    assert repeats <= KILLS, f"{repeats} repeats for {KILLS} kills"

@@ -44,6 +44,7 @@ class Home:
     fleet_password: str = ""
     # "" = the SQLite file DATA_DIR/home.db; else a postgresql:// URL (see databases()).
     database: str = ""
+    config: Path | None = None  # home's TOML (`run --config`), e.g. with a [notify] table
 
     def __post_init__(self) -> None:
         self.database = self.database or new_database()
@@ -66,7 +67,9 @@ class Home:
         for item in self.data_dir.iterdir():
             if item.is_file() and not item.name.startswith("home.") and item.suffix != ".log":
                 shutil.copy2(item, data_dir / item.name)
-        other = Home(data_dir, self.ca_dir, host=self.host, database=self.database)
+        other = Home(
+            data_dir, self.ca_dir, host=self.host, database=self.database, config=self.config
+        )
         other.port = free_tcp_port(self.host)
         return other
 
@@ -109,6 +112,8 @@ class Home:
         ]
         if self.database:
             argv += ["--database", self.database]
+        if self.config is not None:
+            argv += ["--config", str(self.config)]
         if self.faults:
             argv += ["--faults", self.faults]
         if self.fleet_password:
