@@ -28,7 +28,7 @@ from core.status import StatusKey
 from services.context import AppContext
 from services.polling.gateway import default_gateway
 from services.store.records import Event, insert_event
-from web import auth, charts, data, pages, render, report_page
+from web import auth, charts, data, pages, render, report_page, sitemap, topology_data
 from web.metrics import WebMetrics
 from web.metrics import render as render_metrics
 from web.netinfo import NetInfo, subnets_with_counts
@@ -298,9 +298,41 @@ async def device_page(request: web.Request) -> web.Response:
             request, "message.html", context, "Not found", "devices", live=False, status=404
         )
     context = pages.device_context(dev, now)
+    context["topo"] = await ctx.store.read(
+        lambda c: {
+            "port": topology_data.device_port(c, device_id),
+            "ports": topology_data.switch_ports(c, device_id),
+        }
+    )
     return await _page(
         request, "device.html", context, dev["name"] or dev["ip"] or "Device", "devices"
     )
+
+
+async def _site_map(request: web.Request) -> sitemap.SiteMap:
+    ctx = request.app[CTX]
+    now = _now(ctx)
+    watch = _watch(ctx)
+
+    def load(conn: Any) -> sitemap.SiteMap:
+        rows = data.devices(conn, now, "", "name", watch)
+        placed = topology_data.placements(conn)
+        switches = topology_data.read_switches(conn)
+        return sitemap.layout(rows, placed, switches, watch.gateway_ip)
+
+    return await ctx.store.read(load)
+
+
+async def map_page(request: web.Request) -> web.Response:
+    """The site map, drawn on the server as SVG (gateway, switches, ports, devices)."""
+    context = {"map": await _site_map(request)}
+    return await _page(request, "sitemap.html", context, "Site map", "map")
+
+
+async def map_svg(request: web.Request) -> web.Response:
+    """The site map alone, as an SVG file."""
+    svg = aiohttp_jinja2.render_string("sitemap.svg", request, {"map": await _site_map(request)})
+    return web.Response(text=svg, content_type="image/svg+xml")
 
 
 async def device_chart(request: web.Request) -> web.Response:
@@ -825,7 +857,10 @@ def create_app(ctx: AppContext) -> web.Application:
     r.add_get(r"/devices/{id:\d+}/chart/{metric}.svg", device_chart)
     r.add_get("/alerts", alerts_page)
     r.add_get("/report", monthly_report)
+    r.add_get("/report.css", report_page.stylesheet)
     r.add_get("/network", network_page)
+    r.add_get("/map", map_page)
+    r.add_get("/map.svg", map_svg)
     r.add_get("/login", login_get)
     r.add_post("/login", login_post)
     r.add_post("/logout", logout_post)
