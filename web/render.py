@@ -38,6 +38,7 @@ NAV = (
     ("devices", "/devices", "Devices"),
     ("alerts", "/alerts", "Alerts & events"),
     ("network", "/network", "Network"),
+    ("map", "/map", "Map"),
 )
 KIND_LABELS = {
     "router": "Router",
