@@ -74,6 +74,33 @@ async def _alert(
     assert status == 200 and answer["accepted"] == 1, answer
 
 
+async def _inventory(
+    box: LightAppliance, http: aiohttp.ClientSession, home: Home, tls: ssl.SSLContext
+) -> None:
+    """Two devices (device records, lane 0), an hour of ping times of the NAS (measurements,
+    lane 1) and an open alert on the NAS, as a claimed box sends them."""
+    now = time.time()
+    nas = {"change": "joined", "device_id": 7, "mac": "00:11:32:aa:bb:07", "ip": "198.18.0.10",
+           "name": "nas-1", "kind": "nas", "vendor": "Synology", "model": "DS920+",
+           "source": "snmp", "state": "present", "watched": True, "first_seen": now - 3600,
+           "last_seen": now}  # fmt: skip
+    pc = {**nas, "device_id": 8, "mac": "f8:bc:12:00:00:61", "ip": "198.18.0.61",
+          "name": "Reception PC <i>", "kind": "workstation", "vendor": "Dell", "model": "",
+          "watched": False}  # fmt: skip
+    records = [(0, "device", nas), (0, "device", pc)]
+    for minute in range(60):
+        rtt = 1.0 + (minute % 10) / 10.0
+        ping = {"device_id": 7, "metric": "icmp.rtt_ms", "instance": "", "unit": "ms", "value": rtt}
+        records.append((1, "measurement", ping))
+    records.append((0, "alert", {"key": "storage.full:7:/volume1", "id": "a9", "state": "open",
+                                 "severity": "minor", "message": "volume1 88 % full"}))  # fmt: skip
+    doc = box.batch(records, now)
+    for n, rec in enumerate(doc["records"][2:-1]):
+        rec["ts"] = now - 3600 + 60 * n
+    status, answer = await box.post(http, home.url, doc, tls)
+    assert status == 200 and answer["accepted"] == len(records), answer
+
+
 async def _login(page: Any, home: Home) -> None:
     await page.goto(home.url + "/console")
     assert "/console/login" in page.url
@@ -160,9 +187,23 @@ async def test_console_in_chromium(tmp_path: Path) -> None:
             status, answer = await pending.post(http, home.url, hello, tls, HELLO_PATH)
             assert answer["state"] == "claimed" and answer["site"] == "Harbour Vets", answer
             await _beat(pending, http, home, tls)
+            await _inventory(pending, http, home, tls)
             await page.goto(home.url + "/console?q=harbour")
             vets = await page.inner_text("#sites tbody tr")
             assert "Harbour Vets" in vets and "online" in vets
+
+            # The site's devices from the box's device records, and one device's readings.
+            await page.goto(home.url + f"/console/sites/{pending.identity.appliance_id}")
+            listed = await page.eval_on_selector_all(
+                "#devices tbody tr", "rows => rows.map(r => r.innerText)"
+            )
+            assert len(listed) == 2 and "Reception PC <i>" in listed[0] + listed[1], listed
+            assert "1 open" in next(row for row in listed if "nas-1" in row)
+            await page.click("#devices tr[data-device='7'] a")
+            assert "nas-1" in await page.inner_text("#device-title")
+            charts = await page.eval_on_selector_all("figure.reading svg polyline", "p => p.length")
+            assert charts == 1 and "1.9 ms" in await page.inner_text("figure.reading")
+            await screenshot(page, "console-device-desktop")
 
             # A configuration with an error is refused with the box's own message shown.
             await page.goto(home.url + f"/console/sites/{pending.identity.appliance_id}")

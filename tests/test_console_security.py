@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from core.wire.claim_codes import code_hash
-from home import claims, remote
+from home import claims, inventory, remote
 from home.console import accounts
 from home.console.app import announce_setup
 from home.console.guard import OPEN_PATHS, ROLE_ATTR, SIGNED_PATHS, STATIC_PREFIX
@@ -276,9 +276,16 @@ async def test_hostile_names_and_messages_render_as_text(
         await s.user("ann", Role.ADMIN)
         await seed_site(s, "op-a", HOSTILE, heartbeat_age_s=5, version=HOSTILE)
         await seed_alert(s, "op-a", HOSTILE, "critical", HOSTILE)
+        device = {"change": "joined", "device_id": 7, "mac": HOSTILE, "ip": "198.18.0.9",
+                  "name": HOSTILE, "kind": HOSTILE, "vendor": HOSTILE, "model": HOSTILE,
+                  "state": "present"}  # fmt: skip
+        await s.call(inventory.track, "op-a", "s1", [{"kind": "device", "ts": time.time(),
+                                                      "body": device}], time.time())  # fmt: skip
         async with client(s.url) as c:
             assert await c.login("ann") == 303
-            for path in ("/console", "/console/alerts", "/console/sites/op-a"):
+            pages = ("/console", "/console/alerts", "/console/sites/op-a",
+                     "/console/sites/op-a/devices/7")  # fmt: skip
+            for path in pages:
                 status, page, _ = await c.get(path)
                 assert status == 200, path
                 assert "<script>alert(1)" not in page and "<img src=x" not in page, path
@@ -297,6 +304,9 @@ async def test_no_password_hash_or_secret_in_any_page_or_api_answer(
         await seed_site(s, "op-a", "Dental", heartbeat_age_s=5)
         await seed_alert(s, "op-a", "k1", "major", "down")
         (tmp_path / "notify.secret").write_text("ab" * 32 + "\n")  # home/notify's HMAC key
+        device = {"change": "joined", "device_id": 7, "ip": "198.18.0.9", "name": "nas"}
+        await s.call(inventory.track, "op-a", "s1", [{"kind": "device", "ts": time.time(),
+                                                      "body": device}], time.time())  # fmt: skip
         secrets_ = [h for (h,) in await s.rows("SELECT password_hash FROM console_users")]
         secrets_ += [h for (h,) in await s.rows("SELECT token_hash FROM console_tokens")] + [
             h for (h,) in await s.rows("SELECT token_hash FROM console_sessions")
@@ -307,7 +317,9 @@ async def test_no_password_hash_or_secret_in_any_page_or_api_answer(
             pages = [p for m, p, _h in _guarded_routes(s) if m == "GET" and "stream" not in p]
             answers = []
             for path in pages:
-                status, text, _ = await c.get(path.replace("{appliance}", "op-a"))
+                status, text, _ = await c.get(
+                    path.replace("{appliance}", "op-a").replace("{device_id}", "7")
+                )
                 assert status in (200, 301, 303), (path, status)  # / and /fleet redirect
                 answers.append((path, text))
             status, text, _ = await c.get(

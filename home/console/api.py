@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from home import remote
-from home.console import accounts, actions, audit, fleet
+from home.console import accounts, actions, audit, devices, fleet
 from home.console.actions import ActionError, Actor
 from home.console.guard import client_of, needs, principal
 from home.console.roles import ROLE_NAMES, Role
@@ -87,12 +87,28 @@ async def site(request: web.Request) -> web.Response:
             "box": fleet.box_health(conn, appliance),
             "timeline": fleet.timeline(conn, appliance),
             "notifications": fleet.notifications(conn, appliance),
+            "devices": devices.site_devices(conn, appliance, now),
             "remote": remote.status_sync(console.db, appliance),
         }
 
     doc = await console.on_db(read)
     if doc is None:
         return web.json_response({"ok": False, "error": f"no claimed box {appliance}"}, status=404)
+    return web.json_response(doc)
+
+
+@needs(Role.READ_ONLY)
+async def device(request: web.Request) -> web.Response:
+    console = _console(request)
+    appliance = request.match_info["appliance"]
+    try:
+        device_id = int(request.match_info["device_id"])
+    except ValueError:
+        device_id = -1
+    doc = await console.on_db(devices.device_detail, appliance, device_id, console.clock())
+    if doc is None:
+        error = f"no device {device_id} at {appliance}"
+        return web.json_response({"ok": False, "error": error}, status=404)
     return web.json_response(doc)
 
 
@@ -205,6 +221,8 @@ ROUTES: tuple[tuple[str, str, Any, str, tuple[str, ...]], ...] = (
     ("GET", "/whoami", whoami, "the caller's user and role", ()),
     ("GET", "/sites", sites, "every site, worst first, with health and open alerts", ()),
     ("GET", "/sites/{appliance}", site, "one site: box health, timeline, remote state", ()),
+    ("GET", "/sites/{appliance}/devices/{device_id}", device,
+     "one device: inventory, open alerts, readings of the last 24 h, changes", ()),
     ("GET", "/alerts", alerts, "open alerts across the fleet", ()),
     ("GET", "/boxes", boxes, "boxes that phoned home (pending, claimed, released)", ()),
     ("GET", "/audit", audit_log, "the audit log, newest first (admin)", ()),
@@ -237,9 +255,11 @@ def openapi_doc() -> dict[str, Any]:
                 "403": {"description": "role too low, cross-origin, or missing CSRF token"},
             },
         }
-        if "{appliance}" in path:
-            op["parameters"] = [{"name": "appliance", "in": "path", "required": True,
-                                 "schema": {"type": "string"}}]  # fmt: skip
+        names = [n for n in ("appliance", "device_id") if "{" + n + "}" in path]
+        if names:
+            op["parameters"] = [{"name": n, "in": "path", "required": True,
+                                 "schema": {"type": "integer" if n == "device_id" else "string"}}
+                                for n in names]  # fmt: skip
         if fields:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": [f for f in fields if f != "args"],

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from home import remote
-from home.console import accounts, actions, audit, fleet
+from home.console import accounts, actions, audit, devices, fleet
 from home.console.accounts import Principal
 from home.console.actions import ActionError, Actor
 from home.console.guard import (
@@ -451,6 +451,7 @@ async def _site(request: web.Request, status: int = 200, **extra: Any) -> web.Re
             "health": fleet.box_health(conn, appliance),
             "timeline": fleet.timeline(conn, appliance),
             "notifications": fleet.notifications(conn, appliance),
+            "devices": devices.site_devices(conn, appliance, now),
             "remote": remote.status_sync(console.db, appliance),
         }
 
@@ -467,6 +468,29 @@ async def _site(request: web.Request, status: int = 200, **extra: Any) -> web.Re
 @needs(Role.READ_ONLY)
 async def site_page(request: web.Request) -> web.Response:
     return await _site(request)
+
+
+@needs(Role.READ_ONLY)
+async def device_page(request: web.Request) -> web.Response:
+    console = _console(request)
+    appliance = request.match_info["appliance"]
+    try:
+        device_id = int(request.match_info["device_id"])
+    except ValueError:
+        device_id = -1
+    now = console.clock()
+
+    def read(conn: Any) -> dict[str, Any] | None:
+        found = fleet.site(conn, now, appliance)
+        detail = devices.device_detail(conn, appliance, device_id, now) if found else None
+        return None if detail is None else {**detail, "site": found}
+
+    data = await console.on_db(read)
+    if data is None:
+        return render(request, "message.html", status=404, title="No such device",
+                      message=f"No device {device_id} at {appliance}.")  # fmt: skip
+    return render(request, "device.html", active="sites", chart_w=devices.CHART_W,
+                  chart_h=devices.CHART_H, **data)  # fmt: skip
 
 
 @needs(Role.ADMIN)
@@ -575,6 +599,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/console/boxes/claim", box_claim)
     r.add_post("/console/boxes/release", box_release)
     r.add_get("/console/sites/{appliance}", site_page)
+    r.add_get("/console/sites/{appliance}/devices/{device_id}", device_page)
     r.add_post("/console/sites/{appliance}/config", site_config)
     r.add_post("/console/sites/{appliance}/command", site_command)
     r.add_get("/console/users", users_page)
