@@ -507,7 +507,7 @@ class DiscoveryService:
         due = [
             svc
             for svc in services
-            if svc.addresses
+            if self._lan_address(svc)
             and (
                 (owner := self.owners.get((svc.type, svc.name))) is None
                 or owner[1] != svc.resolved_at
@@ -516,7 +516,9 @@ class DiscoveryService:
         holders: dict[str, frozenset[str]] = {}
         if self.sockets:
             holders.update(self._sweep_answers)
-            recent = {svc.addresses[0] for svc in due if svc.resolved_at >= self._sweep_started}
+            recent = {
+                self._lan_address(svc) for svc in due if svc.resolved_at >= self._sweep_started
+            }
             if recent:
                 holders.update(await self._ask(recent))
         else:
@@ -528,7 +530,7 @@ class DiscoveryService:
             holders = {ip: frozenset(macs) for ip, macs in held_by.items()}
         known = {d.mac for d in devices}
         for svc in due:
-            macs = holders.get(svc.addresses[0], frozenset())
+            macs = holders.get(self._lan_address(svc), frozenset())
             # None (gone) or two (a conflict): undecided, asked again later. A MAC not in the
             # inventory yet (a randomised one held back) waits until it is linked or joins.
             if len(macs) == 1 and (mac := next(iter(macs))) in known:
@@ -539,6 +541,11 @@ class DiscoveryService:
             if owner is not None:
                 announced.setdefault(owner[0], []).append(svc)
         return announced
+
+    def _lan_address(self, svc: MdnsService) -> str:
+        """The service's newest address on a discovered subnet ("" if none): a host may also
+        announce a link-local (169.254/16) or another network's address."""
+        return next((a for a in svc.addresses if self._wanted(a)), "")
 
     async def _ask(self, ips: Iterable[str]) -> dict[str, frozenset[str]]:
         """Who answers ARP for ``ips`` now: a short sweep of just these addresses (one
@@ -582,8 +589,8 @@ class DiscoveryService:
         }
         at_address: dict[str, list[MdnsService]] = {}
         for svc in services:
-            if svc.addresses:
-                at_address.setdefault(svc.addresses[0], []).append(svc)
+            if address := self._lan_address(svc):
+                at_address.setdefault(address, []).append(svc)
         links: list[tuple[str, str, tuple[str, ...]]] = []
         joins: list[inventory.Seen] = []
         known = {d.mac for d in devices}
