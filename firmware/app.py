@@ -38,6 +38,7 @@ from hardware.service import make_hardware
 from hardware.watchdog import make_watchdog
 from provisioning.identity import load_or_create
 from provisioning.service import make_provisioning
+from services.alerting.schema import ALERTING
 from services.alerting.service import make_alerting
 from services.context import AppContext
 from services.discovery.migrations import DISCOVERY
@@ -141,7 +142,7 @@ SERVICE_FACTORIES: list[ServiceFactory] = [
 ]
 
 # Schema chains of components beyond the core tables, applied in this order at open.
-MIGRATION_CHAINS: list[MigrationChain] = [UPLINK_CHAIN, DISCOVERY, POLLING, TOPOLOGY]
+MIGRATION_CHAINS: list[MigrationChain] = [UPLINK_CHAIN, DISCOVERY, POLLING, TOPOLOGY, ALERTING]
 
 
 def make_shared(config: Config, clock: Clock) -> Shared:

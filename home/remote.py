@@ -23,9 +23,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from core.logs import get_log
 from core.wire import signing
 from core.wire.keys import public_key_text
-from core.wire.signing import COMMAND_ACTIONS, COMMAND_KIND, CONFIG_KIND
+from core.wire.signing import ACKS_KIND, COMMAND_ACTIONS, COMMAND_KIND, CONFIG_KIND
 from home import claims
 from home.db import HomeDB, Refused
+from home.notify.acks import acks_for_box
 from home.signed import DB_KEY, check_signature, signature_headers, signed_endpoint
 
 ACTIONS = COMMAND_ACTIONS  # the remote commands home may queue (one list, in core.wire)
@@ -174,7 +175,48 @@ def status_sync(db: HomeDB, appliance: str) -> dict[str, Any]:
 # ---- the server side ----
 
 
-def sync_sync(db: HomeDB, appliance: str, nonce: str, doc: dict[str, Any]) -> dict[str, Any]:
+class SigningKeyCache:
+    """The MSP's signing key for the server's own signatures (acknowledgements carried to
+    boxes), read from the data directory on first use and kept; None while there is none."""
+
+    def __init__(self, data_dir: Path | None) -> None:
+        self.data_dir = data_dir
+        self._key: Ed25519PrivateKey | None = None
+        self._warned = False
+
+    def get(self) -> Ed25519PrivateKey | None:
+        if self._key is None and self.data_dir is not None:
+            try:
+                self._key = load_signing_key(self.data_dir)
+            except claims.ClaimError as exc:
+                if not self._warned:  # once: every sync would repeat it
+                    self._warned = True
+                    log.warning("home.acks_unsigned", reason=str(exc))
+        return self._key
+
+
+def acks_envelope(
+    conn: Any, key: Ed25519PrivateKey | None, appliance: str, now: float
+) -> dict[str, str] | None:
+    """The acknowledgements of ``appliance``'s alerts made at home, as one envelope signed by
+    the MSP key (kind ``outpost.alert-acks``: ``{kind, appliance, issued_at, acks: [{alert_id,
+    key, by, at}]}``); None when there are none or no key to sign with."""
+    if key is None:
+        return None
+    acks = acks_for_box(conn, appliance, now)
+    if not acks:
+        return None
+    doc = {"kind": ACKS_KIND, "appliance": appliance, "issued_at": now, "acks": acks}
+    return signing.sign(key, doc)
+
+
+def sync_sync(
+    db: HomeDB,
+    appliance: str,
+    nonce: str,
+    doc: dict[str, Any],
+    signer: SigningKeyCache | None = None,
+) -> dict[str, Any]:
     conn = db.conn
     reports = doc.get("config_reports", [])
     results = doc.get("command_results", [])
@@ -264,6 +306,7 @@ def sync_sync(db: HomeDB, appliance: str, nonce: str, doc: dict[str, Any]) -> di
         "results_taken": len(results),
         "config": json.loads(config_row[0]) if config_row else None,
         "commands": [json.loads(e) for (e,) in pending],
+        "acks": acks_envelope(conn, signer.get() if signer else None, appliance, now),
     }
 
 
@@ -326,8 +369,14 @@ def hello_sync_for(
     return claims.hello_sync(db, appliance, public_key, nonce, doc)
 
 
-def add_routes(app: web.Application) -> None:
-    """Registered by home/server.py:create_app."""
+def add_routes(app: web.Application, data_dir: Path | None = None) -> None:
+    """Registered by home/server.py:create_app. ``data_dir`` holds the MSP's signing key, with
+    which sync answers sign the acknowledgements they carry."""
+    signer = SigningKeyCache(data_dir)
+
+    def sync(db: HomeDB, appliance: str, nonce: str, doc: dict[str, Any]) -> dict[str, Any]:
+        return sync_sync(db, appliance, nonce, doc, signer)
+
     app.router.add_post(HELLO_PATH, _hello)
-    app.router.add_post(SYNC_PATH, signed_endpoint(sync_sync, slow_down=False))
+    app.router.add_post(SYNC_PATH, signed_endpoint(sync, slow_down=False))
     app.router.add_post(DIAGNOSTICS_PATH, signed_endpoint(diagnostics_sync, slow_down=False))

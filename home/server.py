@@ -133,7 +133,7 @@ def create_app(
     app.router.add_get(FLEET_PATH, fleet_json)
     app.router.add_get("/fleet", fleet_redirect)  # the old fleet page: now the console's sites
     mount_console(app, db, data_dir)
-    add_remote_routes(app)  # claiming, signed configuration, commands (home/remote.py)
+    add_remote_routes(app, data_dir)  # claiming, signed configuration, commands (home/remote.py)
     ops.install(app)  # /healthz for the load balancer, /metrics (home/ops.py)
     if notifier is not None:  # notifications: ingest hook, worker, ack links (home/notify)
         notifier.install(app, db)

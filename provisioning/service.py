@@ -36,6 +36,7 @@ from core.wire.claim_codes import code_hash
 from core.wire.keys import Identity
 from core.wire.protocol import PROTOCOL_VERSION
 from core.wire.signing import Refused, public_from_text
+from provisioning.acks import take_acks
 from provisioning.claim import ClaimState, ClaimStore
 from provisioning.commands import Command, CommandBook, Handler, run_commands
 from provisioning.signed_config import ConfigKeeper, read_table
@@ -202,6 +203,8 @@ class ProvisioningService:
         public = public_from_text(claim.msp_key)
         if answer.get("config") is not None:
             await self._take_config(answer["config"], public)
+        if answer.get("acks") is not None:  # alerts acknowledged at home (who, when)
+            await take_acks(self.ctx, answer["acks"], public, self.identity.appliance_id)
         commands = answer.get("commands") or []
         if isinstance(commands, list) and commands:
             ran = await run_commands(

@@ -402,7 +402,8 @@ def alerts(conn: sqlite3.Connection, state: str = "open", limit: int = 200) -> l
     return _rows(
         conn,
         f"""SELECT a.id, a.key, a.rule, a.device_id, a.severity, a.state, a.message,
-                   a.opened_ts, a.resolved_ts, a.acked, d.name AS device_name, d.ip AS device_ip
+                   a.opened_ts, a.resolved_ts, a.acked, a.acked_by, a.acked_ts,
+                   d.name AS device_name, d.ip AS device_ip
             FROM alerts a LEFT JOIN devices d ON d.id = a.device_id
             WHERE {where} ORDER BY {order} LIMIT ?""",
         (limit,),

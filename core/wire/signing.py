@@ -22,6 +22,8 @@ MAX_ENVELOPE_BYTES = 256 * 1024
 # Envelope kinds: what a signed document is for, so one kind can never be replayed as another.
 COMMAND_KIND = "outpost.command"
 CONFIG_KIND = "outpost.site-config"
+# Acknowledgements of the box's alerts made at home (who, when): shown on the box's page.
+ACKS_KIND = "outpost.alert-acks"
 # Remote commands home may send (provisioning/commands.py carries them out).
 COMMAND_ACTIONS = ("identify", "rediscover", "poll", "diagnostics", "reboot", "update")
 
