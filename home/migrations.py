@@ -348,6 +348,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     (7, RETENTION_SCHEMA),
     # 8: each site's device inventory from the boxes' device records (home/inventory.py).
     (8, INVENTORY_SCHEMA),
+    # 9: the console's alert assignment (home/console/actions.py: assign).
+    (9, ("ALTER TABLE console_alert_state ADD COLUMN assigned_to TEXT NOT NULL DEFAULT ''",)),
 )
 
 MIGRATION_LOCK = "home-migrations"
