@@ -156,3 +156,33 @@ async def test_admin_api_refusals_name_the_problem(tmp_path: Path, home_database
             outcomes = [(e["action"], e["outcome"]) for e in (await answer.json())["entries"]]
         assert ("box.claim", "refused") in outcomes and ("box.config", "refused") in outcomes
         assert ("user.create", "refused") in outcomes
+
+
+async def test_assign_an_alert_to_a_technician(tmp_path: Path, home_database: str) -> None:
+    async with served(tmp_path, home_database) as s:
+        await s.user("tom", Role.TECHNICIAN)
+        await s.user("rita", Role.READ_ONLY)
+        tech = {"Authorization": f"Bearer {await s.token('tom', Role.TECHNICIAN)}"}
+        await seed_site(s, "op-a", "Dental", heartbeat_age_s=5)
+        await seed_alert(s, "op-a", "icmp.down:7", "critical", "printer down")
+        await seed_alert(s, "op-a", "icmp.down:8", "major", "switch down")
+        body = {"appliance": "op-a", "key": "icmp.down:7"}
+        async with client(s.url) as c:
+            status, _, answer = await c.post(
+                PREFIX + "/alerts/assign", headers=tech, json_body={**body, "to": "rita"}
+            )
+            assert status == 400 and "not a technician" in (await answer.json())["error"]
+            status, _, _ = await c.post(
+                PREFIX + "/alerts/assign", headers=tech, json_body={**body, "to": "tom"}
+            )
+            assert status == 200
+            _, _, answer = await c.get(PREFIX + "/alerts", headers=tech)
+            assigned = {a["key"]: a["assigned_to"] for a in (await answer.json())["alerts"]}
+            assert assigned == {"icmp.down:7": "tom", "icmp.down:8": ""}
+            assert await c.login("tom") == 303
+            _, page, _ = await c.get("/console/alerts?mine=1")
+            assert "printer down" in page and "switch down" not in page
+        rows = await s.rows("SELECT action, detail, outcome FROM console_audit WHERE action ="
+                            " 'alert.assign' ORDER BY id")  # fmt: skip
+        assert [(d.split(";")[0], o) for _a, d, o in rows] == [("to rita", "refused"),
+                                                               ("to tom", "ok")]  # fmt: skip

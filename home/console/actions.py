@@ -195,6 +195,32 @@ def _literal_pattern(key: str) -> str:
     return "".join(f"[{c}]" if c in "*?[]" else c for c in key)
 
 
+async def assign(
+    console: Console, actor: Actor, appliance: str, key: str, user: str
+) -> dict[str, Any]:
+    """Assign an open alert to a technician or admin ('' unassigns)."""
+
+    def work(conn: Connection, now: float) -> dict[str, Any]:
+        _alert_exists(conn, appliance, key)
+        if user:
+            row = conn.execute(
+                "SELECT role FROM console_users WHERE name = ? AND disabled = 0", (user,)
+            ).fetchone()
+            if row is None or not allows(Role(row[0]), Role.TECHNICIAN):
+                raise ActionError(400, f"{user!r} is not a technician or admin of this console")
+        _state_row(conn, appliance, key)
+        conn.execute(
+            "UPDATE console_alert_state SET assigned_to = ? WHERE appliance = ? AND key = ?",
+            (user, appliance, key),
+        )
+        return {"assigned": key, "appliance": appliance, "to": user}
+
+    result: dict[str, Any] = await _run(
+        console, actor, "alert.assign", f"{appliance}/{key}", work, detail=f"to {user or '-'}"
+    )
+    return result
+
+
 # ---- boxes (claim, release, configuration: admin; commands: technician, update: admin) ----
 
 

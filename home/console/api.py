@@ -163,6 +163,11 @@ async def _ack(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
                                      _str(doc, "key"))  # fmt: skip
 
 
+async def _assign(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
+    return await actions.assign(_console(request), _actor(request), _str(doc, "appliance"),
+                                _str(doc, "key"), _str(doc, "to"))  # fmt: skip
+
+
 async def _note(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
     return await actions.note(_console(request), _actor(request), _str(doc, "appliance"),
                               _str(doc, "key"), _str(doc, "note"))  # fmt: skip
@@ -209,6 +214,7 @@ async def _user(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
 
 ack = needs(Role.TECHNICIAN)(_post(_ack))
 note = needs(Role.TECHNICIAN)(_post(_note))
+assign = needs(Role.TECHNICIAN)(_post(_assign))
 silence = needs(Role.TECHNICIAN)(_post(_silence))
 claim = needs(Role.ADMIN)(_post(_claim))
 release = needs(Role.ADMIN)(_post(_release))
@@ -229,6 +235,8 @@ ROUTES: tuple[tuple[str, str, Any, str, tuple[str, ...]], ...] = (
     ("GET", "/users", users, "users and API tokens (admin; no hashes)", ()),
     ("POST", "/alerts/ack", ack, "acknowledge (technician)", ("appliance", "key")),
     ("POST", "/alerts/note", note, "note on an alert (technician)", ("appliance", "key", "note")),
+    ("POST", "/alerts/assign", assign, "assign to a technician or admin ('' unassigns)",
+     ("appliance", "key", "to")),
     ("POST", "/alerts/silence", silence, "silence for minutes (technician)",
      ("appliance", "key", "minutes")),
     ("POST", "/boxes/claim", claim, "claim a pending box by its code (admin)", ("code", "site")),

@@ -43,6 +43,7 @@ class Alert:
     note_by: str
     silenced_until: float | None
     silenced: bool
+    assigned_to: str
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def open_alerts(conn: Connection, now: float, appliance: str = "") -> list[Alert
     acknowledgement (whichever came first), most severe and oldest first."""
     sql = (
         "SELECT a.appliance, p.site, a.key, a.severity, a.message, a.ts, s.acked_by, s.acked_at,"
-        " s.opened_ts, s.note, s.note_by, s.silenced_until FROM alerts a"
+        " s.opened_ts, s.note, s.note_by, s.silenced_until, s.assigned_to FROM alerts a"
         " JOIN appliances p ON p.id = a.appliance"
         " LEFT JOIN console_alert_state s ON s.appliance = a.appliance AND s.key = a.key"
         " WHERE a.state = 'open' AND a.severity != 'info'"  # info is news, not an open alert
@@ -114,7 +115,7 @@ def open_alerts(conn: Connection, now: float, appliance: str = "") -> list[Alert
     }
     out = []
     for row in conn.execute(sql, params).fetchall():
-        app, site, key, sev, msg, ts, by, at, opened, note, note_by, until = row
+        app, site, key, sev, msg, ts, by, at, opened, note, note_by, until, assigned = row
         # An acknowledgement holds for the opening it was given to; a re-opened alert is new.
         if opened is None or float(opened) != float(ts):
             by, at = "", None
@@ -135,6 +136,7 @@ def open_alerts(conn: Connection, now: float, appliance: str = "") -> list[Alert
                 note_by=str(note_by or ""),
                 silenced_until=float(until) if until is not None else None,
                 silenced=until is not None and float(until) > now,
+                assigned_to=str(assigned or ""),
             )
         )
     rank = {s: i for i, s in enumerate(SEVERITIES)}

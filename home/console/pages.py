@@ -44,6 +44,7 @@ NAV = (
 DONE = {
     "ack": "Alert acknowledged.",
     "note": "Note saved.",
+    "assign": "Assignment saved.",
     "silence": "Alert silenced.",
     "claimed": "Box claimed; it starts reporting at its next hello.",
     "released": "Box released; it shows a new claim code.",
@@ -275,7 +276,7 @@ def _digest(sites: list[fleet.Site]) -> str:
     # What the overview shows, rounded so ages ticking on do not count as a change each second.
     doc = [
         (s.appliance, s.health, s.silent, s.alerts, s.silenced, s.unacked_urgent, s.backlog // 10,
-         s.version, s.site, [(a.key, a.acked_by, a.silenced, a.note) for a in s.open_alerts])
+         s.version, s.site, [(a.key, a.acked_by, a.silenced, a.note, a.assigned_to) for a in s.open_alerts])
         for s in sites
     ]  # fmt: skip
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
@@ -330,8 +331,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
 # ---- alerts ----
 
 
-def _alert_filter(alerts: list[fleet.Alert], query: Any) -> list[fleet.Alert]:
+def _alert_filter(alerts: list[fleet.Alert], query: Any, me: str) -> list[fleet.Alert]:
     site = str(query.get("site", "")).strip().lower()
+    mine = query.get("mine") == "1"
     severity = str(query.get("severity", ""))
     acked = str(query.get("acked", ""))
     try:
@@ -346,6 +348,7 @@ def _alert_filter(alerts: list[fleet.Alert], query: Any) -> list[fleet.Alert]:
         and (acked != "yes" or a.acked_by)
         and (acked != "no" or not a.acked_by)
         and a.age_s >= min_age_s
+        and (not mine or a.assigned_to == me)
     ]
 
 
@@ -353,10 +356,12 @@ def _alert_filter(alerts: list[fleet.Alert], query: Any) -> list[fleet.Alert]:
 async def alerts_page(request: web.Request) -> web.Response:
     console = _console(request)
     every = await console.on_db(fleet.open_alerts, console.clock())
-    shown = _alert_filter(every, request.query)
+    shown = _alert_filter(every, request.query, principal(request).user)
+    people = [u.name for u in await console.on_db(accounts.users)
+              if allows(u.role, Role.TECHNICIAN)]  # fmt: skip
     return render(request, "alerts.html", active="alerts", live="/console/stream",
                   alerts=shown, total=len(every), query=request.query,
-                  severities=fleet.SEVERITIES)  # fmt: skip
+                  severities=fleet.SEVERITIES, people=people)  # fmt: skip
 
 
 async def _alert_action(request: web.Request, kind: str) -> web.Response:
@@ -367,6 +372,8 @@ async def _alert_action(request: web.Request, kind: str) -> web.Response:
     try:
         if kind == "ack":
             await actions.acknowledge(console, _actor(request), appliance, key)
+        elif kind == "assign":
+            await actions.assign(console, _actor(request), appliance, key, str(form.get("to", "")))
         elif kind == "note":
             await actions.note(console, _actor(request), appliance, key, str(form.get("note", "")))
         else:
@@ -385,6 +392,11 @@ async def _alert_action(request: web.Request, kind: str) -> web.Response:
 @needs(Role.TECHNICIAN)
 async def alert_ack(request: web.Request) -> web.Response:
     return await _alert_action(request, "ack")
+
+
+@needs(Role.TECHNICIAN)
+async def alert_assign(request: web.Request) -> web.Response:
+    return await _alert_action(request, "assign")
 
 
 @needs(Role.TECHNICIAN)
@@ -594,6 +606,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/console/alerts", alerts_page)
     r.add_post("/console/alerts/ack", alert_ack)
     r.add_post("/console/alerts/note", alert_note)
+    r.add_post("/console/alerts/assign", alert_assign)
     r.add_post("/console/alerts/silence", alert_silence)
     r.add_get("/console/boxes", boxes_page)
     r.add_post("/console/boxes/claim", box_claim)
