@@ -29,11 +29,13 @@ from typing import Any, TypeVar
 
 import pytest
 
+from core.settings.polling import ConfiguredDevice
 from home import inventory
 from home.db import HomeDB
 from provisioning.identity import load_or_create
 from services.discovery import inventory as box_inventory
 from services.discovery.migrations import DISCOVERY
+from services.polling.inventory import upsert_configured
 from services.store import Store, Tx
 from services.uplink import devices
 from services.uplink.outbox import UPLINK_CHAIN, Expander, apply_ack, forward, read_pending
@@ -211,6 +213,43 @@ async def test_resend_changes_nothing_hostile_names_bounded_snapshot_asked(
             assert (only.device_id, only.mac, only.ip) == (1, laptop.mac, "198.18.0.77")
         finally:
             await new_store.close()
+    finally:
+        await store.close()
+        db.close_sync()
+
+
+async def test_configured_device_is_added_and_watched_when_monitored(
+    tmp_path: Path, home_database: str
+) -> None:
+    db = HomeDB(home_database)
+    db.open_sync()
+    store = Store(tmp_path / "box.db", chains=[UPLINK_CHAIN, DISCOVERY], forward=forward)
+    await store.open()
+    try:
+        db.register_sync("op-cfg", "key", "Dental")
+        box = Box(store, db, "op-cfg")
+        configured = (
+            ConfiguredDevice(name="Front desk PC", ip="198.18.0.60", kind="workstation",
+                             monitored=True),
+        )  # fmt: skip
+
+        def configure(tx: Tx) -> int:  # as the polling service does at setup
+            upsert_configured(tx, configured)
+            return devices.forward_changes(tx, ("server",))
+
+        assert await store.write(configure) == 1
+        box.ingest(await box.batch())
+        (pc,) = inventory.devices_sync(db, "op-cfg")
+        assert (pc.name, pc.kind, pc.ip, pc.mac, pc.source) == (
+            "Front desk PC",
+            "workstation",
+            "198.18.0.60",
+            "",
+            "config",
+        )
+        assert pc.watched, "monitored = true: its going away raises 'device down'"
+        (added,) = inventory.inventory_changes_sync(db, "op-cfg", 0, 1e12)
+        assert added.change == "added", "a technician's device did not join the LAN"
     finally:
         await store.close()
         db.close_sync()

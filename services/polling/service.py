@@ -32,6 +32,7 @@ from services.polling.results import PollResult
 from services.snmp import SnmpClient, SnmpCredential
 from services.store.db import Tx
 from services.store.records import Measurement, insert_measurements
+from services.uplink.devices import forward_changes
 
 log = get_log("polling")
 
@@ -119,7 +120,13 @@ class PollingService:
         )
         if self.settings.devices:
             devices = self.settings.devices
-            await self.ctx.store.write(lambda tx: upsert_configured(tx, devices))
+            kinds = self.ctx.config.alerting.down_alert_kinds
+
+            def configure(tx: Tx) -> None:
+                upsert_configured(tx, devices)
+                forward_changes(tx, kinds)  # the technician's devices to home, same commit
+
+            await self.ctx.store.write(configure)
 
     async def teardown(self) -> None:
         for task in self._running.values():
