@@ -4,12 +4,12 @@ Home holds each site's device inventory (the MSP console's site page, the monthl
 "changes") from records of kind ``device`` (docs/uplink.md):
 
 * **changes**: :func:`forward_changes` runs inside the store transaction that changed the
-  ``devices`` table (discovery calls it at the end of each of its writes) and forwards one
+  ``devices`` table (discovery at the end of each of its writes, polling after adding the
+  configured devices) and forwards one
   record per device whose state home has not been sent yet. What home was sent is kept in
   ``uplink_device_sent`` (one row per device), so the comparison is one SQL query that returns
   only the rows that differ, whichever code path changed them; the uplink service also runs
-  it every :data:`CHANGES_CHECK_S` to catch writers that do not call it (devices a technician
-  configured, for instance).
+  it every :data:`CHANGES_CHECK_S` to catch any writer that does not call it.
 * **snapshot**: :func:`forward_snapshot` forwards every device, then one ``snapshot_end``
   record with the count. The box makes one when home's ingest answer says
   ``"inventory": "snapshot"`` (home never saw one for this stream, the box was claimed since,

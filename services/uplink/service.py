@@ -285,8 +285,8 @@ class UplinkService:
             log.info("uplink.inventory_snapshot", snapshot=made)
 
     async def _device_changes_loop(self) -> None:
-        """Forward device changes that no writer forwarded itself (discovery does, in its
-        own transactions; devices a technician configured are caught here)."""
+        """Forward device changes that no writer forwarded itself (discovery and polling
+        do, in their own transactions; anything else is caught here)."""
         kinds = self.ctx.config.alerting.down_alert_kinds
         while True:
             try:
