@@ -251,3 +251,21 @@ async def test_a_held_down_alert_is_released_when_the_gateway_poll_never_comes(
     finally:
         await svc.teardown()
         await store.close()
+
+
+async def test_a_sleep_proxy_answering_for_a_sleeping_mac_takes_nothing(store: Store) -> None:
+    """A Bonjour Sleep Proxy answers ARP for a sleeping Mac's address with its own MAC: that
+    is not the address moving, the Mac keeps it (an intruder would lose it)."""
+    mac, proxy = "70:3e:ac:00:00:50", "70:3e:ac:00:00:51"
+    seen = [inventory.Seen(mac, ("198.18.0.50",)), inventory.Seen(proxy, ("198.18.0.51",))]
+    await store.write(lambda tx: inventory.record_seen(tx, seen, 1.0, active=True, source="arp"))
+    sleep_proxy = _svc("_sleep-proxy._udp.local.", "70-35-60-63.1 Living Room", {})
+    await store.write(
+        lambda tx: inventory.update_identity(
+            tx, proxy, snmp=None, credential="", mdns=[sleep_proxy], is_gateway=False, now=1.0
+        )
+    )
+    answers = {"198.18.0.50": frozenset({proxy}), "198.18.0.51": frozenset({proxy})}
+    assert await store.write(lambda tx: inventory.release_lost_addresses(tx, answers)) == []
+    [row] = await store.query("SELECT ip FROM devices WHERE mac = ?", (mac,))
+    assert row["ip"] == "198.18.0.50"

@@ -369,17 +369,24 @@ def release_lost_addresses(tx: Tx, answers: Mapping[str, frozenset[str]]) -> lis
     addresses while another MAC did loses that address (and is no longer polled there).
 
     ``answers``: ip -> MACs that answered it in this sweep. A device that answered nothing
-    keeps addresses nobody else answers (it may be asleep or off: presence decides). Returns
-    the MACs that lost an address.
+    keeps addresses nobody else answers (it may be asleep or off: presence decides), and
+    those only a sleep proxy answers: a Bonjour Sleep Proxy (an Apple TV, a HomePod) answers
+    ARP for a sleeping Mac's address with its own MAC until the Mac wakes. Returns the MACs
+    that lost an address.
     """
     released: list[str] = []
+    proxies = _sleep_proxies(tx.conn)
     rows = tx.conn.execute(
         f"SELECT {_COLUMNS} FROM devices WHERE mac IS NOT NULL AND ip IS NOT NULL AND ip != ''"
     ).fetchall()
     for row in rows:
         device = _row(row)
         ips = [i for i in device.attrs.get("ips", []) if isinstance(i, str)] or [device.ip]
-        lost = {i for i in {*ips, device.ip} if answers.get(i) and device.mac not in answers[i]}
+        lost = {
+            i
+            for i in {*ips, device.ip}
+            if answers.get(i) and device.mac not in answers[i] and not answers[i] <= proxies
+        }
         if not lost:
             continue
         kept = [i for i in ips if i not in lost]
@@ -394,6 +401,14 @@ def release_lost_addresses(tx: Tx, answers: Mapping[str, frozenset[str]]) -> lis
                  answered_by=",".join(sorted({m for i in lost for m in answers[i]})))  # fmt: skip
         released.append(device.mac)
     return released
+
+
+def _sleep_proxies(conn: sqlite3.Connection) -> frozenset[str]:
+    """MACs of devices that announce a Bonjour Sleep Proxy (``_sleep-proxy._udp``)."""
+    rows = conn.execute(
+        "SELECT mac FROM devices WHERE mac IS NOT NULL AND instr(attrs, '_sleep-proxy._udp') > 0"
+    )
+    return frozenset(str(m) for (m,) in rows)
 
 
 def record_gateway_role(
