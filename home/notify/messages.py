@@ -44,6 +44,23 @@ def _when(epoch_s: float | None) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _behind(item: Item, lead_in: str) -> list[str]:
+    """The devices the box suppressed behind this alert's device (a dead gateway), one a line:
+    the cause is named once, its dependants listed, not alerted one by one."""
+    listed = item.body.get("dependants") or []
+    if not isinstance(listed, list) or not listed:
+        return []
+    total = int(item.body.get("dependants_total") or len(listed))
+    lines = [f"{lead_in} ({total} device(s), not alerted separately):"]
+    for d in listed:
+        name, ip, kind = (str(d.get(k, "")) for k in ("name", "ip", "kind"))
+        label = f"{name} ({ip})" if name and name != ip else ip or name or "?"
+        lines.append(f"  - {label}" + (f", {kind}" if kind else ""))
+    if total > len(listed):
+        lines.append(f"  ... and {total - len(listed)} more")
+    return lines
+
+
 def _line(item: Item) -> str:
     t = item.thread
     state = "OPEN" if t.state == "open" else f"resolved {_when(t.resolved_at)}"
@@ -70,6 +87,7 @@ def render(out: Outgoing, ack_url: AckUrl, now_s: float) -> Rendered:
             subject = f"{base} (+{len(out.items) - 1} more)"[:220]
         lines.append(_line(out.items[0]))
         lines.append(f"Opened {_when(lead.opened_at)} at site {lead.site or '-'}.")
+        lines += _behind(out.items[0], "Not answering behind it")
         if len(out.items) > 1:
             lines.append(f"Probable cause: {lead.message}. Also at this site, at the same time:")
             lines += [f"  - {_line(item)}" for item in out.items[1:]]
@@ -84,6 +102,7 @@ def render(out: Outgoing, ack_url: AckUrl, now_s: float) -> Rendered:
         note = out.items[0].body.get("message") or "resolved"
         lines.append(f"RESOLVED {_when(lead.resolved_at)}: {note}")
         lines.append(_line(out.items[0]))
+        lines += _behind(out.items[0], "Were not answering behind it during the outage")
         link = ""
     if link:
         lines.append(f"Acknowledge (stops escalation): {link}")
@@ -124,6 +143,8 @@ def _alert(item: Item) -> dict[str, Any]:
         "resolved_at": t.resolved_at,
         "acked_by": t.acked_by or None,
         "flaps": t.flaps,
+        # Devices the box suppressed behind this one (a dead gateway): name, ip, kind.
+        "dependants": list(item.body.get("dependants") or []),
     }
 
 

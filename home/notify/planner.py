@@ -80,6 +80,38 @@ def device_kind(body: dict[str, Any]) -> str:
     return str(kind)[:40]
 
 
+MAX_DEPENDANTS = 100  # listed in one message; the rest are counted
+
+
+def dependants(body: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """The devices a box suppressed behind a dead parent (``data.suppressed`` of its gateway's
+    "down" record, docs/uplink.md): ``([{"device_id", "name", "ip", "kind"}], total)``."""
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    listed = (data or {}).get("suppressed")
+    out: list[dict[str, Any]] = []
+    for d in listed if isinstance(listed, list) else []:
+        if isinstance(d, dict) and type(d.get("device_id")) is int:
+            out.append(
+                {
+                    "device_id": d["device_id"],
+                    "name": str(d.get("name", ""))[:120],
+                    "ip": str(d.get("ip", ""))[:64],
+                    "kind": str(d.get("kind", ""))[:40],
+                }
+            )
+    total = (data or {}).get("suppressed_total")
+    return out[:MAX_DEPENDANTS], total if type(total) is int and total >= len(out) else len(out)
+
+
+def _merge_dependants(
+    before: list[dict[str, Any]], after: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    seen = {d["device_id"]: d for d in before}
+    for d in after:
+        seen.setdefault(d["device_id"], d)
+    return list(seen.values())[:MAX_DEPENDANTS]
+
+
 def _box_ts(body: dict[str, Any]) -> float | None:
     """When the box stored the alert change (its body's ``ts``, epoch seconds), if given."""
     ts = body.get("ts")
@@ -166,6 +198,7 @@ class Planner:
             )
             return
         decision = decide(self.config, Subject(change.site, change.severity, kind, change.key), now)
+        behind, total = dependants(body)
         self._add_opens(
             conn,
             ref=ref,
@@ -174,6 +207,7 @@ class Planner:
             decision=decision,
             now=now,
             box_ts=_box_ts(change.body),
+            extra={"dependants": behind, "dependants_total": total} if behind else None,
         )
         if Severity.parse(change.severity, Severity.INFO) >= URGENT:
             for step_no, step in enumerate(decision.escalation, start=1):
@@ -202,7 +236,10 @@ class Planner:
         decision: Decision,
         now: float,
         box_ts: float | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
+        body: dict[str, Any] = {} if box_ts is None else {"box_ts": box_ts}
+        body.update(extra or {})
         for channel in decision.channels:
             wait_s = 0.0 if decision.held else self.config.group_wait_s
             wanted = decision.due_at + wait_s
@@ -225,7 +262,7 @@ class Planner:
                 held=decision.held,
                 due_at=due,
                 now=now,
-                body={} if box_ts is None else {"box_ts": box_ts},
+                body=body,
             )
 
     def _resolved(self, conn: Connection, change: AlertChange, now: float) -> None:
@@ -236,6 +273,7 @@ class Planner:
         self._close_thread(conn, last.ref, now)
         told: list[str] = []
         closed_ts = _box_ts(change.body)
+        behind, total = dependants(change.body)
         for row_id, channel, state, held, row_body in conn.execute(
             "SELECT id, channel, state, held, body FROM notifications WHERE ref = ?"
             " AND event IN ('open', 'escalate') ORDER BY created_at, id",
@@ -244,6 +282,10 @@ class Planner:
             if state == "pending" and held:
                 continue  # still waiting for the digest: it will say "resolved since"
             opened_ts = json.loads(row_body or "{}").get("box_ts")
+            if state == "pending" and behind:
+                # The resolution lists every dependant silent during the outage: a message
+                # not yet sent names them all.
+                self._add_dependants(conn, row_id, row_body, behind, total)
             if state == "pending" and _lasted(opened_ts, closed_ts, self.config.group_wait_s):
                 # It lasted (by the box's clock) but reached home late, e.g. a gateway outage
                 # that cut the box off: it still goes out, saying it is resolved.
@@ -269,8 +311,25 @@ class Planner:
                 held=False,
                 due_at=now + self.config.resolve_wait_s,
                 now=now,
-                body={"message": message},
+                body={
+                    "message": message,
+                    **({"dependants": behind} if behind else {}),
+                    **({"dependants_total": total} if behind else {}),
+                },
             )
+
+    @staticmethod
+    def _add_dependants(
+        conn: Connection, row_id: str, row_body: str, behind: list[dict[str, Any]], total: int
+    ) -> None:
+        doc = json.loads(row_body or "{}")
+        merged = _merge_dependants(doc.get("dependants") or [], behind)
+        doc["dependants"] = merged
+        doc["dependants_total"] = max(total, int(doc.get("dependants_total") or 0), len(merged))
+        conn.execute(
+            "UPDATE notifications SET body = ? WHERE id = ? AND state = 'pending'",
+            (json.dumps(doc, sort_keys=True), row_id),
+        )
 
     # ---- acknowledgement ----
 

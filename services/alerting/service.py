@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from core.logs import get_log
 from core.status import StatusKey
 from core.vocabulary import Severity
+from services.alerting.dependants import OutageDependants, with_kind
 from services.alerting.engine import AlertEngine, Transition, in_window
 from services.alerting.rules import (
     Condition,
@@ -84,6 +85,8 @@ class AlertingService:
         self.where: TopologyUpdate | None = None
         self.link_up: dict[tuple[int, str], bool] = {}
         self.fastest: dict[tuple[int, int], float] = {}
+        # For home's routing and grouping: kinds, and who went silent with the gateway.
+        self.dependants = OutageDependants()
 
     @property
     def gateway_ip(self) -> str:
@@ -156,6 +159,8 @@ class AlertingService:
         conditions += port_link_conditions(result, self.where)
         conditions = annotate_where(conditions, result, self.where, self.link_up)
         watched = watched_for_down(result, self.settings, is_gateway)
+        self.dependants.saw(result, watched)
+        conditions = with_kind(conditions, result)
         event = presence(result, memory, self.settings, watched)
         if event is not None:
             await self._record_event(event)
@@ -165,6 +170,11 @@ class AlertingService:
             self.gateway.last_poll_mono = result.mono_s
             if result.reachable is not None:
                 self.gateway.down = memory.missed > 0
+            held = set(self.pending)
+            conditions = [
+                self.dependants.on_gateway(c, self.memory, held, result.device_id)
+                for c in conditions
+            ]
         else:
             conditions = [self._dependency(c, memory) for c in conditions]
         for c in conditions:
