@@ -186,3 +186,43 @@ async def test_assign_an_alert_to_a_technician(tmp_path: Path, home_database: st
                             " 'alert.assign' ORDER BY id")  # fmt: skip
         assert [(d.split(";")[0], o) for _a, d, o in rows] == [("to rita", "refused"),
                                                                ("to tom", "ok")]  # fmt: skip
+
+
+async def test_roll_out_an_update_to_one_box_then_all(tmp_path: Path, home_database: str) -> None:
+    remote.init_signing(tmp_path)
+    async with served(tmp_path, home_database) as s:
+        await s.user("ann", Role.ADMIN)
+        await s.user("tom", Role.TECHNICIAN)
+        admin = {"Authorization": f"Bearer {await s.token('ann', Role.ADMIN)}"}
+        tech = {"Authorization": f"Bearer {await s.token('tom', Role.TECHNICIAN)}"}
+        for n in range(3):
+            await seed_site(s, f"op-{n}", f"Site {n}", heartbeat_age_s=5)
+        update = {"url": "https://updates.msp.example/outpost-1.5.0.tar", "version": "1.5.0"}
+        async with client(s.url) as c:
+            status, _, _ = await c.post(
+                PREFIX + "/boxes/update", headers=tech, json_body={**update, "appliances": ["op-0"]}
+            )
+            assert status == 403
+            status, _, answer = await c.post(
+                PREFIX + "/boxes/update",
+                headers=admin,
+                json_body={**update, "appliances": ["op-0"]},
+            )
+            assert status == 200 and len((await answer.json())["commands"]) == 1
+            status, _, answer = await c.post(
+                PREFIX + "/boxes/update", headers=admin, json_body={**update, "appliances": "all"}
+            )
+            assert status == 200 and (await answer.json())["boxes"] == ["op-0", "op-1", "op-2"]
+            status, _, answer = await c.post(
+                PREFIX + "/boxes/update", headers=admin,
+                json_body={"url": "ftp://x", "appliances": "all"},
+            )  # fmt: skip
+            assert status == 400
+        rows = await s.rows("SELECT appliance, action FROM commands ORDER BY created_at")
+        assert [a for a, _ in rows] == ["op-0", "op-0", "op-1", "op-2"]
+        assert {act for _, act in rows} == {"update"}
+        audited = await s.rows(
+            "SELECT COUNT(*) FROM console_audit WHERE action = 'box.command.update'"
+            " AND outcome = 'ok'"
+        )
+        assert audited == [(4,)]

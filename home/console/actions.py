@@ -336,6 +336,26 @@ async def command(
     return result
 
 
+async def roll_out(
+    console: Console, actor: Actor, targets: list[str], url: str, version: str
+) -> dict[str, Any]:
+    """Send a signed ``update`` command (args url, version) to each of ``targets`` (claimed
+    boxes; ["all"] for every claimed box): one box first, then more, as the MSP decides."""
+    url, version = url.strip(), version.strip()
+    if not url.startswith(("https://", "http://")) or len(url) > 1000:
+        raise ActionError(400, "give the update bundle's URL (https://...)")
+    if targets == ["all"]:
+        targets = [str(a) for (a,) in await console.on_db(
+            lambda conn: conn.execute(
+                "SELECT id FROM appliances WHERE state = 'registered' ORDER BY site, id"
+            ).fetchall())]  # fmt: skip
+    if not targets:
+        raise ActionError(400, "choose a box, or all boxes")
+    args = {"url": url, **({"version": version} if version else {})}
+    sent = [(await command(console, actor, t, "update", args))["command"] for t in targets]
+    return {"commands": sent, "boxes": targets}
+
+
 # ---- users and tokens (admin) ----
 
 

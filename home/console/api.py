@@ -186,6 +186,16 @@ async def _claim(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
                                _str(doc, "site"))  # fmt: skip
 
 
+async def _update(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
+    boxes_ = doc.get("appliances", [])
+    if boxes_ == "all":
+        boxes_ = ["all"]
+    if not isinstance(boxes_, list) or not all(isinstance(b, str) for b in boxes_):
+        raise ActionError(400, 'appliances: a list of box ids, or "all"')
+    return await actions.roll_out(_console(request), _actor(request), boxes_, _str(doc, "url"),
+                                  _str(doc, "version"))  # fmt: skip
+
+
 async def _release(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
     return await actions.release(_console(request), _actor(request), _str(doc, "appliance"))
 
@@ -218,6 +228,7 @@ assign = needs(Role.TECHNICIAN)(_post(_assign))
 silence = needs(Role.TECHNICIAN)(_post(_silence))
 claim = needs(Role.ADMIN)(_post(_claim))
 release = needs(Role.ADMIN)(_post(_release))
+update = needs(Role.ADMIN)(_post(_update))
 config = needs(Role.ADMIN)(_post(_config))
 command = needs(Role.TECHNICIAN)(_post(_command))  # an update needs admin (actions.command)
 create_user = needs(Role.ADMIN)(_post(_user))
@@ -241,12 +252,17 @@ ROUTES: tuple[tuple[str, str, Any, str, tuple[str, ...]], ...] = (
      ("appliance", "key", "minutes")),
     ("POST", "/boxes/claim", claim, "claim a pending box by its code (admin)", ("code", "site")),
     ("POST", "/boxes/release", release, "release a claimed box (admin)", ("appliance",)),
+    ("POST", "/boxes/update", update, 'roll out a firmware update to boxes or "all" (admin)',
+     ("appliances", "url", "version")),
     ("POST", "/sites/{appliance}/config", config, "check, sign and queue a configuration (admin)",
      ("toml",)),
     ("POST", "/sites/{appliance}/command", command, "sign and queue a remote command",
      ("action", "args")),
     ("POST", "/users", create_user, "add a user (admin)", ("name", "role", "password")),
 )  # fmt: skip
+
+
+_FIELD_TYPES = {"args": "object", "minutes": "number", "appliances": "array"}
 
 
 def openapi_doc() -> dict[str, Any]:
@@ -270,9 +286,8 @@ def openapi_doc() -> dict[str, Any]:
                                 for n in names]  # fmt: skip
         if fields:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": [f for f in fields if f != "args"],
-                "properties": {f: {"type": "object" if f == "args" else
-                                   ("number" if f == "minutes" else "string")} for f in fields},
+                "type": "object", "required": [f for f in fields if f not in ("args", "version")],
+                "properties": {f: {"type": _FIELD_TYPES.get(f, "string")} for f in fields},
             }}}}  # fmt: skip
         paths.setdefault(PREFIX + path, {})[method.lower()] = op
     return {

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.wire.keys import unb64
 from home.sql import Connection
 
 SILENT_AFTER_S = 180.0  # three missed heartbeats (60 s each): the box is silent
@@ -280,9 +281,24 @@ def timeline(conn: Connection, appliance: str, limit: int = 50) -> list[dict[str
 
 
 def boxes(conn: Connection, now: float) -> list[dict[str, Any]]:
-    """Every box that said hello: pending (with whether its code expired), claimed, released."""
+    """Every box that said hello: pending (with whether its code expired), claimed, released;
+    with its latest update command (state and result as the box reported it) if any."""
+    updates: dict[str, tuple[str, str, str]] = {}
+    for appliance, state, result, envelope in conn.execute(
+        "SELECT appliance, state, result, envelope FROM commands WHERE action = 'update'"
+        " ORDER BY created_at"
+    ).fetchall():
+        try:
+            signed = json.loads(unb64(json.loads(envelope)["doc"]))  # the envelope as signed
+            version = str(signed["args"].get("version", ""))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            version = ""
+        updates[str(appliance)] = (str(state), str(result), version)  # the latest wins
     return [
         {
+            "update": dict(zip(("state", "result", "version"), updates[str(a)], strict=True))
+            if str(a) in updates
+            else None,
             "appliance": str(a),
             "state": str(s),
             "site": str(site),

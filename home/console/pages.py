@@ -51,6 +51,7 @@ DONE = {
     "config": "Configuration signed and queued; the box takes it at its next sync.",
     "command": "Command signed and queued; its result shows below once the box reports it.",
     "user": "User saved.",
+    "update": "Update signed and queued; each box reports its outcome below.",
     "token": "Token revoked.",
 }
 STREAM_TICK_S = 2.0
@@ -276,7 +277,8 @@ def _digest(sites: list[fleet.Site]) -> str:
     # What the overview shows, rounded so ages ticking on do not count as a change each second.
     doc = [
         (s.appliance, s.health, s.silent, s.alerts, s.silenced, s.unacked_urgent, s.backlog // 10,
-         s.version, s.site, [(a.key, a.acked_by, a.silenced, a.note, a.assigned_to) for a in s.open_alerts])
+         s.version, s.site,
+         [(a.key, a.acked_by, a.silenced, a.note, a.assigned_to) for a in s.open_alerts])
         for s in sites
     ]  # fmt: skip
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
@@ -434,6 +436,18 @@ async def box_claim(request: web.Request) -> web.Response:
     except ActionError as exc:
         return await _boxes(request, exc.status, str(exc), {"code": code, "site": site})
     return _back(request, "/console/boxes", "claimed")
+
+
+@needs(Role.ADMIN)
+async def box_update(request: web.Request) -> web.Response:
+    form = await request.post()
+    target = str(form.get("target", ""))
+    try:
+        await actions.roll_out(_console(request), _actor(request), [target] if target else [],
+                               str(form.get("url", "")), str(form.get("version", "")))  # fmt: skip
+    except ActionError as exc:
+        return await _boxes(request, exc.status, str(exc))
+    return _back(request, "/console/boxes", "update")
 
 
 @needs(Role.ADMIN)
@@ -611,6 +625,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/console/boxes", boxes_page)
     r.add_post("/console/boxes/claim", box_claim)
     r.add_post("/console/boxes/release", box_release)
+    r.add_post("/console/boxes/update", box_update)
     r.add_get("/console/sites/{appliance}", site_page)
     r.add_get("/console/sites/{appliance}/devices/{device_id}", device_page)
     r.add_post("/console/sites/{appliance}/config", site_config)
