@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import statistics
 import tempfile
 import time
 from collections import defaultdict
@@ -33,9 +34,9 @@ from typing import Any, Final
 from services.polling.access import ClientAccess
 from services.polling.profiles import InterfacesProfile, PollContext
 from services.polling.rates import RateTracker
-from services.polling.topology import SwitchTables, read_tables
+from services.polling.topology import SwitchTables, read_ports, read_tables
 from services.snmp import SnmpClient, SnmpError
-from simsite.harness.paths import CORPUS
+from simsite.harness.paths import CORPUS, corpus_missing_reason
 from simsite.harness.snmp_corpus import corpus_agent, corpus_target
 
 EXTENDED: Final = CORPUS / "extended"
@@ -44,6 +45,9 @@ PORT_FIELDS: Final = ("ifName", "ifAlias", "ifSpeed", "ifOperStatus", "ifAdminSt
 CONCURRENCY: Final = 8
 TIMEOUT_S: Final = 5.0
 COST_RUNS: Final = 5
+#: The defaults the cost is spread over: [polling] interval_s and [topology] interval_s.
+COUNTER_INTERVAL_S: Final = 60.0
+TOPOLOGY_INTERVAL_S: Final = 300.0
 
 
 def _ctx() -> PollContext:
@@ -181,6 +185,7 @@ class Measurement:
     errors: dict[str, str] = field(default_factory=dict)
     topology_cost: dict[str, Cost] = field(default_factory=dict)
     counters_cost: dict[str, Cost] = field(default_factory=dict)
+    ports_cost: dict[str, Cost] = field(default_factory=dict)  # the port table alone
     read_s: float = 0.0
 
 
@@ -207,6 +212,7 @@ async def _read_all(port: int, names: list[str]) -> Measurement:
         for name in sorted(n for n, t in out.tables.items() if t and (t.fdb or t.neighbours)):
             target = corpus_target(port, name, TIMEOUT_S)
             topo: list[Cost] = []
+            ports: list[Cost] = []
             counters: list[Cost] = []
             profile = InterfacesProfile()
             await profile.poll(ClientAccess(client, target), _ctx())  # metadata poll
@@ -217,10 +223,15 @@ async def _read_all(port: int, names: list[str]) -> Measurement:
                 topo.append(Cost(access.varbinds, time.process_time() - cpu))
                 access = ClientAccess(client, target)
                 cpu = time.process_time()
+                await read_ports(access, [])
+                ports.append(Cost(access.varbinds, time.process_time() - cpu))
+                access = ClientAccess(client, target)
+                cpu = time.process_time()
                 await profile.poll(access, _ctx())
                 counters.append(Cost(access.varbinds, time.process_time() - cpu))
             out.topology_cost[name] = sorted(topo, key=lambda c: c.cpu_s)[COST_RUNS // 2]
             out.counters_cost[name] = sorted(counters, key=lambda c: c.cpu_s)[COST_RUNS // 2]
+            out.ports_cost[name] = sorted(ports, key=lambda c: c.cpu_s)[COST_RUNS // 2]
     return out
 
 
@@ -237,6 +248,7 @@ def measure() -> tuple[Measurement, dict[str, Path]]:
         total.errors.update(got.errors)
         total.topology_cost.update(got.topology_cost)
         total.counters_cost.update(got.counters_cost)
+        total.ports_cost.update(got.ports_cost)
         total.read_s += got.read_s
     return total, files
 
@@ -255,20 +267,46 @@ def report(m: Measurement, files: Mapping[str, Path]) -> list[str]:
     for f, s in scores_of(m, files).items():
         lines.append(f"topology.agree {f}: {s.agree}/{s.compared} = {s.ratio:.1%}")
     switches = [n for n, t in m.tables.items() if t is not None and (t.fdb or t.neighbours)]
+    extra_vb: list[float] = []
+    extra_cpu: list[float] = []
+    vb_ratio: list[float] = []
+    cpu_ratio: list[float] = []
     for name in sorted(switches):
-        t, c, p = m.tables[name], m.topology_cost[name], m.counters_cost[name]
+        t, c = m.tables[name], m.topology_cost[name]
+        p, q = m.counters_cost[name], m.ports_cost[name]
         assert t is not None
+        # FDB + LLDP (+ CDP): the read minus its port table, which counters already cover.
+        ev, ec = c.varbinds - q.varbinds, max(0.0, c.cpu_s - q.cpu_s)
+        extra_vb.append(ev)
+        extra_cpu.append(ec)
+        vb_ratio.append(ev / max(1, p.varbinds))
+        cpu_ratio.append(ec / max(1e-6, p.cpu_s))
         lines.append(
             f"topology.cost {name}: {len(t.ports)} ports, {len(t.fdb)} FDB, "
-            f"{len(t.neighbours)} neighbours: {c.varbinds} varbinds, {c.cpu_s * 1000:.1f} ms CPU; "
-            f"counters poll {p.varbinds} varbinds, {p.cpu_s * 1000:.1f} ms CPU; "
-            f"ratio {c.varbinds / max(1, p.varbinds):.2f}x varbinds, "
-            f"{c.cpu_s / max(1e-6, p.cpu_s):.2f}x CPU"
+            f"{len(t.neighbours)} neighbours: read {c.varbinds} varbinds {c.cpu_s * 1000:.1f} ms "
+            f"CPU, of which FDB+LLDP {ev} varbinds {ec * 1000:.1f} ms; counters poll (peer) "
+            f"{p.varbinds} varbinds {p.cpu_s * 1000:.1f} ms; FDB+LLDP / counters "
+            f"{vb_ratio[-1]:.2f}x varbinds {cpu_ratio[-1]:.2f}x CPU per read"
+        )
+    if switches:
+        per_poll = COUNTER_INTERVAL_S / TOPOLOGY_INTERVAL_S
+        lines.append(
+            f"topology.cost median over {len(switches)} switches: FDB+LLDP "
+            f"{statistics.median(extra_vb):.0f} varbinds, "
+            f"{statistics.median(extra_cpu) * 1000:.1f} ms CPU per read = "
+            f"{statistics.median(vb_ratio):.2f}x varbinds, {statistics.median(cpu_ratio):.2f}x "
+            f"CPU of a counters poll; read every {TOPOLOGY_INTERVAL_S:g} s against counters "
+            f"every {COUNTER_INTERVAL_S:g} s: +{statistics.median(vb_ratio) * per_poll:.0%} "
+            f"varbinds, +{statistics.median(cpu_ratio) * per_poll:.0%} CPU per counters poll "
+            f"(largest: {max(vb_ratio) * per_poll:.0%} varbinds)"
         )
     return lines
 
 
 def run() -> list[str]:
+    missing = corpus_missing_reason(EXTENDED) or corpus_missing_reason(CORPUS)
+    if missing:
+        return [f"topology: skipped: {missing}"]
     m, files = measure()
     return report(m, files)
 
