@@ -18,6 +18,7 @@ from core.report.hours import BusinessHours, overlap
 from core.report.inputs import Point
 from core.report.model import DeviceAvailability
 
+STATE_COLOURS = {UP: "#16a34a", DOWN: "#dc2626", UNKNOWN: "#9ca3af", "closed": "#f3f4f6"}
 STRIP_LABEL_W = 170
 STRIP_CELL = 18
 STRIP_ROW_H = 22
@@ -30,6 +31,11 @@ class Cell:
     y: float
     state: str  # up / down / unknown / closed
     tip: str  # "Tue 3 Nov: down 2 h"
+
+    @property
+    def colour(self) -> str:
+        """A fill attribute, not a CSS class: PDF engines style SVG by attributes only."""
+        return STATE_COLOURS[self.state]
 
 
 @dataclass(frozen=True)

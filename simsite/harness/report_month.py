@@ -10,11 +10,11 @@ rows are the product's own. Site: Europe/Berlin, October 2026 (its DST change in
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.clock import FixedClock
@@ -26,6 +26,9 @@ from services.polling.results import PollResult
 from services.polling.service import store_result
 from services.store import Store, Tx
 from services.store.records import Event, insert_event
+from services.uplink.devices import forward_changes
+from services.uplink.outbox import Expander, OutboxRow
+from services.uplink.service import OutboxForwarder
 
 TZ = ZoneInfo("Europe/Berlin")
 DAY_S = 86400.0
@@ -143,9 +146,14 @@ def _readings(d: PlannedDevice, t: float, truth: Truth) -> tuple[Reading, ...]:
     return ()
 
 
-async def _insert_devices(store: Store, devices: tuple[PlannedDevice, ...], at_s: float) -> None:
-    def write(tx: object) -> None:
-        conn = tx.conn  # type: ignore[attr-defined]
+async def _insert_devices(
+    store: Store, devices: tuple[PlannedDevice, ...], at_s: float, joined: Event | None = None
+) -> None:
+    """Devices into the inventory, and (``joined``) discovery's event in the same transaction,
+    as discovery writes them, so the device record home gets says "joined"."""
+
+    def write(tx: Tx) -> None:
+        conn = tx.conn
         for d in devices:
             conn.execute(
                 "INSERT INTO devices (id, mac, ip, name, kind, vendor, source, first_seen,"
@@ -153,21 +161,34 @@ async def _insert_devices(store: Store, devices: tuple[PlannedDevice, ...], at_s
                 (d.id, f"02:00:00:00:{d.id // 256:02x}:{d.id % 256:02x}", d.ip, d.name, d.kind,
                  d.vendor, d.joined_s, at_s),
             )  # fmt: skip
+        if joined is not None:
+            insert_event(tx, joined)
+        # The device records home's inventory is kept from (what discovery's writes do).
+        forward_changes(tx)
 
     await store.write(write)
 
 
 async def build_month(
-    db_path: Path, *, interval_s: float = 300.0, extra_workstations: int = 2
+    db_path: Path, *, interval_s: float = 300.0, extra_workstations: int = 2, forward: bool = False
 ) -> tuple[Truth, Config]:
-    """Write October 2026 of the demo office into a new store at ``db_path``."""
+    """Write October 2026 of the demo office into a new store at ``db_path``.
+
+    ``forward``: also fill the uplink's outbox (every record bound for home, device records
+    included), for :func:`send_to_home`.
+    """
     from firmware.app import MIGRATION_CHAINS  # the appliance's own tables (polling's, ...)
 
     devices = office(extra_workstations)
     truth = Truth(devices=devices)
     config = parse_config(CONFIG)
     clock = FixedClock(wall=START_S - 2 * DAY_S)
-    store = Store(db_path, chains=MIGRATION_CHAINS, clock=clock)
+    store = Store(
+        db_path,
+        chains=MIGRATION_CHAINS,
+        clock=clock,
+        forward=OutboxForwarder() if forward else None,
+    )
     await store.open()
     ctx = AppContext(config=config, store=store, clock=clock)
     alerting = AlertingService(ctx)
@@ -182,14 +203,13 @@ async def build_month(
             if not joined and t >= truth.unknown_joined_s:
                 joined = True
                 newcomer = next(d for d in devices if d.kind == "unknown")
-                await _insert_devices(store, (newcomer,), t)
                 event = Event(
                     "device.joined",
                     newcomer.id,
                     message=f"New device on the LAN: {newcomer.ip}",
                     data={"mac": "02:00:00:00:00:07", "ip": newcomer.ip, "vendor": ""},
                 )
-                await store.write(functools.partial(_insert, event=event))
+                await _insert_devices(store, (newcomer,), t, joined=event)
                 await alerting.handle_event(event)
                 present.append(newcomer)
             if not acked and t >= truth.ack_s:
@@ -205,10 +225,6 @@ async def build_month(
         await alerting.teardown()
         await store.close()
     return truth, config
-
-
-def _insert(tx: Tx, *, event: Event) -> None:
-    insert_event(tx, event)
 
 
 def _ack_server_down(tx: object) -> None:
@@ -261,6 +277,31 @@ async def _poll_cycle(
         await alerting.handle_result(r)
 
 
+def send_to_home(box_db: Path, home: Any, appliance: str, batch: int = 2000) -> int:
+    """Hand the box's outbox to home's ingest (``home.db.HomeDB.ingest_sync``) in order, in
+    batches of the uplink's format (docs/uplink.md), as the uplink would after an outage; run
+    on home's database thread. Returns the records home accepted."""
+    import secrets
+    import sqlite3
+
+    accepted = 0
+    expander = Expander()  # the uplink's own: compact measurement rows -> wire records
+    with sqlite3.connect(box_db) as conn:
+        rows = [
+            OutboxRow(seq, lane, kind, body, ts, bool(synced))
+            for seq, lane, kind, body, ts, synced in conn.execute(
+                "SELECT seq, lane, kind, body, ts, synced FROM outbox ORDER BY seq"
+            )
+        ]
+        for i in range(0, len(rows), batch):
+            records = expander.records(conn, rows[i : i + batch])
+            answer = home.ingest_sync(
+                appliance, secrets.token_hex(16), {"stream": "month", "records": records}
+            )
+            accepted += int(answer.get("accepted", len(records)))
+    return accepted
+
+
 def dump_alerts(db_path: Path) -> list[dict[str, object]]:
     """The alerts table as written (for a failing test's message)."""
     import sqlite3
@@ -277,6 +318,7 @@ __all__ = [
     "Truth",
     "build_month",
     "dump_alerts",
+    "send_to_home",
     "toner_pct",
     "volume_pct",
 ]

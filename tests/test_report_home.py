@@ -1,0 +1,179 @@
+"""The monthly report at home (issue 15): the same month as tests/test_report_month.py, sent
+through the box's outbox to home's real ingest (records, device inventory), plus what the MSP
+did at home (a console acknowledgement, a configuration the box applied); the report from
+home's data as HTML and a WeasyPrint PDF of at most four pages before the appendix, whose page
+images (pdftoppm) are saved under test-artifacts/screenshots/report-pdf-*.png."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core.config import parse_config
+from core.report.build import build_report
+from core.report.hours import month_period
+from core.report.model import Report
+from core.report.words import ENGINEERING_WORDS
+from home.db import HomeDB
+from home.remote import sync_sync
+from home.report import render, source
+from simsite.harness.paths import REPO
+from simsite.harness.report_month import (
+    CONFIG,
+    GATEWAY_IP,
+    Truth,
+    build_month,
+    local,
+    send_to_home,
+)
+from web import report_data
+
+APPLIANCE = "box-demo"
+SITE = "Demo Dental Practice"
+SHOTS = REPO / "test-artifacts" / "screenshots"
+INTERVAL_S = 300.0
+CONSOLE_ACK_S = local(2026, 10, 20, 10, 5)  # the UPS on battery, taken in the console
+CONFIG_PUSH_S = local(2026, 10, 21, 11, 0)
+
+
+@pytest.fixture(scope="module")
+def home_month() -> Iterator[tuple[HomeDB, Path, Truth]]:
+    base = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    folder = Path(tempfile.mkdtemp(prefix="report-home-", dir=base))
+    db = HomeDB(folder / "home.db")
+    try:
+        box_db = folder / "outpost.db"
+        truth, _ = asyncio.run(build_month(box_db, interval_s=INTERVAL_S, forward=True))
+        db.open_sync()
+        db.register_sync(APPLIANCE, "test-key", SITE)
+        assert send_to_home(box_db, db, APPLIANCE) > 100_000
+        # What home/console/actions.acknowledge writes when a technician takes an alert
+        # (autocommit: one statement).
+        db.conn.execute(
+            "INSERT INTO console_alert_state (appliance, key, acked_by, acked_at)"
+            " VALUES (?, 'ups.on_battery:6', 'Sam', ?)",
+            (APPLIANCE, CONSOLE_ACK_S),
+        )
+        # The box reports a pushed configuration as applied (its signed /sync call).
+        sync_sync(
+            db,
+            APPLIANCE,
+            "nonce-config-applied",
+            {
+                "config_reports": [
+                    {"version": 2, "outcome": "applied", "reason": "changed: polling",
+                     "at": CONFIG_PUSH_S}
+                ],
+                "command_results": [],
+                "config_version": 2,
+            },
+        )  # fmt: skip
+        yield db, box_db, truth
+    finally:
+        db.close_sync()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _home_report(db: HomeDB) -> tuple[source.ReportInput, Report]:
+    config = parse_config(CONFIG)
+    data = source.load_input_sync(
+        db,
+        APPLIANCE,
+        period=month_period(2026, 10, "Europe/Berlin"),
+        hours=config.site.hours(),
+        msp_name="Harbour IT",
+    )
+    return data, build_report(data)
+
+
+def _box_report(box_db: Path) -> Report:
+    config = parse_config(CONFIG)
+    with sqlite3.connect(box_db) as conn:
+        data = report_data.load_input(
+            conn,
+            site=config.site.name,
+            period=month_period(2026, 10, "Europe/Berlin"),
+            hours=config.site.hours(),
+            gateway_ip=GATEWAY_IP,
+        )
+    return build_report(data)
+
+
+def test_home_reports_what_the_box_reports(home_month: tuple[HomeDB, Path, Truth]) -> None:
+    db, box_db, truth = home_month
+    _, home = _home_report(db)
+    box = _box_report(box_db)
+    assert home.site == SITE and home.msp_name == "Harbour IT"
+    assert [(p.title, p.started_s, p.ended_s) for p in home.problems] == [
+        (p.title, p.started_s, p.ended_s) for p in box.problems
+    ]
+    assert len(home.problems) == 5
+    assert home.site_bh_pct == pytest.approx(box.site_bh_pct, abs=1e-9)
+    assert [o.due_s for o in home.outlook] == [o.due_s for o in box.outlook]
+    joined = [c for c in home.changes if c.kind == "joined"]
+    assert len(joined) == 1 and joined[0].needs_look
+    assert abs(joined[0].ts - truth.unknown_joined_s) <= INTERVAL_S
+    # What the MSP did: the box-page ack, the console ack and the configuration push.
+    texts = [(a.ts, a.text) for a in home.actions]
+    assert [t for _, t in texts] == [
+        "A technician took charge of: File server stopped answering",
+        "Sam took charge of: Server room UPS ran on battery (a power cut)",
+        "The monitoring settings were updated remotely",
+    ], texts
+    assert texts[1][0] == CONSOLE_ACK_S and texts[2][0] == CONFIG_PUSH_S
+    ups = next(p for p in home.problems if p.rule == "ups.on_battery")
+    assert ups.acknowledged
+
+
+def _engineering_words(text: str) -> list[str]:
+    found = []
+    for word in ENGINEERING_WORDS:
+        flags = 0 if any(c.isupper() for c in word) else re.IGNORECASE
+        if re.search(rf"\b{re.escape(word)}\b", text, flags):
+            found.append(word)
+    return found
+
+
+def test_pdf_is_short_plain_and_saved_as_images(home_month: tuple[HomeDB, Path, Truth]) -> None:
+    db, _, _ = home_month
+    data, report = _home_report(db)
+    branding = render.Branding.load("Harbour IT", "#0f766e")
+    page_html = render.html(data, report, branding)
+    assert "--accent: #0f766e" in page_html
+    before, total = render.pdf_pages_before_appendix(page_html)
+    pdf = render.pdf(page_html)
+    assert pdf.startswith(b"%PDF")
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("poppler-utils is not installed (make deps installs it): no page images")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob("report-pdf-*.png"):
+        old.unlink()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "report.pdf"
+        path.write_bytes(pdf)
+        subprocess.run(
+            ["pdftoppm", "-png", "-r", "60", str(path), str(SHOTS / "report-pdf")], check=True
+        )
+        pages = [
+            subprocess.run(
+                ["pdftotext", "-f", str(n), "-l", str(n), str(path), "-"],
+                check=True, capture_output=True, text=True,
+            ).stdout
+            for n in range(1, total + 1)
+        ]  # fmt: skip
+    images = sorted(SHOTS.glob("report-pdf-*.png"))
+    assert 1 <= before <= 4, (before, total)  # after the images: a failure can be looked at
+    assert len(images) == total
+    assert "Your network was up 99.8" in pages[0]
+    assert "Harbour IT" in pages[0]
+    for number, text in enumerate(pages[:before], start=1):
+        assert _engineering_words(text) == [], (number, _engineering_words(text))
+    assert "Technical appendix" in pages[before]
