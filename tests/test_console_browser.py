@@ -188,6 +188,13 @@ async def test_console_in_chromium(tmp_path: Path) -> None:
             assert answer["state"] == "claimed" and answer["site"] == "Harbour Vets", answer
             await _beat(pending, http, home, tls)
             await _inventory(pending, http, home, tls)
+            # Roll out an update to that one box first.
+            await page.select_option("#update-form select", pending.identity.appliance_id)
+            await page.fill("#update-form input[name=url]", "https://updates.example/o-1.5.0.tar")
+            await page.fill("#update-form input[name=version]", "1.5.0")
+            await page.click("#update-form button")
+            await page.wait_for_selector(".flash")
+            assert "update to 1.5.0: pending" in await page.inner_text(f"{box_row} .update-state")
             await page.goto(home.url + "/console?q=harbour")
             vets = await page.inner_text("#sites tbody tr")
             assert "Harbour Vets" in vets and "online" in vets
@@ -233,8 +240,10 @@ async def test_console_in_chromium(tmp_path: Path) -> None:
             assert len(seen.errors) - len(unexpected) == 1 and not unexpected, seen.errors
 
         audit = [a for (a,) in home.rows("SELECT action FROM console_audit ORDER BY id")]
-        assert audit[-6:] == ["login", "alert.ack", "box.claim", "box.config", "box.config",
-                              "box.command.rediscover"], audit  # fmt: skip
+        assert audit[-7:] == [
+            "login", "alert.ack", "box.claim", "box.command.update", "box.config", "box.config",
+            "box.command.rediscover",
+        ], audit  # fmt: skip
         acked = home.rows("SELECT acked_by FROM console_alert_state WHERE key = ?",
                           ("ups.on_battery:3",))  # fmt: skip
         assert acked == [("ann",)]
