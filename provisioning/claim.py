@@ -10,12 +10,12 @@ once the box is claimed the code is spent; when the MSP releases the box it make
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core import fsops
+from core.clock import Clock, system_clock
 from core.wire.claim_codes import ALPHABET, CODE_CHARS
 
 
@@ -39,9 +39,10 @@ class ClaimState:
 
 
 class ClaimStore:
-    def __init__(self, state_dir: Path, ttl_s: float) -> None:
+    def __init__(self, state_dir: Path, ttl_s: float, clock: Clock | None = None) -> None:
         self.path = Path(state_dir) / "claim.json"
         self.ttl_s = ttl_s
+        self.clock = clock or system_clock()  # code expiry and claimed_at (wall time)
 
     def _save(self, state: ClaimState) -> ClaimState:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +52,7 @@ class ClaimStore:
     def load(self, appliance: str = "", now: float | None = None) -> ClaimState:
         """The claim state, with a fresh code if there is none, the old one expired, or it
         belongs to another identity (the box was reset and has a new key)."""
-        now = time.time() if now is None else now
+        now = self.clock.wall() if now is None else now
         data = fsops.read_json(self.path)
         if isinstance(data, dict):
             try:
@@ -70,13 +71,14 @@ class ClaimStore:
         state = self.load(appliance)
         return self._save(
             ClaimState(
-                state.code, state.code_expires_at, True, site, msp_key, time.time(), appliance
+                state.code, state.code_expires_at, True, site, msp_key, self.clock.wall(), appliance
             )
         )
 
     def release(self, appliance: str = "") -> ClaimState:
         """The MSP released the box: forget the claim, make a new code (the old one is spent)."""
-        return self._save(ClaimState(new_code(), time.time() + self.ttl_s, appliance=appliance))
+        expires_at = self.clock.wall() + self.ttl_s
+        return self._save(ClaimState(new_code(), expires_at, appliance=appliance))
 
 
 def claim_summary(state_dir: str | Path) -> dict[str, Any]:

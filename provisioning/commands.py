@@ -11,7 +11,6 @@ and never run twice. Every command gets a result that is sent home with the next
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from core import fsops
+from core.clock import Clock, system_clock
 from core.wire.signing import COMMAND_ACTIONS, COMMAND_KIND, Refused, open_envelope
 
 KIND = COMMAND_KIND
@@ -67,8 +67,9 @@ Handler = Callable[[Command], Awaitable[str]]
 class CommandBook:
     """Which commands ran (until they expire) and the results not yet delivered home."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, clock: Clock | None = None) -> None:
         self.path = Path(state_dir) / "commands.json"
+        self.clock = clock or system_clock()  # stamps each result's "at" (wall time)
 
     def load(self) -> dict[str, Any]:
         state = fsops.read_json(self.path)
@@ -84,7 +85,7 @@ class CommandBook:
         self, cid: str, expires_at: float | None, outcome: str, detail: str, **extra: str
     ) -> None:
         state = self.load()
-        result = {"id": cid, "outcome": outcome, "detail": detail, "at": time.time(), **extra}
+        result = {"id": cid, "outcome": outcome, "detail": detail, "at": self.clock.wall(), **extra}
         if expires_at is not None:
             state["seen"][cid] = {"expires_at": expires_at, "result": result}
         state["results"] = [*state["results"], result][-RESULTS_KEEP:]

@@ -64,9 +64,9 @@ class ProvisioningService:
         self.ctx = ctx
         self.settings = ctx.config.provisioning
         state_dir = Path(self.settings.state_dir)
-        self.claims = ClaimStore(state_dir, self.settings.claim_code_ttl_s)
-        self.keeper = ConfigKeeper(state_dir, self.settings.confirm_window_s)
-        self.book = CommandBook(state_dir)
+        self.claims = ClaimStore(state_dir, self.settings.claim_code_ttl_s, ctx.clock)
+        self.keeper = ConfigKeeper(state_dir, self.settings.confirm_window_s, clock=ctx.clock)
+        self.book = CommandBook(state_dir, ctx.clock)
         self.identity: Identity | None = None
         # Shared with the uplink and owned by the composition root, which closes it.
         self.client = home
@@ -270,7 +270,7 @@ class ProvisioningService:
     async def _rediscover(self, command: Command) -> str:
         from core.messages import RediscoverRequested
 
-        self.ctx.bus.publish(RediscoverRequested(f"msp:{command.id}", time.time()))
+        self.ctx.bus.publish(RediscoverRequested(f"msp:{command.id}", self.ctx.clock.wall()))
         return "discovery sweep requested"
 
     async def _poll(self, command: Command) -> str:
@@ -279,6 +279,7 @@ class ProvisioningService:
             ipaddress.ip_address(ip)
         except ValueError:
             raise ValueError(f"{ip!r} is not an IP address") from None
+        # Real time on purpose: it reports how long the ping took.
         started = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
             "ping",
@@ -322,7 +323,12 @@ class ProvisioningService:
             raise ValueError("update needs args.url (the bundle's URL)")
         box = Path(self.ctx.config.updates.mailbox_dir)
         await asyncio.to_thread(
-            mailbox.write_request, box, url, str(version) if version else None, command.id
+            mailbox.write_request,
+            box,
+            url,
+            str(version) if version else None,
+            command.id,
+            clock=self.ctx.clock,
         )
         return f"update to {version or url} requested from the updater"
 
@@ -369,7 +375,7 @@ async def collect_diagnostics(ctx: AppContext) -> dict[str, Any]:
     config.get("web", {}).pop("admin_password_hash", None)
     return {
         "version": ctx.version,
-        "collected_at": time.time(),
+        "collected_at": ctx.clock.wall(),
         "config": config,
         "status": ctx.status.snapshot(),
         "store": await ctx.store.read(store_stats),

@@ -16,7 +16,6 @@ atomically, so a power cut at any point leaves the old or the new state, never a
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from core import fsops
-from core.clock import BootInfo
+from core.clock import BootInfo, Clock, system_clock
 from core.config import Config
 from core.schema import ConfigError, load_dataclass
 from core.wire.signing import CONFIG_KIND, Refused, open_envelope
@@ -109,10 +108,17 @@ def changed_sections(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 class ConfigKeeper:
     """The journal of site configurations on this box (``state_dir/config.json``)."""
 
-    def __init__(self, state_dir: Path, window_s: float, boot: Any = BootInfo.read) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        window_s: float,
+        boot: Any = BootInfo.read,
+        clock: Clock | None = None,
+    ) -> None:
         self.path = Path(state_dir) / "config.json"
         self.window_s = window_s
         self.boot = boot
+        self.clock = clock or system_clock()  # stamps each report's "at" (wall time)
 
     def load(self) -> dict[str, Any]:
         state = fsops.read_json(self.path)
@@ -133,7 +139,7 @@ class ConfigKeeper:
         return dict(applied["table"]) if applied else {}
 
     def _report(self, state: dict[str, Any], version: Any, outcome: str, reason: str) -> None:
-        report = {"version": version, "outcome": outcome, "reason": reason, "at": time.time()}
+        report = {"version": version, "outcome": outcome, "reason": reason, "at": self.clock.wall()}
         state["reports"] = [*state.get("reports", []), report][-REPORTS_KEEP:]
 
     def offer(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from core.clock import FixedClock
 from core.wire.claim_codes import ALPHABET, code_hash, normalize
 from home import claims
 from home.db import HomeDB, Refused
@@ -45,13 +46,19 @@ def test_codes_are_random_readable_and_normalised() -> None:
 def test_box_keeps_its_code_until_it_expires_and_makes_a_new_one_after_release(
     tmp_path: Path,
 ) -> None:
-    store = ClaimStore(tmp_path, ttl_s=60.0)
+    clock = FixedClock()  # virtual time: the code's 60 s pass without waiting
+    store = ClaimStore(tmp_path, ttl_s=60.0, clock=clock)
     first = store.load()
+    assert first.code_expires_at == clock.wall() + 60.0
+    clock.advance(59.0)
     assert store.load() == first and not first.claimed
-    later = store.load(now=time.time() + 61.0)
+    clock.advance(2.0)
+    later = store.load()
     assert later.code != first.code  # expired: replaced
     claimed = store.mark_claimed("Dentist", MSP_KEY)
-    assert claimed.claimed and store.load(now=time.time() + 10_000).claimed  # no expiry now
+    assert claimed.claimed and claimed.claimed_at == clock.wall()
+    clock.advance(10_000.0)
+    assert store.load().claimed  # no expiry once claimed
     released = store.release()
     assert not released.claimed and released.code != claimed.code and released.msp_key == ""
 
