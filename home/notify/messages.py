@@ -88,6 +88,8 @@ def render(out: Outgoing, ack_url: AckUrl, now_s: float) -> Rendered:
         lines.append(_line(out.items[0]))
         lines.append(f"Opened {_when(lead.opened_at)} at site {lead.site or '-'}.")
         lines += _behind(out.items[0], "Not answering behind it")
+        if out.items[0].body.get("after_silence"):
+            lines.append("Still open when its maintenance window ended: notified now.")
         if len(out.items) > 1:
             lines.append(f"Probable cause: {lead.message}. Also at this site, at the same time:")
             lines += [f"  - {_line(item)}" for item in out.items[1:]]

@@ -209,22 +209,70 @@ class Planner:
             box_ts=_box_ts(change.body),
             extra={"dependants": behind, "dependants_total": total} if behind else None,
         )
-        if Severity.parse(change.severity, Severity.INFO) >= URGENT:
-            for step_no, step in enumerate(decision.escalation, start=1):
-                for channel in step.channels:
-                    self._insert(
-                        conn,
-                        f"{ref}.escalate{step_no}.{channel}",
-                        ref=ref,
-                        site=change.site,
-                        channel=channel,
-                        event="escalate",
-                        severity=change.severity,
-                        held=False,
-                        due_at=now + step.after_s,
-                        now=now,
-                        body={"step": step_no, "after_s": step.after_s},
-                    )
+        self._add_escalation(
+            conn, ref, site=change.site, severity=change.severity, decision=decision, now=now
+        )
+
+    def _add_escalation(
+        self,
+        conn: Connection,
+        ref: str,
+        *,
+        site: str,
+        severity: str,
+        decision: Decision,
+        now: float,
+    ) -> None:
+        if Severity.parse(severity, Severity.INFO) < URGENT:
+            return
+        for step_no, step in enumerate(decision.escalation, start=1):
+            for channel in step.channels:
+                self._insert(
+                    conn,
+                    f"{ref}.escalate{step_no}.{channel}",
+                    ref=ref,
+                    site=site,
+                    channel=channel,
+                    event="escalate",
+                    severity=severity,
+                    held=False,
+                    due_at=now + step.after_s,
+                    now=now,
+                    body={"step": step_no, "after_s": step.after_s},
+                )
+
+    def release_silenced(self, conn: Connection) -> int:
+        """Alerts still open when the maintenance window that silenced them ended (or was
+        ended early) are notified now, as if they opened now: routing, business hours, group
+        wait and escalation from this moment. One covered by another active window moves to
+        it instead. Call inside a transaction; returns how many were released."""
+        now = self.clock()
+        released = 0
+        for ref, key, site, severity, kind in conn.execute(
+            "SELECT t.ref, t.alert_key, t.site, t.severity, t.device_kind FROM notify_threads t"
+            " JOIN notify_silences s ON s.id = t.silenced_by"
+            " WHERE t.state = 'open' AND s.ends_at <= ? ORDER BY t.opened_at, t.ref",
+            (now,),
+        ).fetchall():
+            still = silences.covering(conn, site, key, now)
+            conn.execute(
+                "UPDATE notify_threads SET silenced_by = ? WHERE ref = ?",
+                (still.id if still else "", ref),
+            )
+            if still is not None:
+                continue
+            decision = decide(self.config, Subject(site, severity, kind, key), now)
+            self._add_opens(
+                conn, ref=ref, site=site, severity=severity, decision=decision, now=now,
+                extra={"after_silence": True},
+            )  # fmt: skip
+            self._add_escalation(
+                conn, ref, site=site, severity=severity, decision=decision, now=now
+            )
+            released += 1
+        if released:
+            self.wake()
+        return released
 
     def _add_opens(
         self,

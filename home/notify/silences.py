@@ -5,7 +5,8 @@ box's device id, the second part of alert keys such as ``device.down:7`` or
 ``supply.low:7:black``) and optionally alert keys (``key_pattern``, shell pattern), from
 ``starts_at`` to ``ends_at`` (epoch seconds). An alert that opens inside it is recorded (its
 thread notes the silence) and sends nothing then or at its resolution; one still open when the
-window ends is not notified afterwards (docs/notifications.md).
+window ends (or is ended early) is notified then, as if it opened at that moment
+(``Planner.release_silenced``, run by the worker every round; docs/notifications.md).
 """
 
 from __future__ import annotations

@@ -163,10 +163,20 @@ class Notifier:
             conn.execute("ROLLBACK")
             raise
 
+    def _release_silenced(self, conn: Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.planner.release_silenced(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
     async def step(self) -> int:
         """One round at the clock's current time; returns how many messages were attempted."""
         if self.config.offline_after_s > 0 or self.config.backlog_warn_s > 0:
             await self._on_db(self._check_sites)
+        await self._on_db(self._release_silenced)  # maintenance windows that ended
         batch = await self._on_db(outbox.claim, self.clock())
         if batch:
             await asyncio.gather(*(self._deliver(out) for out in batch))
