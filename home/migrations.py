@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from home.inventory import INVENTORY_SCHEMA
+from home.report.schema import REPORT_SENDS_SCHEMA
 from home.sql import Connection, Dialect, ddl
 
 
@@ -350,6 +351,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     (8, INVENTORY_SCHEMA),
     # 9: the console's alert assignment (home/console/actions.py: assign).
     (9, ("ALTER TABLE console_alert_state ADD COLUMN assigned_to TEXT NOT NULL DEFAULT ''",)),
+    # 10: the monthly report mail, once per site and month (home/report/schema.py).
+    (10, REPORT_SENDS_SCHEMA),
 )
 
 MIGRATION_LOCK = "home-migrations"

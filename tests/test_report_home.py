@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from datetime import time as dtime
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,14 @@ import pytest
 from core.config import parse_config
 from core.report.build import build_report
 from core.report.hours import month_period
+from core.report.inputs import ReportInput
 from core.report.model import Report
 from core.report.words import ENGINEERING_WORDS
 from home.db import HomeDB
+from home.notify.config import EmailChannel, Hours
 from home.remote import sync_sync
 from home.report import render, source
+from home.report.monthly import MonthlyMailer, ReportConfig, claim_sync, sends_sync
 from simsite.harness.paths import REPO
 from simsite.harness.report_month import (
     CONFIG,
@@ -34,6 +38,7 @@ from simsite.harness.report_month import (
     local,
     send_to_home,
 )
+from tests.notify_support import BERLIN, FakeClock, SmtpSink
 from web import report_data
 
 APPLIANCE = "box-demo"
@@ -82,7 +87,7 @@ def home_month() -> Iterator[tuple[HomeDB, Path, Truth]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _home_report(db: HomeDB) -> tuple[source.ReportInput, Report]:
+def _home_report(db: HomeDB) -> tuple[ReportInput, Report]:
     config = parse_config(CONFIG)
     data = source.load_input_sync(
         db,
@@ -177,3 +182,68 @@ def test_pdf_is_short_plain_and_saved_as_images(home_month: tuple[HomeDB, Path, 
     for number, text in enumerate(pages[:before], start=1):
         assert _engineering_words(text) == [], (number, _engineering_words(text))
     assert "Technical appendix" in pages[before]
+
+
+# ---- the monthly email
+
+
+async def test_monthly_email_once_per_site_and_month_across_restarts(
+    home_month: tuple[HomeDB, Path, Truth],
+) -> None:
+    db, _, _ = home_month
+    # The box was registered in September (the fixture registered it at the real time).
+    db.conn.execute(
+        "UPDATE appliances SET registered_at = ? WHERE id = ?", (local(2026, 9, 1), APPLIANCE)
+    )
+    sink = SmtpSink()
+    sink.start()
+    try:
+        channel = EmailChannel(
+            name="office-mail", host="127.0.0.1", port=sink.port, security="none",
+            sender="reports@harbour.example", to=("noc@harbour.example",),
+        )  # fmt: skip
+        config = ReportConfig(
+            channel, {SITE: ("owner@dental.example",)}, render.Branding.load("Harbour IT")
+        )
+        hours = Hours(BERLIN, dtime(8), dtime(18), frozenset(range(5)), frozenset())
+        clock = FakeClock(local(2026, 11, 1, 9, 0))  # Sunday 1 November: not a business day
+
+        def mailer(database: HomeDB) -> MonthlyMailer:
+            return MonthlyMailer(database, config, lambda _site: hours, clock)
+
+        first = mailer(db)
+        assert await first.run_once() == []
+        clock.now_s = local(2026, 11, 2, 7, 59)  # Monday, a minute before opening
+        assert await first.run_once() == []
+        # A home instance claims the mail at 08:00 and dies before sending it.
+        clock.now_s = local(2026, 11, 2, 8, 0)
+        assert claim_sync(db, APPLIANCE, "2026-10", clock())
+        # Restarted (a new database handle and mailer): the claim is held for the lease.
+        again = HomeDB(db.target.location)
+        again.open_sync()
+        try:
+            restarted = mailer(again)
+            clock.now_s = local(2026, 11, 2, 8, 5)
+            assert await restarted.run_once() == []
+            assert sink.messages == []
+            clock.now_s = local(2026, 11, 2, 8, 16)  # the dead claim's lease is over
+            assert await restarted.run_once() == [(APPLIANCE, "2026-10")]
+            assert await restarted.run_once() == []
+            clock.now_s = local(2026, 11, 2, 14, 0)
+            assert await mailer(again).run_once() == []  # a third start: still once
+        finally:
+            again.close_sync()
+        assert await first.run_once() == []
+        assert sends_sync(db) == [(APPLIANCE, "2026-10", "sent", 2)]
+        assert len(sink.messages) == 1
+        mail = sink.messages[0]
+        assert mail["To"] == "owner@dental.example"
+        assert mail["Subject"] == f"{SITE}: your network in October 2026"
+        body = mail.get_body(("plain",))
+        assert body is not None
+        assert "Your network was up 99.8" in body.get_content()
+        (pdf,) = [p for p in mail.iter_attachments() if p.get_content_type() == "application/pdf"]
+        assert pdf.get_filename() == "Demo-Dental-Practice-2026-10-report.pdf"
+        assert pdf.get_content().startswith(b"%PDF")
+    finally:
+        sink.stop()

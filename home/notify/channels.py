@@ -101,7 +101,12 @@ def _smtp_send(channel: EmailChannel, mail: EmailMessage) -> None:
 async def send_email(
     channel: EmailChannel, rendered: Rendered, message_id: str, reply_to: str
 ) -> None:
-    mail = build_email(channel, rendered, message_id, reply_to)
+    await send_email_message(channel, build_email(channel, rendered, message_id, reply_to))
+
+
+async def send_email_message(channel: EmailChannel, mail: EmailMessage) -> None:
+    """Send a complete message through the channel's SMTP server (the monthly report uses it
+    for a mail with its PDF attached); raise :class:`SendError` naming why it was refused."""
     try:
         await asyncio.to_thread(_smtp_send, channel, mail)
     except smtplib.SMTPAuthenticationError as exc:
