@@ -29,6 +29,7 @@ from home.notify.cli import load as load_notify
 from home.notify.config import NotifyConfigError
 from home.notify.worker import Notifier
 from home.remote_cli import add_commands as add_remote_commands
+from home.report.monthly import ReportConfigError, parse_report_config, run_mailer
 from home.retention import RetentionPolicy
 from home.server import Faults, serve
 from home.sql import DatabaseUnavailable, Target, connect
@@ -58,6 +59,7 @@ def _config(path: str | None) -> dict[str, Any]:
         "notify",
         "rollup_after_days",
         "retention_days",
+        "report",
     }
     unknown = set(table) - known
     if unknown:
@@ -104,6 +106,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"outpost-home: {args.config}: {exc}", file=sys.stderr)
             return EXIT_USAGE
         notifier = Notifier.from_data_dir(notify_config, data_dir)
+    report_config = None
+    if "report" in conf:  # [report]: the monthly report email, home/report/monthly.py
+        try:
+            report_config = parse_report_config(
+                conf["report"], notify_config if notifier is not None else None
+            )
+        except ReportConfigError as exc:
+            print(f"outpost-home: {args.config}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     setup_logging("info")
 
     try:
@@ -129,11 +140,24 @@ def cmd_run(args: argparse.Namespace) -> int:
                 retention=retention,
             )
         )
+        mailer = None
+        if report_config is not None:
+            mailer = asyncio.create_task(
+                run_mailer(
+                    database_location(data_dir, args.database or conf.get("database") or ""),
+                    report_config,
+                    notify_config.hours_for,
+                )
+            )
+            task.add_done_callback(lambda _: mailer.cancel())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if mailer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await mailer
 
     asyncio.run(main())
     return 0

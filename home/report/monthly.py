@@ -271,3 +271,16 @@ class MonthlyMailer:
             return str(exc)
         log.info("report.mailed", appliance=appliance, site=site, month=month, to=len(to))
         return ""
+
+
+async def run_mailer(
+    database: str, config: ReportConfig, hours_for: Callable[[str], Hours]
+) -> None:
+    """The mailer beside home's server (``outpost-home run`` with [report]): its own database
+    handle, checking every ``check_every_s`` until cancelled."""
+    db = HomeDB(database)
+    await db.open()
+    try:
+        await MonthlyMailer(db, config, hours_for).run()
+    finally:
+        await db.close()
