@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
+import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SmtpServer
@@ -32,7 +33,8 @@ from core.wire.protocol import INGEST_PATH, encode
 from home.db import HomeDB
 from home.notify.config import parse
 from home.notify.worker import Notifier
-from simsite.harness.home import Home
+from simsite.harness.home import Home, new_database
+from simsite.harness.postgres import PostgresServer
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SECRET_TEXT = "whsec-test-3f9a2c1b7e"  # the webhook secret the test config uses
@@ -373,3 +375,15 @@ async def post_batch(home: Home, identity: Identity, doc: dict[str, Any]) -> int
             return resp.status
     except (aiohttp.ClientError, TimeoutError):
         return 0
+
+
+def namespace_database(request: pytest.FixtureRequest, home_backend: str) -> str:
+    """Home's database as a home inside a simulated site's namespace reaches it: "" (SQLite)
+    or a PostgreSQL URL over the server's Unix socket (a file: reachable from any network
+    namespace, unlike the server's loopback port)."""
+    url = new_database()
+    if home_backend != "postgresql":
+        return url
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = url.rsplit("/", 1)[1]
+    return f"postgresql://outpost@/{name}?host={server.root / 'sock'}&port={server.port}"

@@ -136,6 +136,7 @@ async def test_alert_mail_resolution_thread_and_site_offline_through_home(tmp_pa
         assert "notify.sent" in log and SECRET_TEXT not in log
 
 
+@pytest.mark.usefixtures("home_backend")  # SQLite and PostgreSQL
 async def test_sigkill_while_notifications_are_due_none_lost_none_twice(tmp_path: Path) -> None:
     rng = random.Random(13)
     async with sinks() as (smtp, hooks):

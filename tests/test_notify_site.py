@@ -17,11 +17,13 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
+
 from provisioning.identity import load_or_create
 from simsite.model import SimDevice, SiteSpec
 from simsite.site import Site
 from tests.conftest import REPO, needs_root
-from tests.notify_support import NotifyHome
+from tests.notify_support import NotifyHome, namespace_database
 
 INTERVAL_S = 3.0
 GROUP_WAIT_S = 5.0
@@ -124,7 +126,9 @@ def _wait(check: Callable[[], bool], timeout_s: float, what: str) -> float:
 
 
 @needs_root
-def test_server_down_and_back_and_a_wan_cut_reach_the_technician(tmp_path: Path) -> None:
+def test_server_down_and_back_and_a_wan_cut_reach_the_technician(
+    tmp_path: Path, request: pytest.FixtureRequest, home_backend: str
+) -> None:
     spec = SiteSpec(
         devices=(SimDevice("fileserver", SERVER_IP, "52:54:00:00:00:61", "Linux", "server"),)
     )
@@ -142,7 +146,7 @@ def test_server_down_and_back_and_a_wan_cut_reach_the_technician(tmp_path: Path)
         config.write_text(_home_config(tmp_path))
         home = NotifyHome(
             tmp_path / "home", tmp_path / "ca", host=spec.msp_ip, netns=site.msp_ns, site=site,
-            config=config,
+            config=config, database=namespace_database(request, home_backend),
         )  # fmt: skip
         home.prepare()
         home.start()

@@ -26,11 +26,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from provisioning.identity import load_or_create
 from simsite.model import SimDevice, SiteSpec
 from simsite.site import Site
 from tests.conftest import REPO, needs_root
-from tests.notify_support import NotifyHome
+from tests.notify_support import NotifyHome, namespace_database
 from tests.test_notify_site import Mailbox, _wait
 
 INTERVAL_S = 3.0
@@ -108,7 +110,9 @@ days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 @needs_root
-def test_gateway_down_with_its_servers_is_one_mail_naming_the_gateway(tmp_path: Path) -> None:
+def test_gateway_down_with_its_servers_is_one_mail_naming_the_gateway(
+    tmp_path: Path, request: pytest.FixtureRequest, home_backend: str
+) -> None:
     spec = SiteSpec(
         devices=tuple(
             SimDevice(name, ip, f"52:54:00:00:01:{ip.rsplit('.', 1)[1]}", "Linux", "server")
@@ -129,7 +133,7 @@ def test_gateway_down_with_its_servers_is_one_mail_naming_the_gateway(tmp_path: 
         config.write_text(_home_config())
         home = NotifyHome(
             tmp_path / "home", tmp_path / "ca", host="127.0.0.1", netns=site.app_ns, site=site,
-            config=config,
+            config=config, database=namespace_database(request, home_backend),
         )  # fmt: skip
         home.prepare()
         home.start()
