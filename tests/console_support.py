@@ -19,6 +19,7 @@ from aiohttp import web
 from home.console import accounts
 from home.console.roles import Role
 from home.db import HomeDB
+from home.notify.worker import Notifier
 from home.server import create_app
 from simsite.harness.ports import free_tcp_port
 
@@ -63,13 +64,16 @@ class Served:
 
 @contextlib.asynccontextmanager
 async def served(
-    tmp_path: Path, database: str = "", extend: Callable[[web.Application], None] | None = None
+    tmp_path: Path,
+    database: str = "",
+    extend: Callable[[web.Application], None] | None = None,
+    notifier: Notifier | None = None,
 ) -> AsyncIterator[Served]:
     """Home's real application (create_app) on a loopback port, database under tmp_path;
     ``extend`` may add to the application before it starts."""
     db = HomeDB(database or tmp_path / "home.db")
     await db.open()
-    app = create_app(db, data_dir=tmp_path)
+    app = create_app(db, data_dir=tmp_path, notifier=notifier)
     if extend is not None:
         extend(app)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)

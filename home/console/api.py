@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from home import remote
-from home.console import accounts, actions, audit, devices, fleet
+from home.console import accounts, actions, audit, devices, fleet, settings
 from home.console.actions import ActionError, Actor
 from home.console.guard import client_of, needs, principal
 from home.console.roles import ROLE_NAMES, Role
@@ -144,6 +144,11 @@ async def users(request: web.Request) -> web.Response:
     return web.json_response({"users": listed, "tokens": await console.on_db(accounts.tokens)})
 
 
+@needs(Role.ADMIN)
+async def notify_settings(request: web.Request) -> web.Response:
+    return web.json_response({"notify": settings.shown(request.app)})
+
+
 def _post(work: Any) -> Any:
     async def handle(request: web.Request) -> web.Response:
         try:
@@ -217,6 +222,11 @@ async def _command(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+async def _test(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
+    return await settings.send_test(_console(request), _actor(request), request.app,
+                                    _str(doc, "channel"))  # fmt: skip
+
+
 async def _user(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
     return await actions.create_user(_console(request), _actor(request), _str(doc, "name"),
                                      _str(doc, "role"), _str(doc, "password"))  # fmt: skip
@@ -232,6 +242,7 @@ update = needs(Role.ADMIN)(_post(_update))
 config = needs(Role.ADMIN)(_post(_config))
 command = needs(Role.TECHNICIAN)(_post(_command))  # an update needs admin (actions.command)
 create_user = needs(Role.ADMIN)(_post(_user))
+notify_test = needs(Role.ADMIN)(_post(_test))
 
 # (method, path, handler, summary, request body fields)
 ROUTES: tuple[tuple[str, str, Any, str, tuple[str, ...]], ...] = (
@@ -259,6 +270,10 @@ ROUTES: tuple[tuple[str, str, Any, str, tuple[str, ...]], ...] = (
     ("POST", "/sites/{appliance}/command", command, "sign and queue a remote command",
      ("action", "args")),
     ("POST", "/users", create_user, "add a user (admin)", ("name", "role", "password")),
+    ("GET", "/settings/notify", notify_settings,
+     "notification channels, routes, business hours (admin; secrets shown as set)", ()),
+    ("POST", "/settings/notify/test", notify_test, "send a test message on a channel (admin)",
+     ("channel",)),
 )  # fmt: skip
 
 

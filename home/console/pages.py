@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from home import remote
-from home.console import accounts, actions, audit, devices, fleet
+from home.console import accounts, actions, audit, devices, fleet, settings
 from home.console.accounts import Principal
 from home.console.actions import ActionError, Actor
 from home.console.guard import (
@@ -39,6 +39,7 @@ NAV = (
     ("alerts", "/console/alerts", "Alerts", Role.READ_ONLY),
     ("boxes", "/console/boxes", "Boxes", Role.READ_ONLY),
     ("users", "/console/users", "Users", Role.ADMIN),
+    ("settings", "/console/settings", "Notifications", Role.ADMIN),
     ("audit", "/console/audit", "Audit log", Role.ADMIN),
 )
 DONE = {
@@ -600,6 +601,29 @@ async def users_post(request: web.Request) -> web.Response:
     return _back(request, "/console/users", "user")
 
 
+async def _settings(request: web.Request, status: int = 200, error: str = "",
+                    done: str = "") -> web.Response:  # fmt: skip
+    return render(request, "settings.html", status=status, active="settings",
+                  notify=settings.shown(request.app), error=error, sent=done)  # fmt: skip
+
+
+@needs(Role.ADMIN)
+async def settings_page(request: web.Request) -> web.Response:
+    return await _settings(request)
+
+
+@needs(Role.ADMIN)
+async def settings_test(request: web.Request) -> web.Response:
+    channel = str((await request.post()).get("channel", ""))
+    try:
+        result = await settings.send_test(_console(request), _actor(request), request.app, channel)
+    except ActionError as exc:
+        return await _settings(request, exc.status, str(exc))
+    return await _settings(
+        request, done=f"Test message sent on {channel} in {result['latency_ms']} ms."
+    )
+
+
 @needs(Role.ADMIN)
 async def audit_page(request: web.Request) -> web.Response:
     console = _console(request)
@@ -633,6 +657,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/console/users", users_page)
     r.add_post("/console/users", users_post)
     r.add_get("/console/audit", audit_page)
+    r.add_get("/console/settings", settings_page)
+    r.add_post("/console/settings/test", settings_test)
 
 
 def query_url(path: str, **params: Any) -> str:
