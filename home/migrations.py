@@ -353,6 +353,15 @@ MIGRATIONS: tuple[Migration, ...] = (
     (9, ("ALTER TABLE console_alert_state ADD COLUMN assigned_to TEXT NOT NULL DEFAULT ''",)),
     # 10: the monthly report mail, once per site and month (home/report/schema.py).
     (10, REPORT_SENDS_SCHEMA),
+    # 11: the console's optional TOTP second factor (home/console/totp.py): the secret and the
+    # last time step used (a code is accepted once).
+    (
+        11,
+        (
+            "ALTER TABLE console_users ADD COLUMN totp_secret TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE console_users ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 
 MIGRATION_LOCK = "home-migrations"
