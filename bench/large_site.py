@@ -60,6 +60,7 @@ APPLIANCE_IP: Final = "198.18.64.2"
 FIRST_HOST: Final = 10  # hosts from 198.18.64.10 up
 INTERVAL_S: Final = 60.0
 SNMP_PORT: Final = 161
+WEB_PORT: Final = 8080  # the status page, on loopback in the appliance's namespace
 CPU_TARGET_PCT: Final = 25.0
 RSS_TARGET_MB: Final = 100.0
 RSS_SAMPLE_S: Final = 2.0
@@ -205,7 +206,7 @@ def config_text(hosts: list[Host], tmp: Path, home: Home) -> str:
         "[provisioning]", f'identity_dir = "{tmp / "identity"}"',
         "[uplink]", f'url = "{home.url}"', f'ca_file = "{home.ca_file}"',
         "[discovery]", "enabled = false",
-        "[web]", "listen = \"127.0.0.1\"",
+        "[web]", "listen = \"127.0.0.1\"", f"port = {WEB_PORT}",
         "[polling]", f"interval_s = {INTERVAL_S}",
     ]  # fmt: skip
     for i, h in enumerate(hosts):
@@ -242,6 +243,22 @@ def _written(pid: int) -> int:
     return 0
 
 
+def _commits(app_ns: str) -> float | None:
+    """The appliance's ``outpost_store_commits_total`` from its /metrics (web on loopback in
+    its namespace), or None when it cannot be read."""
+    code = (
+        "import urllib.request; print(urllib.request.urlopen("
+        f"'http://127.0.0.1:{WEB_PORT}/metrics', timeout=5).read().decode())"
+    )
+    got = subprocess.run(
+        netns.exec_argv(app_ns, [sys.executable, "-c", code]), capture_output=True, text=True
+    )
+    for line in got.stdout.splitlines():
+        if line.startswith("outpost_store_commits_total "):
+            return float(line.split()[1])
+    return None
+
+
 def _peer_rss_mb() -> float:
     """RSS of a bare interpreter that imports aiohttp (the peer)."""
     code = (
@@ -266,6 +283,7 @@ class Figures:
     polls_in_window: int
     measurements_in_window: int
     peer_rss_mb: float
+    commits_per_min: float | None  # store transactions committed (group commit)
 
 
 def _store_counts(db: Path, since: float) -> tuple[int, int, int, int, int]:
@@ -312,7 +330,7 @@ def measure(window_s: float, corpus: Path = EXTENDED) -> Figures:
                     netns.exec_argv(app_ns, [*OUTPOST, "run", "--config", str(config)]),
                     stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
                 )  # fmt: skip
-                figures = _watch(appliance, tmp / "outpost.db", window_s, hosts)
+                figures = _watch(appliance, tmp / "outpost.db", window_s, hosts, app_ns)
             finally:
                 _stop(appliance)
                 home.stop()
@@ -321,7 +339,7 @@ def measure(window_s: float, corpus: Path = EXTENDED) -> Figures:
 
 
 def _watch(
-    appliance: subprocess.Popen[bytes], db: Path, window_s: float, hosts: list[Host]
+    appliance: subprocess.Popen[bytes], db: Path, window_s: float, hosts: list[Host], app_ns: str
 ) -> Figures:
     pid = appliance.pid
     # Wait for the first poll of every device (first polls spread over 10 % of the interval;
@@ -338,6 +356,7 @@ def _watch(
         time.sleep(1.0)
     time.sleep(INTERVAL_S * 0.25)
     since = time.time()
+    commits0 = _commits(app_ns)
     cpu0, written0, began = _cpu_s(pid), _written(pid), time.monotonic()
     rss: list[float] = []
     while time.monotonic() - began < window_s:
@@ -347,6 +366,8 @@ def _watch(
         time.sleep(RSS_SAMPLE_S)
     elapsed = time.monotonic() - began
     cpu, written = _cpu_s(pid) - cpu0, _written(pid) - written0
+    commits1 = _commits(app_ns)
+    commits = None if commits0 is None or commits1 is None else commits1 - commits0
     polled, up, snmp_ok, polls, measured = _store_counts(db, since)
     return Figures(
         window_s=elapsed,
@@ -361,6 +382,7 @@ def _watch(
         polls_in_window=polls,
         measurements_in_window=measured,
         peer_rss_mb=_peer_rss_mb(),
+        commits_per_min=None if commits is None else commits * 60.0 / elapsed,
     )
 
 
@@ -378,7 +400,13 @@ def report(f: Figures) -> list[str]:
         f"< {RSS_TARGET_MB:g} MB target); {f.rss_max_mb / f.peer_rss_mb:.2f}x a bare "
         f"interpreter with aiohttp ({f.peer_rss_mb:.1f} MB)",
         f"written to storage: {f.written_per_day_mb:.0f} MB per day "
-        f"({f.written_per_day_mb * 1e6 / max(1.0, per_min * 1440):.0f} B per measurement)",
+        f"({f.written_per_day_mb * 1e6 / max(1.0, per_min * 1440):.0f} B per measurement"
+        + (
+            f"; {f.commits_per_min:.0f} store commits/min, "
+            f"{f.written_per_day_mb * 1e6 / 1440 / f.commits_per_min / 1024:.1f} KiB per commit)"
+            if f.commits_per_min
+            else ")"
+        ),
     ]
 
 
