@@ -14,6 +14,7 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 
+from home.console import totp
 from home.console.passwords import DUMMY_HASH, hash_password, password_problem, verify_password
 from home.console.roles import Role, allows, parse_role
 from home.sql import Connection
@@ -34,6 +35,7 @@ class User:
     role: Role
     created_at: float
     disabled: bool
+    totp: bool = False  # a TOTP code is needed after the password
 
 
 @dataclass(frozen=True)
@@ -134,9 +136,12 @@ def delete_user(conn: Connection, name: str, now: float) -> None:
 
 
 def check_password(conn: Connection, name: str, password: str) -> User | None:
-    """The user when ``password`` is theirs (and they are not disabled), else None."""
+    """The user when ``password`` is theirs (and they are not disabled), else None. Read-only:
+    the 80 ms of scrypt must not hold the database's write lock. ``User.totp`` says whether a
+    code must follow (:func:`accept_code`)."""
     row = conn.execute(
-        "SELECT name, role, password_hash, created_at, disabled FROM console_users WHERE name = ?",
+        "SELECT name, role, password_hash, created_at, disabled, totp_secret"
+        " FROM console_users WHERE name = ?",
         (name,),
     ).fetchone()
     if row is None:
@@ -144,7 +149,37 @@ def check_password(conn: Connection, name: str, password: str) -> User | None:
         return None
     if not verify_password(password, str(row[2])) or row[4]:
         return None
-    return User(str(row[0]), Role(row[1]), float(row[3]), bool(row[4]))
+    return User(str(row[0]), Role(row[1]), float(row[3]), bool(row[4]), bool(row[5]))
+
+
+def accept_code(conn: Connection, name: str, code: str, now: float) -> bool:
+    """Whether ``code`` is the user's current TOTP code, not used before; the step it matched
+    is stored in the same statement that checks it was not (two logins cannot both use it)."""
+    row = conn.execute(
+        "SELECT totp_secret, totp_last_step FROM console_users WHERE name = ?", (name,)
+    ).fetchone()
+    if row is None or not row[0]:
+        return False
+    step = totp.matching_step(str(row[0]), code, now, int(row[1]))
+    if step is None:
+        return False
+    return bool(
+        conn.execute(
+            "UPDATE console_users SET totp_last_step = ? WHERE name = ? AND totp_last_step < ?",
+            (step, name, step),
+        ).rowcount
+    )
+
+
+def set_totp(conn: Connection, name: str, secret_b32: str) -> None:
+    """Enable the TOTP second factor with ``secret_b32`` ('' disables it)."""
+    done = conn.execute(
+        "UPDATE console_users SET totp_secret = ?, totp_last_step = 0 WHERE name = ?",
+        (secret_b32, name),
+    ).rowcount
+    if not done:
+        raise AccountError(f"no user {name!r}")
+    conn.execute("DELETE FROM console_sessions WHERE user_name = ?", (name,))
 
 
 # ---- sessions ----

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from home.console import accounts, audit
+from home.console import accounts, audit, totp
 from home.console.roles import ROLE_NAMES, Role
 from home.db import HomeDB, database_location
 from home.sql import Connection
@@ -113,6 +113,23 @@ def cmd_create_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_totp(args: argparse.Namespace) -> int:
+    """Turn the TOTP second factor on (prints the secret and otpauth URI once) or off."""
+    secret = "" if args.off else totp.new_secret()
+
+    def work(conn: Connection) -> None:
+        accounts.set_totp(conn, args.name, secret)
+        audit.record(conn, _entry("user.totp", args.name, "off" if args.off else "on"))
+
+    _in_tx(args, work)
+    if args.off:
+        print(json.dumps({"user": args.name, "totp": "off"}))
+    else:
+        print(json.dumps({"user": args.name, "totp": "on", "secret": secret,
+                          "uri": totp.uri(secret, args.name)}))  # fmt: skip
+    return 0
+
+
 def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
@@ -143,6 +160,10 @@ def add_commands(sub: Any, default_data_dir: str) -> None:
     change.add_argument("name")
     change.add_argument("--password-file", help="read the password from this file's first line")
     parser("users", "list console users and their roles", cmd_users)
+    second = parser("totp", "turn a user's TOTP second factor on (prints the secret) or off",
+                    cmd_totp)  # fmt: skip
+    second.add_argument("name")
+    second.add_argument("--off", action="store_true", help="turn it off")
     token = parser("create-token", "make an API token for a user's scripts", cmd_create_token)
     token.add_argument("name", help="the user the token acts as")
     token.add_argument("--label", required=True)

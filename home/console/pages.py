@@ -152,14 +152,19 @@ async def login_post(request: web.Request) -> web.Response:
         )
         response.headers["Retry-After"] = str(int(wait_s) + 1)
         return response
-    user = await console.on_db(accounts.check_password, name, str(form.get("password", "")))
     now = console.clock()
+    user = await console.on_db(accounts.check_password, name, str(form.get("password", "")))
+    if user is not None and user.totp:
+        code_ok = await console.in_tx(accounts.accept_code, name, str(form.get("code", "")), now)
+        user = user if code_ok else None
     if user is None:
         console.limiter.failed(f"ip:{client}", f"user:{name.lower()}")
-        entry = audit.Entry(now, name or "-", "", "login", name, "wrong name or password",
-                            client, "refused")  # fmt: skip
+        entry = audit.Entry(now, name or "-", "", "login", name,
+                            "wrong name, password or code", client, "refused")  # fmt: skip
         await console.in_tx(audit.record, entry)
-        return await login_form(request, "Wrong name or password.", 401)
+        return await login_form(
+            request, "Wrong name or password, or a wrong or used code (if you use one).", 401
+        )
     console.limiter.succeeded(f"ip:{client}", f"user:{name.lower()}")
 
     def start(conn: Any) -> tuple[str, str]:
