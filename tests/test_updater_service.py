@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from core import fsops
-from core.clock import FixedClock
+from core.clock import VirtualClock
 from core.config import parse_config
 from core.status import StatusKey
 from firmware.updater.service import UpdaterService
@@ -25,7 +25,7 @@ def _ctx(tmp_path: Path, uplink: bool) -> AppContext:
     return AppContext(
         config=parse_config(text),
         store=Store(tmp_path / "o.db"),
-        clock=FixedClock(),
+        clock=VirtualClock(),  # the 0.3 s clean-running window passes on virtual time
         version="1.1.0",
     )
 
@@ -39,9 +39,15 @@ def _trial(tmp_path: Path, version: str) -> None:
 
 
 async def _run_for(service: UpdaterService, seconds: float) -> None:
+    """Run the service's loop for ``seconds`` of virtual time (no real waiting)."""
+    clock = service.ctx.clock
+    end = clock.monotonic() + seconds
     await service.setup()
     task = asyncio.create_task(service.run())
-    await asyncio.sleep(seconds)
+    for _ in range(10_000):  # each turn of the loop advances the clock by its wait
+        if clock.monotonic() >= end or task.done():
+            break
+        await asyncio.sleep(0)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 

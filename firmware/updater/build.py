@@ -35,6 +35,7 @@ def build_payload(out: Path, files: dict[str, bytes | Path]) -> dict[str, str]:
         for name, content in sorted(files.items()):
             data = content.read_bytes() if isinstance(content, Path) else content
             info = tarfile.TarInfo(name)
+            # The release tool runs once on a build machine: its real time is the build time.
             info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
             tar.addfile(info, io.BytesIO(data))
             hashes[name] = hashlib.sha256(data).hexdigest()

@@ -10,7 +10,6 @@ window, rolls back. This service never touches the install root itself.
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 from core import mailbox
@@ -43,7 +42,7 @@ class UpdaterService:
         self.ctx = ctx
         self.settings = ctx.config.updates
         self.mailbox = Path(self.settings.mailbox_dir)
-        self.started = time.monotonic()
+        self.started = self.ctx.clock.monotonic()
         self.reached_home = False
         self.reported_for: str | None = None
 
@@ -53,7 +52,7 @@ class UpdaterService:
 
     def request_update(self, url: str, version: str | None, command_id: str | None) -> None:
         """Ask the updater (via the mailbox; a path unit starts it) to install a bundle."""
-        mailbox.write_request(self.mailbox, url, version, command_id)
+        mailbox.write_request(self.mailbox, url, version, command_id, clock=self.ctx.clock)
         log.info("update.request_sent", url=url, version=version, command_id=command_id)
 
     def healthy(self) -> str | None:
@@ -61,7 +60,7 @@ class UpdaterService:
         facts = self.ctx.status.snapshot()
         if facts.get(StatusKey.UPLINK_STATE) == "connected":
             self.reached_home = True
-        if time.monotonic() - self.started < self.settings.healthy_after_s:
+        if self.ctx.clock.monotonic() - self.started < self.settings.healthy_after_s:
             return f"running less than {self.settings.healthy_after_s:g} s"
         if facts.get(StatusKey.PHASE) != "running":
             return "services not all started"
@@ -91,17 +90,19 @@ class UpdaterService:
                         self.ctx.version,
                         BootInfo.read().boot_id,
                         "services up" + (", home reached" if self.reached_home else ""),
+                        clock=self.ctx.clock,
                     )
                     self.reported_for = self.ctx.version
                     log.info("update.healthy_reported", version=self.ctx.version)
             wait_s = CHECK_EVERY_S
             if state.phase == "trial":
                 # Wake right when the clean-running time is up rather than up to 2 s later.
-                due = self.started + self.settings.healthy_after_s - time.monotonic()
+                due = self.started + self.settings.healthy_after_s - self.ctx.clock.monotonic()
                 wait_s = min(wait_s, max(0.05, due + 0.01))
             # A plain sleep, not status.wait_changed: on Python 3.11 asyncio.wait_for can
             # swallow a cancellation that races with the event firing, and stop() would hang.
-            await asyncio.sleep(wait_s)
+            # On the clock: tests run the clean-running window on virtual time.
+            await self.ctx.clock.sleep(wait_s)
 
     async def teardown(self) -> None:
         return None
