@@ -12,7 +12,6 @@ and records the MSP's public key the box will trust from then on.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 from core.wire.claim_codes import code_hash
@@ -38,7 +37,7 @@ def hello_sync(
         or not math.isfinite(expires)
     ):
         raise Refused(400, "hello lacks code_expires_at")
-    now = time.time()
+    now = db.clock.wall()
     conn.execute("BEGIN IMMEDIATE")
     try:
         db.take_nonce(appliance, nonce, now)
@@ -91,7 +90,7 @@ def claim_sync(db: HomeDB, code: str, site: str, msp_key: str, now: float | None
     if not site.strip():
         raise ClaimError("name the site: --site 'Client name'")
     conn = db.conn
-    now = time.time() if now is None else now
+    now = db.clock.wall() if now is None else now
     row = conn.execute(
         "SELECT appliance, public_key, state, site, code_expires_at FROM claims"
         " WHERE code_hash = ?",
@@ -143,7 +142,7 @@ def release_sync(db: HomeDB, appliance: str) -> None:
 
 
 def pending_sync(db: HomeDB) -> list[dict[str, Any]]:
-    now = time.time()
+    now = db.clock.wall()
     return [
         {
             "appliance": a,

@@ -15,13 +15,13 @@ import os
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from core.clock import Clock, system_clock
 from core.logs import get_log
 from home import inventory
 from home.migrations import BASE_SCHEMA, migrate
@@ -144,7 +144,8 @@ class HomeDB:
     the database cannot be reached, naming it and the fix.
     """
 
-    def __init__(self, database: str | Path) -> None:
+    def __init__(self, database: str | Path, clock: Clock | None = None) -> None:
+        self.clock = clock or system_clock()  # wall time of registrations, heartbeats, nonces
         self.target = Target.parse(str(database))
         self.path = self.target.location
         workers = 1 if self.target.dialect == "sqlite" else PG_THREADS
@@ -175,7 +176,8 @@ class HomeDB:
         with self._lock:
             self._all.append(conn)
         self._open = True
-        migrate(conn)  # home/migrations.py: SCHEMA is migration 1, notifications 2, ...
+        # home/migrations.py: SCHEMA is migration 1, notifications 2, ...
+        migrate(conn, clock=self.clock)
 
     def close_sync(self) -> None:
         with self._lock:
@@ -225,7 +227,7 @@ class HomeDB:
             " VALUES (?, ?, ?, 'registered', ?) ON CONFLICT (id) DO UPDATE SET"
             " public_key = excluded.public_key, site = excluded.site, state = excluded.state,"
             " registered_at = excluded.registered_at",
-            (appliance_id, public_key, site, time.time()),
+            (appliance_id, public_key, site, self.clock.wall()),
         )
 
     def appliance_sync(self, appliance_id: str) -> ApplianceRow | None:
@@ -263,7 +265,7 @@ class HomeDB:
             if problem is not None:
                 raise Refused(422, f"record {seq} refused: {problem}", bad_seq=seq, reason=problem)
         conn = self.conn
-        now = time.time()
+        now = self.clock.wall()
         conn.execute("BEGIN IMMEDIATE")
         try:
             # Two home instances may hold the same stream's batch (a retry after a lost
@@ -419,7 +421,7 @@ class HomeDB:
 
     def heartbeat_sync(self, appliance: str, nonce: str, doc: dict[str, Any]) -> dict[str, Any]:
         conn = self.conn
-        now = time.time()
+        now = self.clock.wall()
         conn.execute("BEGIN IMMEDIATE")
         try:
             self.take_nonce(appliance, nonce, now)
@@ -446,7 +448,7 @@ class HomeDB:
     # ---- fleet view ----
 
     def fleet_sync(self) -> list[dict[str, Any]]:
-        now = time.time()
+        now = self.clock.wall()
         out = []
         for aid, site, state, last_seen, hb_at, hb, drops, records, dups in self.conn.execute(
             "SELECT id, site, state, last_seen, heartbeat_at, heartbeat, drops, records,"

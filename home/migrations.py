@@ -13,10 +13,10 @@ migration that has shipped: append a new number.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.clock import Clock, system_clock
 from home.inventory import INVENTORY_SCHEMA
 from home.report.schema import REPORT_SENDS_SCHEMA
 from home.sql import Connection, Dialect, ddl
@@ -385,7 +385,9 @@ def current_version(conn: Connection) -> int:
     return int(row[0] or 0)
 
 
-def migrate(conn: Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+def migrate(
+    conn: Connection, migrations: Sequence[Migration] = MIGRATIONS, clock: Clock | None = None
+) -> int:
     """Apply the missing migrations in order, each in its own transaction; return the version.
 
     ``conn`` must be in autocommit mode (transactions explicit), as home's connections are.
@@ -412,7 +414,7 @@ def migrate(conn: Connection, migrations: Sequence[Migration] = MIGRATIONS) -> i
                     conn.execute(ddl(statement, conn.dialect))
                 conn.execute(
                     "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                    (number, time.time()),
+                    (number, (clock or system_clock()).wall()),
                 )
             conn.execute("COMMIT")
         except BaseException:

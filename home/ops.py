@@ -138,7 +138,7 @@ async def timing(request: web.Request, handler: Handler) -> web.StreamResponse:
     endpoint = TIMED.get(request.path)
     if endpoint is None:
         return await handler(request)
-    started = time.perf_counter()
+    started = time.perf_counter()  # a duration (the latency histogram), not a time of day
     try:
         return await handler(request)
     finally:

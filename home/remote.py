@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import time
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +105,7 @@ def push_config_sync(
         "appliance": appliance,
         "site": row[0],
         "version": version,
-        "issued_at": time.time(),
+        "issued_at": db.clock.wall(),
         "config": table,
     }
     envelope = signing.sign(key, doc)
@@ -114,7 +113,7 @@ def push_config_sync(
         "INSERT INTO site_configs (appliance, version, envelope, created_at)"
         " VALUES (?, ?, ?, ?) ON CONFLICT (appliance, version) DO UPDATE SET"
         " envelope = excluded.envelope, created_at = excluded.created_at",
-        (appliance, version, json.dumps(envelope), time.time()),
+        (appliance, version, json.dumps(envelope), db.clock.wall()),
     )
     return version
 
@@ -132,7 +131,8 @@ def add_command_sync(
     if action not in ACTIONS:
         raise claims.ClaimError(f"unknown action {action!r}; known: {', '.join(ACTIONS)}")
     conn = db.conn
-    issued = time.time() if issued_at is None else issued_at
+    now = db.clock.wall()
+    issued = now if issued_at is None else issued_at
     cid = "c-" + secrets.token_hex(8)
     doc = {
         "kind": COMMAND_KIND,
@@ -146,7 +146,7 @@ def add_command_sync(
     conn.execute(
         "INSERT INTO commands (id, appliance, action, envelope, created_at, expires_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        (cid, appliance, action, json.dumps(signing.sign(key, doc)), time.time(), issued + ttl_s),
+        (cid, appliance, action, json.dumps(signing.sign(key, doc)), now, issued + ttl_s),
     )
     return cid
 
@@ -226,7 +226,7 @@ def sync_sync(
     applied = doc.get("config_version", 0)
     if type(applied) is not int:
         raise Refused(400, "config_version must be a whole number")
-    now = time.time()
+    now = db.clock.wall()
     conn.execute("BEGIN IMMEDIATE")
     try:
         db.take_nonce(appliance, nonce, now)
@@ -312,7 +312,7 @@ def sync_sync(
 
 def diagnostics_sync(db: HomeDB, appliance: str, nonce: str, doc: dict[str, Any]) -> dict[str, Any]:
     conn = db.conn
-    now = time.time()
+    now = db.clock.wall()
     conn.execute("BEGIN IMMEDIATE")
     try:
         db.take_nonce(appliance, nonce, now)

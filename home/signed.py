@@ -8,7 +8,6 @@ signing side in core/wire/keys.py.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -91,7 +90,8 @@ def check_signature(
     except ValueError:
         raise Refused(401, "bad X-Outpost-Time") from None
     # A box whose clock is not synchronised says so (signed): its time cannot be checked.
-    late = headers.synced and abs(time.time() - sent_at) > TIME_WINDOW_S
+    now = request.app[DB_KEY].clock.wall()
+    late = headers.synced and abs(now - sent_at) > TIME_WINDOW_S
     if not math.isfinite(sent_at) or late:
         raise Refused(401, "request time is outside the accepted window; check the clock (NTP)")
 
