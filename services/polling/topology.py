@@ -74,6 +74,11 @@ CDP_ADDRESS, CDP_VERSION, CDP_DEVICE_ID = oid(CDP + "4"), oid(CDP + "5"), oid(CD
 CDP_DEVICE_PORT, CDP_PLATFORM = oid(CDP + "7"), oid(CDP + "8")
 
 DUPLEX = {1: "unknown", 2: "half", 3: "full"}
+#: ifAdminStatus up(1) down(2) testing(3); ifOperStatus up(1) down(2) testing(3) unknown(4)
+#: dormant(5) notPresent(6) lowerLayerDown(7): up or not, unknown(4) and out-of-range
+#: values (a DrayTek's 0) are no verdict.
+ADMIN_STATES = {1: True, 2: False, 3: False}
+OPER_STATES = {1: True, 2: False, 3: False, 5: False, 6: False, 7: False}
 #: Text kept of a neighbour's description (sysDescr can be a paragraph).
 DESCR_CHARS = 200
 
@@ -154,6 +159,10 @@ class SwitchTables:
 # ---------------------------------------------------------------- parsing
 
 
+def _status(value: float | None, states: dict[int, bool]) -> bool | None:
+    return None if value is None else states.get(int(value))
+
+
 def _int_index(idx: OID) -> int | None:
     return idx[-1] if len(idx) == 1 else None
 
@@ -206,8 +215,8 @@ def parse_ports(if_rows: Rows, duplex: Rows, base_ports: dict[int, int], pvid: R
                 alias=text(row.get(IF_ALIAS)),
                 if_type=None if if_type is None else int(if_type),
                 speed_bps=speed,
-                admin_up=None if admin is None else admin == 1,
-                oper_up=None if oper is None else oper == 1,
+                admin_up=_status(admin, ADMIN_STATES),
+                oper_up=_status(oper, OPER_STATES),
                 duplex=DUPLEX.get(int(dup), "") if dup is not None else "",
                 pvid=None if pv is None else int(pv),
                 in_errors=None if in_err is None else int(in_err),
