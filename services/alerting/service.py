@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-import time
 from dataclasses import dataclass
 
 from core.logs import get_log
@@ -71,7 +70,7 @@ class AlertingService:
         self._gateway_ip = self.gateway_role.ip
         self.gateway = GatewayState()
         self.pending: dict[int, Condition] = {}  # held "device down" conditions by device
-        self.held_since: dict[int, float] = {}  # device -> time.monotonic() its hold began
+        self.held_since: dict[int, float] = {}  # device -> clock.monotonic() its hold began
         self.gave_up: set[int] = set()  # waited the bound: not held again until it resolves
         self.dependency_wait_s = max(
             DEPENDENCY_WAIT_MIN_S, DEPENDENCY_WAIT_POLLS * ctx.config.polling.interval_s
@@ -131,9 +130,9 @@ class AlertingService:
         self._listening = False
 
     async def run(self) -> None:
-        next_sweep = time.monotonic() + SWEEP_S
+        next_sweep = self.ctx.clock.monotonic() + SWEEP_S
         while True:
-            timeout = max(0.0, next_sweep - time.monotonic())
+            timeout = max(0.0, next_sweep - self.ctx.clock.monotonic())
             item: object | None = None
             with contextlib.suppress(TimeoutError):
                 item = await asyncio.wait_for(self._sub.get(), timeout)
@@ -143,9 +142,9 @@ class AlertingService:
                 await self.handle_event(item)
             elif isinstance(item, TopologyUpdate):
                 await self.handle_topology(item)
-            if time.monotonic() >= next_sweep:
+            if self.ctx.clock.monotonic() >= next_sweep:
                 await self.sweep()
-                next_sweep = time.monotonic() + SWEEP_S
+                next_sweep = self.ctx.clock.monotonic() + SWEEP_S
 
     # ---- inputs
 
@@ -179,7 +178,7 @@ class AlertingService:
             conditions = [self._dependency(c, memory) for c in conditions]
         for c in conditions:
             if c.rule == "device.rebooted" and c.severity is not None:
-                self.expiry[c.key] = time.monotonic() + self.settings.reboot_hold_s
+                self.expiry[c.key] = self.ctx.clock.monotonic() + self.settings.reboot_hold_s
         if is_gateway and not self.gateway.down:
             if was_down:
                 # The gateway is back: what its dependents saw while it was down is stale;
@@ -201,11 +200,12 @@ class AlertingService:
         if self.gateway.device_id is None:
             return c  # no gateway in the inventory: nothing to depend on
         first_miss = memory.first_miss_mono or 0.0
-        if c.device_id in self.gave_up or self._waited_enough(c.device_id, time.monotonic()):
+        now = self.ctx.clock.monotonic()
+        if c.device_id in self.gave_up or self._waited_enough(c.device_id, now):
             self._give_up_waiting(c.device_id)
             return c
         if self.gateway.down or self.gateway.last_poll_mono < first_miss:
-            self.held_since.setdefault(c.device_id, time.monotonic())
+            self.held_since.setdefault(c.device_id, now)
             # Not yet known whether the gateway is the cause: hold until it has been polled.
             self.pending[c.device_id] = c
             return Condition(c.key, c.rule, c.device_id, c.severity, c.message, c.data, hold=True)
@@ -246,7 +246,7 @@ class AlertingService:
 
     def _overdue_holds(self) -> list[Condition]:
         """Held "down" alerts whose wait for the gateway's poll is over."""
-        now = time.monotonic()
+        now = self.ctx.clock.monotonic()
         due = [d for d in self.held_since if self._waited_enough(d, now)]
         return [c for c in (self._give_up_waiting(d) for d in due) if c is not None]
 
@@ -257,7 +257,7 @@ class AlertingService:
 
     async def handle_event(self, event: Event) -> None:
         conditions: list[Condition] = []
-        now = time.monotonic()
+        now = self.ctx.clock.monotonic()
         # A new device (discovery's device.joined) is an info event, stored and sent home by
         # discovery: news, not something open to act on, so no alert.
         if event.kind == "device.ip_conflict":
@@ -278,7 +278,7 @@ class AlertingService:
             await self._commit(conditions)
 
     async def sweep(self) -> None:
-        now = time.monotonic()
+        now = self.ctx.clock.monotonic()
         due = [key for key, at in self.expiry.items() if at <= now]
         ongoing = await self._conflicts_still_seen([k for k in due if k.startswith("ip.conflict:")])
         conditions = self._overdue_holds()

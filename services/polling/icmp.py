@@ -167,6 +167,7 @@ class Pinger:
             self._sock.sendto(echo_request(self._ident, seq), (address, 0))
         except OSError as exc:
             return exc.strerror or type(exc).__name__
+        # Real time on purpose, here and at the reply: the round-trip time is a measurement.
         self._pending[seq] = (address, time.monotonic(), future)
         return seq, future
 

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import random
 import sqlite3
-import time
 from typing import Any
 
 from core.logs import get_log
@@ -116,7 +115,7 @@ class PollingService:
         if self.settings.arp:
             self.arp = ArpProber()
         self.poller = DevicePoller(
-            self.settings, self.pinger, self.client, credentials, arp=self.arp
+            self.settings, self.pinger, self.client, credentials, arp=self.arp, clock=self.ctx.clock
         )
         if self.settings.devices:
             devices = self.settings.devices
@@ -150,7 +149,7 @@ class PollingService:
         remembered: dict[int, Liveness] = {}
         if any(t.device_id not in self.states for t in targets):
             remembered = await self.ctx.store.read(load_liveness)
-        now = time.monotonic()
+        now = self.ctx.clock.monotonic()
         fresh = {t.device_id: t for t in targets}
         for device_id in set(self.states) - set(fresh):
             del self.states[device_id]
@@ -175,7 +174,7 @@ class PollingService:
     async def run(self) -> None:
         next_inventory = 0.0
         while True:
-            now = time.monotonic()
+            now = self.ctx.clock.monotonic()
             if now >= next_inventory:
                 await self._refresh_inventory()
                 next_inventory = now + INVENTORY_REFRESH_S
@@ -194,11 +193,11 @@ class PollingService:
             if target.ip == self.gateway_ip:
                 state = self.states.get(device_id)
                 if state is not None:
-                    state.next_due = min(state.next_due, time.monotonic())
+                    state.next_due = min(state.next_due, self.ctx.clock.monotonic())
 
     def _recheck_missing(self) -> None:
         """The gateway is back: re-check at once every device that missed polls meanwhile."""
-        now = time.monotonic()
+        now = self.ctx.clock.monotonic()
         for state in self.states.values():
             if state.missed:
                 state.next_due = min(state.next_due, now)
@@ -242,7 +241,7 @@ class PollingService:
             except Exception:
                 # A bug must not stop this device's polls for good: log, retry next interval.
                 log.exception("poll.crashed", device=target.ip)
-                state.next_due = time.monotonic() + s.interval_s
+                state.next_due = self.ctx.clock.monotonic() + s.interval_s
                 return
         self._note_problems()
         was_missing = state.missed > 0

@@ -25,7 +25,7 @@ class TcpResult:
 async def check_port(host: str, port: int, timeout_s: float) -> TcpResult:
     """Connect and close at once (no payload): open, refused, or silent within ``timeout_s``.
     Never raises for the host's sake."""
-    started = time.monotonic()
+    started = time.monotonic()  # real time on purpose: the connect time is a measurement
     try:
         async with asyncio.timeout(timeout_s):
             _, writer = await asyncio.open_connection(host, port)

@@ -18,10 +18,8 @@ read a :class:`TopologyUpdate` goes on the bus for alerting.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import time
 from typing import Any
 
 from core.logs import get_log
@@ -76,14 +74,14 @@ class TopologyService:
 
     async def run(self) -> None:
         while True:
-            started = time.monotonic()
+            started = self.ctx.clock.monotonic()
             try:
                 await self.read_once()
             except Exception:
                 # A bug must not stop the topology for good: log, try again next interval.
                 log.exception("topology.crashed")
-            await asyncio.sleep(
-                max(TICK_S, self.settings.interval_s - (time.monotonic() - started))
+            await self.ctx.clock.sleep(
+                max(TICK_S, self.settings.interval_s - (self.ctx.clock.monotonic() - started))
             )
 
     def _credentials(self) -> dict[str, SnmpCredential]:
