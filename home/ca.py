@@ -34,6 +34,7 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
 
 
 def _now() -> datetime.datetime:
+    # Certificates are made by one-shot commands (init-ca, issue-cert): real time.
     return datetime.datetime.now(datetime.UTC)
 
 

@@ -172,7 +172,7 @@ def _until(args: argparse.Namespace, now: float) -> float:
 
 
 def cmd_silence(args: argparse.Namespace) -> int:
-    now = time.time()
+    now = time.time()  # the CLI runs once: the real time (here and in the listings below)
     if args.minutes is None and not args.until:
         print("outpost-home: give the end: --until ISO-TIME or --minutes N", file=sys.stderr)
         return EXIT_USAGE

@@ -77,7 +77,7 @@ async def _mdns(args: argparse.Namespace) -> dict[str, Any]:
     # As the service does: the type enumeration and the classifier's types directly, unless
     # asked for what the enumeration alone finds.
     watcher = MdnsWatcher(known_types=() if args.enumeration_only else mdns_types())
-    started = time.monotonic()
+    started = time.monotonic()  # a one-shot CLI: real time
     await watcher.start()
     try:
         await asyncio.sleep(args.seconds)
