@@ -9,6 +9,7 @@ switch's tables every 2 s and polls every 3 s. Shown here:
   g6 ("desk 12" in the configuration), the NAS on g7, a phone and a PC sharing g8;
 - unplugging the printer's cable (its link cut, the switch's port down) raises a port alert
   naming the printer, and its down alert names the port and says the port lost link;
+- the PC's port dropping to 100 Mbit/s is a warning naming the PC, resolved when back;
 - the NAS moved to g9 is reported as moved (``device.moved``); a MAC nobody knows on g5
   where the PC was is "a device moved or swapped".
 """
@@ -84,9 +85,11 @@ label = "desk 12"
 
 
 def recording(path: Path, moves: dict[str, int] | None = None, down: tuple[int, ...] = (),
-              extra: dict[int, tuple[str, ...]] | None = None) -> Path:  # fmt: skip
+              extra: dict[int, tuple[str, ...]] | None = None,
+              slow: tuple[int, ...] = ()) -> Path:  # fmt: skip
     """The switch's recording with each host on its port (``moves``: host -> other port),
-    ports in ``down`` without link (and without the MACs learned there), ``extra`` MACs."""
+    ports in ``down`` without link (and without the MACs learned there), ``extra`` MACs,
+    ports in ``slow`` at 100 Mbit/s."""
     where: dict[int, list[str]] = {p: [] for p in range(1, 11)}
     vlans = dict.fromkeys(range(1, 11), 10)
     where[1] = [GATEWAY_MAC]
@@ -104,6 +107,7 @@ def recording(path: Path, moves: dict[str, int] | None = None, down: tuple[int, 
             () if p in down else tuple(where[p]),
             vlans[p],
             up=p not in down and None,
+            speed=100_000_000 if p in slow else 1_000_000_000,
             tagged={HOSTS["phone"][1]: HOSTS["phone"][3]},
         )
         for p in range(1, 11)
@@ -260,6 +264,27 @@ def test_unplugging_the_printer_names_its_port(appliance: Appliance) -> None:
         lambda: not {port_key, down_key} & set(appliance.open_alerts()),
         6 * INTERVAL_S,
     )
+
+
+@needs_root
+def test_a_port_that_drops_to_100_mbit_is_a_warning(appliance: Appliance) -> None:
+    appliance.wait("pc placed", lambda: "reception-pc" in appliance.placements(), 60)
+    key = f"port.speed:{appliance.device_id(SWITCH[1])}:g5"
+    appliance.site.set_snmprec(SWITCH[0], recording(appliance.tmp / "slow.snmprec", slow=(5,)))
+    try:
+        took = appliance.wait(
+            "speed warning", lambda: key in appliance.open_alerts(), 4 * TOPOLOGY_S + 5
+        )
+        severity, message = appliance.open_alerts()[key]
+        print(f"{message} ({took:.1f} s after the switch said so)")
+        assert severity == "warning"
+        assert message.startswith("sw-floor1 port g5 runs at 100 Mbit/s, was 1 Gbit/s: ")
+        assert HOSTS["reception-pc"][0] in message and message.endswith(
+            "behind it (a damaged cable or connector?)"
+        )
+    finally:
+        appliance.site.set_snmprec(SWITCH[0], recording(appliance.tmp / "fast.snmprec"))
+    appliance.wait("speed back", lambda: key not in appliance.open_alerts(), 4 * TOPOLOGY_S + 5)
 
 
 @needs_root
