@@ -245,7 +245,7 @@ async def test_new_device_alerts_of_an_older_version_are_resolved_at_start(
     again = AlertingService(service.ctx)
     await again.setup()
     assert open_alerts(service) == []
-    resolved = [a["key"] for a in alerts(service) if a["state"] == "resolved"]
+    resolved = [str(a["key"]) for a in alerts(service) if a["state"] == "resolved"]
     assert sorted(resolved) == ["device.new:11", "device.new:12"]
     assert again.ctx.status.snapshot()["alerts.open"] == {
         "critical": 0, "major": 0, "minor": 0, "warning": 0,

@@ -536,9 +536,9 @@ def test_join_change_ip_leave_return(running: Running) -> None:
     assert back["device_id"] == device_id
     # The hosts of the first sweep are the baseline (one event for all), the rest joined.
     (baseline,) = running.events("discovery.baseline")
-    joined = [e["data"]["mac"] for e in running.events("device.joined")]
-    assert newcomer.mac in joined and newcomer.mac not in baseline["data"]["macs"]
-    assert len(joined) + baseline["data"]["count"] == len(_expected_hosts(site)), (
+    joined_macs = [e["data"]["mac"] for e in running.events("device.joined")]
+    assert newcomer.mac in joined_macs and newcomer.mac not in baseline["data"]["macs"]
+    assert len(joined_macs) + baseline["data"]["count"] == len(_expected_hosts(site)), (
         "a host that changed IP or came back is the same device, not a new one"
     )
 

@@ -220,12 +220,14 @@ async def test_notifications_survive_killed_instances(
         await hooks.stop()
         smtp.stop()
     hits = hooks.on("psa")
-    keys = [h.headers.get("Idempotency-Key") for h in hits]
-    assert len(set(keys)) == ALERTS, f"{len(set(keys))} of {ALERTS} alerts reached the receiver"
+    sent_keys = [h.headers.get("Idempotency-Key") for h in hits]
+    assert len(set(sent_keys)) == ALERTS, (
+        f"{len(set(sent_keys))} of {ALERTS} alerts reached the receiver"
+    )
     mentioned = {
         n for n in range(ALERTS) if any(f"server {n} is down" in h.body.decode() for h in hits)
     }
     assert mentioned == set(range(ALERTS))
-    repeats = len(keys) - len(set(keys))
+    repeats = len(sent_keys) - len(set(sent_keys))
     # A repeat needs a kill between a send and its record: at most one a kill.
     assert repeats <= KILLS, f"{repeats} repeats for {KILLS} kills"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,9 @@ pytestmark = pytest.mark.usefixtures("home_backend")
 NOW = datetime(2026, 11, 15, 12, tzinfo=UTC).timestamp()
 
 
-def _ingest(db: HomeDB, box: LightAppliance, records: list[tuple[int, str, dict]], ts: float):
+def _ingest(
+    db: HomeDB, box: LightAppliance, records: list[tuple[int, str, dict[str, Any]]], ts: float
+) -> dict[str, Any]:
     doc = box.batch(records, ts=ts)
     return db.ingest_sync(box.identity.appliance_id, f"n{box.next_seq}", doc)
 

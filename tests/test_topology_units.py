@@ -3,6 +3,7 @@ on hand-built switch tables: fast, no root, no network."""
 
 from __future__ import annotations
 
+from core.vocabulary import Severity
 from services.alerting.rules import (
     Condition,
     annotate_where,
@@ -138,7 +139,9 @@ def test_a_port_going_down_names_what_was_behind_it() -> None:
 
 
 def test_a_device_down_says_its_port_and_whether_the_port_lost_link() -> None:
-    down = Condition("device.down:11", "device.down", 11, "major", "printer is down: no answer")
+    down = Condition(
+        "device.down:11", "device.down", 11, Severity.MAJOR, "printer is down: no answer"
+    )
     links: dict[tuple[int, str], bool] = {}
     remember_links(_switch_poll(0.0), links)
     (c,) = annotate_where([down], _switch_poll(0.0), _update(), links)
@@ -164,8 +167,13 @@ def test_a_port_that_slows_down_is_a_warning_until_its_speed_is_back() -> None:
 
 
 def test_errors_on_a_switch_port_name_the_device_behind_it() -> None:
-    errors = Condition("if.errors:2:g6", "if.errors", 2, "warning", "sw-floor1: interface g6 "
-                       "has 3.0 errors/s")  # fmt: skip
+    errors = Condition(
+        "if.errors:2:g6",
+        "if.errors",
+        2,
+        Severity.WARNING,
+        "sw-floor1: interface g6 has 3.0 errors/s",
+    )
     (c,) = annotate_where([errors], _switch_poll(1.0), _update(), {})
     assert c.message.endswith("sw-floor1 port g6 (desk 12), printer (10.0.0.11) behind it "
                               "(a bad cable?)")  # fmt: skip
