@@ -46,7 +46,9 @@ class Severity(StrEnum):
     def _other_rank(self, other: object) -> int | None:
         if isinstance(other, Severity):
             return other.rank
-        if isinstance(other, str) and other in _RANK:
+        if isinstance(other, str):
+            if other not in _RANK:  # never fall back to comparing the text
+                raise ValueError(f"cannot order {other!r} against a severity; parse it first")
             return _RANK[other]
         return None
 
