@@ -48,8 +48,11 @@ def label(name: str, ip: str) -> str:
 class TopologyService:
     name = "topology"
 
-    def __init__(self, ctx: AppContext, snmp: SnmpClient | None = None) -> None:
+    def __init__(
+        self, ctx: AppContext, snmp: SnmpClient | None = None, *, snmp_port: int = 161
+    ) -> None:
         self.ctx = ctx
+        self.snmp_port = snmp_port  # other than 161 only for tests and benchmarks
         self.settings: TopologySettings = ctx.config.topology
         self.shared_client = snmp
         self.client: SnmpClient | None = None
@@ -103,7 +106,7 @@ class TopologyService:
             credential = credentials.get(t.credential)
             if credential is None:
                 continue
-            target = Target(t.ip, 161, credential, timeout_s=polling.snmp_timeout_s,
+            target = Target(t.ip, self.snmp_port, credential, timeout_s=polling.snmp_timeout_s,
                             retries=polling.snmp_retries)  # fmt: skip
             access = ClientAccess(self.client, target)
             try:
