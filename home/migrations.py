@@ -362,6 +362,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE console_users ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0",
         ),
     ),
+    # 12: notifications' periodic reads stay small on a long history (home/notify): the open
+    # threads of an ended maintenance window (worker, every round) and the acknowledgements
+    # carried to each box in its sync answers (home/notify/acks.py).
+    (
+        12,
+        (
+            "CREATE INDEX IF NOT EXISTS notify_threads_silenced ON notify_threads (silenced_by)"
+            " WHERE state = 'open' AND silenced_by <> ''",
+            "CREATE INDEX IF NOT EXISTS notify_threads_acked ON notify_threads"
+            " (appliance, acked_at) WHERE acked_by <> ''",
+        ),
+    ),
 )
 
 MIGRATION_LOCK = "home-migrations"

@@ -251,7 +251,8 @@ class Planner:
         for ref, key, site, severity, kind in conn.execute(
             "SELECT t.ref, t.alert_key, t.site, t.severity, t.device_kind FROM notify_threads t"
             " JOIN notify_silences s ON s.id = t.silenced_by"
-            " WHERE t.state = 'open' AND s.ends_at <= ? ORDER BY t.opened_at, t.ref",
+            " WHERE t.state = 'open' AND t.silenced_by <> '' AND s.ends_at <= ?"
+            " ORDER BY t.opened_at, t.ref",
             (now,),
         ).fetchall():
             still = silences.covering(conn, site, key, now)
