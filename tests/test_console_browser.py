@@ -22,7 +22,7 @@ import pytest
 
 from core.wire.claim_codes import code_hash
 from home.db import HomeDB
-from home.remote import HELLO_PATH
+from home.remote import HELLO_PATH, SYNC_PATH
 from simsite.harness.signed_client import LightAppliance, new_identity
 from tests.browser_support import browser, screenshot, wait_js, watch
 from tests.uplink_support import HOME, Home, running_home
@@ -224,6 +224,26 @@ async def test_console_in_chromium(tmp_path: Path) -> None:
             await page.select_option("#command-form select", "rediscover")
             await page.click("#command-form button")
             await page.wait_for_selector("#commands tr[data-command]")
+            # The box syncs (a signed /api/v1/sync): it takes the signed configuration and the
+            # command, and reports the configuration applied and the command's result.
+            status, answer = await pending.post(
+                http, home.url, {"v": 1, "config_version": 0}, tls, SYNC_PATH
+            )
+            assert status == 200 and answer["config"] and len(answer["commands"]) == 2, (
+                answer
+            )  # +update
+            command_id = await page.get_attribute("#commands tr[data-command]", "data-command")
+            report = {"v": 1, "config_version": 1,
+                      "config_reports": [{"version": 1, "outcome": "applied", "reason": "",
+                                          "at": time.time()}],
+                      "command_results": [{"id": command_id, "outcome": "done",
+                                           "detail": "rediscovered: 2 devices"}]}  # fmt: skip
+            status, answer = await pending.post(http, home.url, report, tls, SYNC_PATH)
+            assert status == 200, answer
+            await page.reload()
+            result = await page.inner_text(f"#commands tr[data-command='{command_id}']")
+            assert "done" in result and "rediscovered: 2 devices" in result, result
+            assert "applied" in await page.inner_text("#config-reports")
             await screenshot(page, "console-site-desktop")
 
             phone = await context.new_page()
