@@ -31,7 +31,9 @@ from simsite.model import SimDevice, SiteSpec
 from simsite.ouis import mac_for
 from simsite.recordings.generate import LldpNeighbour, SwitchPort, switch_recording
 from simsite.site import Site
+from tests.browser_support import browser, screenshot, watch
 from tests.conftest import needs_root
+from tests.web_support import unix_proxy
 
 INTERVAL_S = 3.0
 TOPOLOGY_S = 2.0
@@ -49,8 +51,6 @@ HOSTS = {  # name -> (ip, mac, switch port, vlan)
 UNKNOWN_MAC = "02:00:00:ab:cd:ef"
 
 CONFIG = f"""
-[web]
-enabled = false
 [discovery]
 enabled = true
 subnets = ["{LAN}.0/24"]
@@ -175,7 +175,10 @@ def appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
     tmp = tmp_path_factory.mktemp("topology")
     db = tmp / "outpost.db"
     config = tmp / "outpost.toml"
-    config.write_text(CONFIG + f'[store]\npath = "{db}"\n')
+    config.write_text(
+        CONFIG + f'[store]\npath = "{db}"\n[web]\nunix_socket = "{tmp / "web.sock"}"\n'
+        f'[provisioning]\nidentity_dir = "{tmp / "identity"}"\n'
+    )
     with Site(_spec(recording(tmp / "switch.snmprec"))) as site:
         log = open(tmp / "outpost.log", "wb")  # noqa: SIM115 - closed in finally
         proc = site.popen_in(
@@ -227,14 +230,45 @@ def test_every_device_is_placed_on_its_port(appliance: Appliance) -> None:
 
 
 @needs_root
+async def test_the_appliances_pages_show_the_switch_ports_and_the_map(
+    appliance: Appliance,
+) -> None:
+    appliance.wait(
+        "every device placed", lambda: EXPECTED.items() <= appliance.placements().items(), 60
+    )
+    switch, printer = appliance.device_id(SWITCH[1]), appliance.device_id(HOSTS["printer"][0])
+    async with unix_proxy(str(appliance.tmp / "web.sock")) as base, browser() as b:
+        page = await b.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+        seen = watch(page)
+        await page.goto(f"{base}/devices/{printer}")
+        text = await page.inner_text("#connected-to")
+        assert text.startswith("sw-floor1 port g6 “desk 12” (1 Gb/s, full duplex, VLAN 10)")
+        await page.goto(f"{base}/devices/{switch}")
+        rows = page.locator("table.ports tbody tr")
+        assert await rows.count() == 11  # g1-g10 and the VLAN interface
+        g6, g8 = await rows.nth(5).inner_text(), await rows.nth(7).inner_text()
+        assert "desk 12" in g6 and "printer" in g6
+        assert "several devices" in g8
+        assert "uplink: LLDP neighbour gateway" in await rows.nth(0).inner_text()
+        await screenshot(page, "topology-site-switch")
+        await page.goto(f"{base}/map")
+        links = await page.eval_on_selector_all(
+            "svg.sitemap a", "as => as.map(a => a.getAttribute('href'))"
+        )
+        assert f"/devices/{printer}" in links and f"/devices/{switch}" in links
+        await screenshot(page, "topology-site-map-simulated")
+        assert seen.errors == []
+
+
+@needs_root
 def test_unplugging_the_printer_names_its_port(appliance: Appliance) -> None:
     appliance.wait("printer placed", lambda: "printer" in appliance.placements(), 60)
     printer = appliance.device_id(HOSTS["printer"][0])
     switch = appliance.device_id(SWITCH[1])
     unplugged = recording(appliance.tmp / "unplugged.snmprec", down=(6,))
-    appliance.site.device_down("printer")
-    appliance.site.set_snmprec(SWITCH[0], unplugged)
     started = time.monotonic()
+    appliance.site.device_down("printer")
+    appliance.site.set_snmprec(SWITCH[0], unplugged)  # the switch sees it: port down
     try:
         port_key, down_key = f"port.down:{switch}:g6", f"device.down:{printer}"
         appliance.wait(

@@ -79,6 +79,12 @@ def _title(dev: Mapping[str, Any]) -> str:
     return _cut(str(dev.get("name") or dev.get("ip") or f"device {dev['id']}"))
 
 
+def _sub(dev: Mapping[str, Any]) -> str:
+    """The address under or beside the name, unless the name is the address."""
+    ip = str(dev.get("ip") or "")
+    return "" if not dev.get("name") or dev.get("name") == ip else ip
+
+
 def layout(
     devices: Sequence[Mapping[str, Any]],
     placements: Sequence[Mapping[str, Any]],
@@ -226,7 +232,7 @@ def layout(
                             BOX_W - PORT_W,
                             BOX_H,
                             _title(d),
-                            str(d.get("ip") or ""),
+                            _sub(d),
                             f"/devices/{dev_id}",
                             str(d.get("state") or "unknown"),
                             "device",
@@ -258,7 +264,7 @@ def layout(
                     BOX_W - PORT_W,
                     BOX_H,
                     _title(d),
-                    str(d.get("ip") or ""),
+                    _sub(d),
                     f"/devices/{d['id']}",
                     str(d.get("state") or "unknown"),
                     "device",
