@@ -108,9 +108,7 @@ def switch_ports(conn: sqlite3.Connection, switch_id: int) -> list[dict[str, Any
     ):
         text = f"{remote or '?'} {rport}".strip() + f" ({protocol.upper()})"
         neighbours.setdefault(if_index, []).append(text)
-    known = {
-        mac for (mac,) in conn.execute("SELECT mac FROM devices WHERE mac IS NOT NULL") if mac
-    }
+    known = {mac for (mac,) in conn.execute("SELECT mac FROM devices WHERE mac IS NOT NULL") if mac}
     out = []
     for r in conn.execute(
         "SELECT if_index, name, alias, label, speed_bps, duplex, oper_up, admin_up, pvid,"
