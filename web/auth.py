@@ -13,9 +13,7 @@ Run ``python -m web.auth hash`` to print a hash for provisioning.
 
 from __future__ import annotations
 
-import base64
 import getpass
-import hashlib
 import hmac
 import ipaddress
 import secrets
@@ -23,63 +21,25 @@ import sys
 from collections import deque
 from dataclasses import dataclass, field
 
+from core import passwords
 from core.clock import Clock, system_clock
 
 # scrypt cost: N=2^14, r=8 uses 16 MiB and ~60 ms on a Raspberry Pi 4; slow enough to make
 # offline guessing expensive, fast enough for a login.
 SCRYPT_N = 2**14
-SCRYPT_R = 8
-SCRYPT_P = 1
-SCRYPT_MAXMEM = 64 * 1024 * 1024
-SALT_BYTES = 16
-KEY_BYTES = 32
 MIN_PASSWORD_CHARS = 10
 KV_ADMIN_HASH = "web.admin_password_hash"
 LOGIN_WINDOW_S = 60.0
 MAX_SESSIONS = 16  # oldest session is dropped beyond this
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def hash_password(password: str, *, n: int = SCRYPT_N) -> str:
-    """``scrypt$N$r$p$salt$key``: safe to store in the config or the database."""
-    salt = secrets.token_bytes(SALT_BYTES)
-    key = hashlib.scrypt(
-        password.encode(),
-        salt=salt,
-        n=n,
-        r=SCRYPT_R,
-        p=SCRYPT_P,
-        maxmem=SCRYPT_MAXMEM,
-        dklen=KEY_BYTES,
-    )
-    return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(key)}"
+    """``scrypt$N$r$p$salt$key`` (core/passwords.py): safe to store in the config or the
+    database."""
+    return passwords.hash_password(password, n=n)
 
 
-def verify_password(password: str, stored: str) -> bool:
-    try:
-        kind, n, r, p, salt, key = stored.split("$")
-        if kind != "scrypt":
-            return False
-        expected = _unb64(key)
-        got = hashlib.scrypt(
-            password.encode(),
-            salt=_unb64(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            maxmem=SCRYPT_MAXMEM,
-            dklen=len(expected),
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got, expected)
+verify_password = passwords.verify_password
 
 
 def password_problem(password: str, confirm: str) -> str | None:
