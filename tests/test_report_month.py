@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, datetime
@@ -68,8 +69,6 @@ def month() -> Iterator[tuple[Path, Truth]]:
 
 
 def _report(db: Path) -> Report:
-    import sqlite3
-
     config = parse_config(CONFIG)
     with sqlite3.connect(db) as conn:
         data = report_data.load_input(
@@ -261,3 +260,36 @@ async def test_month_parameter_and_a_bad_one(page_base: str) -> None:
         async with http.get(page_base + "/report?month=October") as r:
             assert r.status == 400
             assert "YYYY-MM" in await r.text()
+
+
+async def test_a_closed_month_is_cached_until_its_alerts_change(
+    month: tuple[Path, Truth], page_base: str
+) -> None:
+    import aiohttp
+
+    db, _ = month
+
+    def ack(value: int) -> None:
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE alerts SET acked = ? WHERE key = 'ups.on_battery:6'", (value,))
+
+    async with aiohttp.ClientSession() as http:
+
+        async def page() -> str:
+            async with http.get(page_base + "/report?month=2026-10") as r:
+                assert r.status == 200
+                return await r.text()
+
+        first = await page()
+        assert await page() == first  # served from the cache: the same bytes
+        ack(1)
+        try:
+            changed = await page()
+            assert changed != first
+            assert (
+                changed.count("A technician took charge.")
+                == first.count("A technician took charge.") + 1
+            )
+        finally:
+            ack(0)
+        assert await page() != changed

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import sqlite3
 import time
 
 import jinja2
@@ -79,12 +80,43 @@ def render(data: ReportInput, report: Report, built_ms: float | None = None) -> 
     return environment().get_template(TEMPLATE).render(page)
 
 
+CACHE_MAX_PAGES = 12
+CACHE_TTL_S = 3600.0  # a closed month's page is kept this long while its records stand still
+_cache: dict[tuple[int, float], tuple[tuple[object, ...], float, str]] = {}
+
+
+def _stamp(conn: sqlite3.Connection, end_s: float) -> tuple[object, ...]:
+    """What changes a closed month's report: its events (every alert transition and change
+    writes one) and its alerts' state (a late acknowledgement or resolution)."""
+    events = conn.execute("SELECT COUNT(*), MAX(id) FROM events WHERE ts < ?", (end_s,))
+    alerts = conn.execute(
+        "SELECT COUNT(*), SUM(acked), SUM(resolved_ts IS NULL) FROM alerts WHERE opened_ts < ?",
+        (end_s,),
+    )
+    return (*events.fetchone(), *alerts.fetchone())
+
+
 async def report_page(request: web.Request, ctx: AppContext) -> web.Response:
+    """The month's report; a closed month's page is cached (a month of polls of a 250-device
+    site is millions of rows to read) until its events or alerts change, at most an hour."""
     site = ctx.config.site
-    period = period_for(request.query.get("month", ""), ctx.clock.now().wall, site.timezone)
+    now = ctx.clock.now().wall
+    period = period_for(request.query.get("month", ""), now, site.timezone)
+    key = (id(ctx.store), period.start_s)
+    closed = period.end_s <= now
+    stamp: tuple[object, ...] = ()
+    if closed:
+        stamp = await ctx.store.read(lambda conn: _stamp(conn, period.end_s))
+        hit = _cache.get(key)
+        if hit is not None and hit[0] == stamp and time.monotonic() - hit[1] < CACHE_TTL_S:
+            return web.Response(text=hit[2], content_type="text/html")
     started = time.perf_counter()
     data, report = await build(ctx, period)
     html = await asyncio.to_thread(render, data, report, (time.perf_counter() - started) * 1000)
+    if closed:
+        if len(_cache) >= CACHE_MAX_PAGES:
+            _cache.pop(next(iter(_cache)))  # the oldest entry
+        _cache[key] = (stamp, time.monotonic(), html)
     return web.Response(text=html, content_type="text/html")
 
 
