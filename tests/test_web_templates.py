@@ -13,12 +13,13 @@ from pathlib import Path
 from simsite.harness.paths import REPO
 from tests.updater_support import build_wheel
 
-SHIPPED_DIRS = ("web/templates", "web/static", "home/templates")
+SHIPPED_DIRS = ("web/templates", "web/static", "home/templates", "home/static")
 
 # Runs in a fresh interpreter with only the unpacked wheel (and the venv's libraries) on the path.
 RENDER_FROM_WHEEL = r"""
 import json
 from home import server
+from home.console import state
 from web import charts, render
 from web.data import Point
 
@@ -30,7 +31,8 @@ print(json.dumps({
     "templates": env.list_templates(),
     "message": env.get_template("message.html").render(heading="<h>", text="t"),
     "chart": env.get_template("chart.svg").render(chart=chart)[:40],
-    "fleet": server._TEMPLATES.get_template("fleet.html").render(rows=[])[:15],
+    "console": str(state.TEMPLATES_DIR),
+    "console_templates": state._templates().list_templates(),
 }))
 """
 
@@ -43,10 +45,10 @@ def test_wheel_ships_templates_and_pages_render_from_it(tmp_path: Path) -> None:
     wanted = {
         str(path.relative_to(REPO))
         for folder in SHIPPED_DIRS
-        for path in (REPO / folder).iterdir()
-        if path.is_file()
+        for path in (REPO / folder).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
     }
-    assert len(wanted) >= 15  # the page templates, chart.svg, the static files, fleet.html
+    assert len(wanted) >= 30  # the box's and the console's templates, their static files
     assert wanted <= names, f"left out of the wheel: {sorted(wanted - names)}"
 
     site = tmp_path / "site"
@@ -66,4 +68,5 @@ def test_wheel_ships_templates_and_pages_render_from_it(tmp_path: Path) -> None:
     assert "layout.html" in shown["templates"] and "chart.svg" in shown["templates"]
     assert shown["message"] == '<section class="narrow"><h1>&lt;h&gt;</h1><p>t</p></section>'
     assert shown["chart"].startswith('<svg xmlns="http://www.w3.org/2000/svg"')
-    assert shown["fleet"] == "<!doctype html>"
+    assert shown["console"].startswith(str(site))
+    assert {"layout.html", "overview.html", "login.html"} <= set(shown["console_templates"])
