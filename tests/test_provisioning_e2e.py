@@ -172,7 +172,8 @@ async def test_claim_configure_command_and_roll_back_through_home(tmp_path: Path
     with running_home(tmp_path) as home:
         assert msp(home, "init-signing").returncode == 0
         path = tmp_path / "outpost.toml"
-        path.write_text(_config_text(tmp_path, home, window_s=3.0))
+        # 8 s to confirm: a loaded machine restarts the box slowly (3 s failed at load 8).
+        path.write_text(_config_text(tmp_path, home, window_s=8.0))
         async with running_box(path) as box:
             assert box.ctx is not None
             # ---- a fresh box phones home, unclaimed, showing its code ----
