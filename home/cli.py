@@ -29,6 +29,7 @@ from home.notify.cli import load as load_notify
 from home.notify.config import NotifyConfigError
 from home.notify.worker import Notifier
 from home.remote_cli import add_commands as add_remote_commands
+from home.report.cli import add_commands as add_report_commands
 from home.report.monthly import ReportConfigError, parse_report_config, run_mailer
 from home.retention import RetentionPolicy
 from home.server import Faults, serve
@@ -260,6 +261,7 @@ def make_parser() -> argparse.ArgumentParser:
     reg.set_defaults(func=cmd_register)
     add_remote_commands(sub)  # claim, release, push-config, command: home/remote_cli.py
     add_notify_commands(sub, DEFAULT_DATA_DIR)  # notify check/test/list/ack: home/notify/cli.py
+    add_report_commands(sub, DEFAULT_DATA_DIR)  # report pdf/html/sends: home/report/cli.py
     add_console_commands(sub, DEFAULT_DATA_DIR)  # create-user, users, create-token (console)
     return parser
 

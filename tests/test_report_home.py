@@ -7,10 +7,12 @@ images (pdftoppm) are saved under test-artifacts/screenshots/report-pdf-*.png.""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from datetime import time as dtime
@@ -25,10 +27,17 @@ from core.report.inputs import ReportInput
 from core.report.model import Report
 from core.report.words import ENGINEERING_WORDS
 from home.db import HomeDB
-from home.notify.config import EmailChannel, Hours
+from home.notify.config import EmailChannel, Hours, parse
 from home.remote import sync_sync
 from home.report import render, source
-from home.report.monthly import MonthlyMailer, ReportConfig, claim_sync, sends_sync
+from home.report.monthly import (
+    MonthlyMailer,
+    ReportConfig,
+    ReportConfigError,
+    claim_sync,
+    parse_report_config,
+    sends_sync,
+)
 from simsite.harness.paths import REPO
 from simsite.harness.report_month import (
     CONFIG,
@@ -247,3 +256,53 @@ async def test_monthly_email_once_per_site_and_month_across_restarts(
         assert pdf.get_content().startswith(b"%PDF")
     finally:
         sink.stop()
+
+
+def test_cli_writes_a_sites_pdf_and_lists_the_mails(
+    home_month: tuple[HomeDB, Path, Truth], tmp_path: Path
+) -> None:
+    db, _, _ = home_month
+    out = tmp_path / "october.pdf"
+    base = [sys.executable, "-m", "home.cli", "report"]
+    where = ["--database", db.target.location, "--data-dir", str(tmp_path)]
+    done = subprocess.run(
+        [*base, "pdf", APPLIANCE, "--month", "2026-10", "--out", str(out), *where],
+        capture_output=True, text=True, cwd=REPO, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes().startswith(b"%PDF")
+    assert "October 2026: Your network was up" in done.stdout
+    bad = subprocess.run(
+        [*base, "html", APPLIANCE, "--month", "October", "--out", str(out), *where],
+        capture_output=True, text=True, cwd=REPO, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "YYYY-MM" in bad.stderr
+    sends = subprocess.run(
+        [*base, "sends", *where], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    rows = [json.loads(line) for line in sends.stdout.splitlines()]
+    assert all(r["appliance"] == APPLIANCE for r in rows)
+
+
+def test_report_settings_name_the_fix() -> None:
+    notify = parse(
+        {"channels": {"office-mail": {"type": "email", "host": "127.0.0.1", "port": 25,
+                                      "security": "none", "from": "r@msp.example",
+                                      "to": ["noc@msp.example"]}}},
+        REPO,
+    )  # fmt: skip
+    good = parse_report_config(
+        {"channel": "office-mail", "msp_name": "Harbour IT", "accent": "#0f766e",
+         "sites": {SITE: {"to": ["owner@dental.example"]}}},
+        notify,
+    )  # fmt: skip
+    assert good.contacts == {SITE: ("owner@dental.example",)}
+    for table, fix in (
+        ({"channel": "pager"}, "not an email channel"),
+        ({"channel": "office-mail", "sites": {SITE: {"to": "owner"}}}, "a list of email"),
+        ({"channel": "office-mail", "accent": "teal"}, "not a colour"),
+        ({"channel": "office-mail", "logo_file": "/nonexistent/logo.png"}, "cannot read"),
+        ({"channel": "office-mail", "colour": "#000000"}, "unknown keys"),
+    ):
+        with pytest.raises(ReportConfigError, match=fix):
+            parse_report_config(table, notify)
