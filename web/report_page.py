@@ -85,6 +85,11 @@ CACHE_TTL_S = 3600.0  # a closed month's page is kept this long while its record
 _cache: dict[tuple[int, float], tuple[tuple[object, ...], float, str]] = {}
 
 
+def clear_cache() -> None:
+    """Forget every cached page (the benchmark measures builds from the store)."""
+    _cache.clear()
+
+
 def _stamp(conn: sqlite3.Connection, end_s: float) -> tuple[object, ...]:
     """What changes a closed month's report: its events (every alert transition and change
     writes one) and its alerts' state (a late acknowledgement or resolution)."""
