@@ -29,7 +29,7 @@ from services.uplink.client import Exchange, HomeClient, UplinkConfigError, slee
 log = get_log("uplink")
 
 IDLE_CHECK_S = 5.0  # even without a wake-up, look at the outbox this often
-BACKLOG_COUNT_S = 2.0  # how often uplink.backlog is recounted while records flow
+BACKLOG_COUNT_S = 2.0  # how often uplink.backlog is recounted (real seconds: the page's lag)
 #: Consecutive answers from home that are not acknowledgements (5xx, garbage) before
 #: "buffering" becomes "failing". A link that is down (no answer at all) never does.
 FAILING_AFTER = 5
@@ -133,15 +133,10 @@ class UplinkService:
 
     async def _send_loop(self) -> None:
         bulk_since: float | None = None
-        counted_at = -BACKLOG_COUNT_S
         while True:
             self.forwarder.rearm()
-            # Counting a long queue is a scan: the status figure is refreshed every few seconds,
-            # while the decision below only looks as far as one batch.
-            if self.ctx.clock.monotonic() - counted_at >= BACKLOG_COUNT_S:
-                backlog = await self.ctx.store.read(outbox.read_backlog)
-                self.ctx.status.publish(StatusKey.UPLINK_BACKLOG, sum(backlog.pending.values()))
-                counted_at = self.ctx.clock.monotonic()
+            # The decision below only looks as far as one batch; the status figure (a count of
+            # the whole queue, a scan) is _backlog_loop's, every BACKLOG_COUNT_S.
             limit = self.settings.batch_max_records
             priority, bulk = await self.ctx.store.read(partial(outbox.read_due, bulk_limit=limit))
             if not priority and bulk == 0:
