@@ -4,6 +4,7 @@ a storm as one line, forecasts only when the fit means something, plain words.""
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -159,3 +160,24 @@ def test_plain_words() -> None:
     )
     assert title("ups.on_battery", "ups.on_battery:6", "UPS") == "UPS ran on battery (a power cut)"
     assert date(2026, 10, 1).weekday() == 3
+
+
+def test_the_template_escapes_every_name_on_the_box_and_at_home() -> None:
+    from core.report import ASSETS, TEMPLATE
+    from home.report import render as home_render
+    from web import report_page
+
+    source = re.sub(r"\{#.*?#\}", "", (ASSETS / TEMPLATE).read_text(), flags=re.S)  # comments
+    for unsafe in ("|safe", "| safe", "autoescape false", "Markup"):
+        assert unsafe not in source, unsafe
+    hostile = '<script>alert("x")</script>'
+    t = at(2026, 10, 6, 9)
+    data = _input([Alert(1, "device.down:1", "device.down", 1, "major", hostile, t, t + 600)])
+    data = ReportInput(
+        **{**data.__dict__, "site": hostile,
+           "devices": [Device(1, hostile, "switch", "198.18.0.2")]},
+    )  # fmt: skip
+    report = build_report(data)
+    for page in (report_page.render(data, report), home_render.html(data, report)):
+        assert hostile not in page
+        assert "&lt;script&gt;" in page
