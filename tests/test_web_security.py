@@ -298,8 +298,12 @@ def test_templates_escape_everything_and_mark_nothing_safe() -> None:
     """The rule the templates live by: autoescape on, no |safe or autoescape off anywhere, and
     an undefined name is an error rather than an empty cell."""
     env = render.environment()
-    home_templates = Path(render.__file__).parents[1] / "home" / "templates"
-    for path in [*TEMPLATES.iterdir(), *home_templates.iterdir()]:
+    repo = Path(render.__file__).parents[1]
+    # Every template of the product: the box's pages, home's console, the monthly report.
+    folders = (TEMPLATES, repo / "home" / "templates", repo / "core" / "report")
+    paths = [p for f in folders for p in f.rglob("*") if p.suffix in (".html", ".svg", ".j2")]
+    assert len(paths) >= 25, paths
+    for path in paths:
         source = re.sub(r"\{#.*?#\}", "", path.read_text(), flags=re.S)  # comments may say it
         for unsafe in ("|safe", "| safe", "autoescape false", "Markup", "|e(", "escape("):
             assert unsafe not in source, (path.name, unsafe)
