@@ -26,7 +26,10 @@ METRICS = ("icmp.rtt_ms", "if.in_bps", "cpu.load_pct")
 
 async def main(config_path: str, minutes: int) -> None:
     config = load_config(config_path)
-    clock = FixedClock(synced=True)
+    # The simulated day is the day before the test started; when the internet comes back the
+    # wall clock is stepped to the real time (as NTP does on a box), so the requests the box
+    # signs with it fall inside home's time window however long the day took to store.
+    clock = FixedClock(wall=time.time() - minutes * 60.0, synced=True)
     async with running_appliance(config, clock) as (ctx, _supervisor):
         for minute in range(minutes):
             items = [
@@ -44,6 +47,7 @@ async def main(config_path: str, minutes: int) -> None:
         backlog = await ctx.store.query("SELECT lane, COUNT(*) AS n FROM outbox GROUP BY lane")
         print(json.dumps({"stored": backlog, "state": ctx.status.snapshot()}), flush=True)
         await asyncio.to_thread(sys.stdin.readline)
+        clock.set_wall(time.time())
         started = time.monotonic()
         while True:
             rows = await ctx.store.query("SELECT COUNT(*) AS n FROM outbox")
