@@ -24,12 +24,21 @@ DEVICES = 20  # each with 3 metrics, every simulated minute
 METRICS = ("icmp.rtt_ms", "if.in_bps", "cpu.load_pct")
 
 
+class DayThenRealClock(FixedClock):
+    """Virtual time for the simulated day, then the real wall clock once the internet is back
+    (as NTP steps a box's clock): the requests the box signs while it drains the day stay
+    inside home's time window however long storing and draining take."""
+
+    real = False
+
+    def wall(self) -> float:
+        return time.time() if self.real else self.wall_s
+
+
 async def main(config_path: str, minutes: int) -> None:
     config = load_config(config_path)
-    # The simulated day is the day before the test started; when the internet comes back the
-    # wall clock is stepped to the real time (as NTP does on a box), so the requests the box
-    # signs with it fall inside home's time window however long the day took to store.
-    clock = FixedClock(wall=time.time() - minutes * 60.0, synced=True)
+    # The simulated day is the day before the test started.
+    clock = DayThenRealClock(wall=time.time() - minutes * 60.0, synced=True)
     async with running_appliance(config, clock) as (ctx, _supervisor):
         for minute in range(minutes):
             items = [
@@ -47,7 +56,7 @@ async def main(config_path: str, minutes: int) -> None:
         backlog = await ctx.store.query("SELECT lane, COUNT(*) AS n FROM outbox GROUP BY lane")
         print(json.dumps({"stored": backlog, "state": ctx.status.snapshot()}), flush=True)
         await asyncio.to_thread(sys.stdin.readline)
-        clock.set_wall(time.time())
+        clock.real = True
         started = time.monotonic()
         while True:
             rows = await ctx.store.query("SELECT COUNT(*) AS n FROM outbox")
