@@ -25,14 +25,25 @@ METRICS = ("icmp.rtt_ms", "if.in_bps", "cpu.load_pct")
 
 
 class DayThenRealClock(FixedClock):
-    """Virtual time for the simulated day, then the real wall clock once the internet is back
-    (as NTP steps a box's clock): the requests the box signs while it drains the day stay
-    inside home's time window however long storing and draining take."""
+    """Virtual time for the simulated day, then real time once the internet is back (as NTP
+    steps a box's clock): the requests the box signs while it drains the day stay inside
+    home's time window, and its timers (the last, partial batch) run, however long it takes."""
 
-    real = False
+    _mono_offset_s: float | None = None  # real monotonic -> this clock's, once real
+
+    def go_real(self) -> None:
+        self._mono_offset_s = self.mono - time.monotonic()
 
     def wall(self) -> float:
-        return time.time() if self.real else self.wall_s
+        return self.wall_s if self._mono_offset_s is None else time.time()
+
+    def monotonic(self) -> float:
+        if self._mono_offset_s is None:
+            return self.mono
+        return time.monotonic() + self._mono_offset_s
+
+    def boot_s(self) -> float:
+        return self.monotonic()
 
 
 async def main(config_path: str, minutes: int) -> None:
@@ -56,7 +67,7 @@ async def main(config_path: str, minutes: int) -> None:
         backlog = await ctx.store.query("SELECT lane, COUNT(*) AS n FROM outbox GROUP BY lane")
         print(json.dumps({"stored": backlog, "state": ctx.status.snapshot()}), flush=True)
         await asyncio.to_thread(sys.stdin.readline)
-        clock.real = True
+        clock.go_real()
         started = time.monotonic()
         while True:
             rows = await ctx.store.query("SELECT COUNT(*) AS n FROM outbox")
