@@ -271,6 +271,10 @@ class HomeDB:
             # Two home instances may hold the same stream's batch (a retry after a lost
             # answer): they take turns, so the second sees the first's high-water mark.
             conn.lock(f"stream:{appliance}:{stream}")
+            # Partition maintenance (home/retention.py) attaches months under the exclusive
+            # form of this lock: a row routed to the default partition while a month was being
+            # attached would violate its new constraint.
+            conn.lock_shared("records-partitions")
             self.take_nonce(appliance, nonce, now)
             hwm = {0: 0, 1: 0}
             for lane, mark in conn.execute(

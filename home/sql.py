@@ -160,6 +160,12 @@ class Connection:
             return f"CAST({column} / {divisor!r} AS INTEGER)"
         return f"floor({column} / {divisor!r})"
 
+    def lock_shared(self, key: str) -> None:
+        """Like :meth:`lock`, but any number of transactions may hold it together; it only
+        waits for (and holds off) a transaction that has :meth:`lock` on the same key."""
+        if self.dialect == "postgresql":
+            self.raw.execute("SELECT pg_advisory_xact_lock_shared(hashtextextended(%s, 0))", (key,))
+
     def lock(self, key: str) -> None:
         """Serialise transactions on ``key`` until this transaction ends.
 
