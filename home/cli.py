@@ -27,6 +27,7 @@ from home.migrations import MIGRATIONS, current_version, migrate
 from home.notify.cli import add_commands as add_notify_commands
 from home.notify.cli import load as load_notify
 from home.notify.config import NotifyConfigError
+from home.notify.stored import Source
 from home.notify.worker import Notifier
 from home.remote_cli import add_commands as add_remote_commands
 from home.report.cli import add_commands as add_report_commands
@@ -106,7 +107,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         except NotifyConfigError as exc:
             print(f"outpost-home: {args.config}: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        notifier = Notifier.from_data_dir(notify_config, data_dir)
+        # The file's table is version 0; versions saved in the console win (home/notify/stored.py).
+        source = Source(conf["notify"], Path(args.config).resolve().parent)
+        notifier = Notifier.from_data_dir(notify_config, data_dir, source=source)
     report_config = None
     if "report" in conf:  # [report]: the monthly report email, home/report/monthly.py
         try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from core.clock import Clock, system_clock
 from home.inventory import INVENTORY_SCHEMA
+from home.notify.stored import SCHEMA as NOTIFY_SETTINGS_SCHEMA
 from home.report.schema import REPORT_SENDS_SCHEMA
 from home.sql import Connection, Dialect, ddl
 
@@ -374,6 +375,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             " (appliance, acked_at) WHERE acked_by <> ''",
         ),
     ),
+    # 13: notification settings edited in the console, one row per saved version of the
+    # [notify] document (home/notify/stored.py); the newest one is in force on every instance.
+    (13, NOTIFY_SETTINGS_SCHEMA),
 )
 
 MIGRATION_LOCK = "home-migrations"

@@ -146,7 +146,12 @@ async def users(request: web.Request) -> web.Response:
 
 @needs(Role.ADMIN)
 async def notify_settings(request: web.Request) -> web.Response:
-    return web.json_response({"notify": settings.shown(request.app)})
+    """The settings in force (``notify``: as shown on the page) and the editable document with
+    its version (``document``: secrets as placeholders; PUT it back with ``base_version``)."""
+    found = await settings.editor(_console(request), request.app)
+    return web.json_response(
+        {"notify": settings.shown(request.app), **(found.as_json() if found else {})}
+    )
 
 
 def _post(work: Any) -> Any:
@@ -227,6 +232,14 @@ async def _test(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
                                     _str(doc, "channel"))  # fmt: skip
 
 
+async def _save_settings(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
+    base = doc.get("base_version")
+    if not isinstance(base, int) or isinstance(base, bool):
+        raise ActionError(400, "base_version: the version the document was edited from (GET it)")
+    return await settings.save(_console(request), _actor(request), request.app,
+                               _str(doc, "toml"), base)  # fmt: skip
+
+
 async def _user(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
     return await actions.create_user(_console(request), _actor(request), _str(doc, "name"),
                                      _str(doc, "role"), _str(doc, "password"))  # fmt: skip
@@ -243,6 +256,7 @@ config = needs(Role.ADMIN)(_post(_config))
 command = needs(Role.TECHNICIAN)(_post(_command))  # an update needs admin (actions.command)
 create_user = needs(Role.ADMIN)(_post(_user))
 notify_test = needs(Role.ADMIN)(_post(_test))
+notify_save = needs(Role.ADMIN)(_post(_save_settings))
 
 # (method, path, handler, summary, request body fields)
 ROUTES: tuple[tuple[str, str, Any, str, tuple[str, ...]], ...] = (
@@ -271,13 +285,19 @@ ROUTES: tuple[tuple[str, str, Any, str, tuple[str, ...]], ...] = (
      ("action", "args")),
     ("POST", "/users", create_user, "add a user (admin)", ("name", "role", "password")),
     ("GET", "/settings/notify", notify_settings,
-     "notification channels, routes, business hours (admin; secrets shown as set)", ()),
+     "notification settings in force and the editable [notify] document with its version"
+     " (admin; secrets shown as set or as a placeholder)", ()),
+    ("PUT", "/settings/notify", notify_save,
+     "save the [notify] document (TOML) edited from base_version; a placeholder keeps the"
+     " stored secret of its field; 422 names a wrong key, 409 if saved meanwhile (admin)",
+     ("toml", "base_version")),
     ("POST", "/settings/notify/test", notify_test, "send a test message on a channel (admin)",
      ("channel",)),
 )  # fmt: skip
 
 
-_FIELD_TYPES = {"args": "object", "minutes": "number", "appliances": "array"}
+_FIELD_TYPES = {"args": "object", "minutes": "number", "appliances": "array",
+                "base_version": "integer"}  # fmt: skip
 
 
 def openapi_doc() -> dict[str, Any]:

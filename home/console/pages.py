@@ -54,6 +54,7 @@ DONE = {
     "user": "User saved.",
     "update": "Update signed and queued; each box reports its outcome below.",
     "token": "Token revoked.",
+    "settings": "Notification settings saved; every home instance applies them within seconds.",
 }
 STREAM_TICK_S = 2.0
 OVERVIEW_ROWS = 100
@@ -606,15 +607,36 @@ async def users_post(request: web.Request) -> web.Response:
     return _back(request, "/console/users", "user")
 
 
-async def _settings(request: web.Request, status: int = 200, error: str = "",
-                    done: str = "") -> web.Response:  # fmt: skip
+async def _settings(request: web.Request, status: int = 200, error: str = "", done: str = "",
+                    kept: tuple[str, int] | None = None) -> web.Response:  # fmt: skip
+    """The settings page; ``kept``: the admin's refused text and the version it was edited from
+    (shown again in the editor with the error)."""
+    editor = await settings.editor(_console(request), request.app)
+    text, base = kept or ((editor.text, editor.version) if editor else ("", 0))
     return render(request, "settings.html", status=status, active="settings",
-                  notify=settings.shown(request.app), error=error, sent=done)  # fmt: skip
+                  notify=settings.shown(request.app), error=error, sent=done,
+                  editor=editor, editor_text=text, base_version=base,
+                  placeholder=settings.PLACEHOLDER)  # fmt: skip
 
 
 @needs(Role.ADMIN)
 async def settings_page(request: web.Request) -> web.Response:
     return await _settings(request)
+
+
+@needs(Role.ADMIN)
+async def settings_save(request: web.Request) -> web.Response:
+    form = await request.post()
+    text = str(form.get("toml", ""))
+    try:
+        base = int(str(form.get("base_version", "")))
+    except ValueError:
+        return await _settings(request, 400, "base_version: reload the page", kept=(text, 0))
+    try:
+        await settings.save(_console(request), _actor(request), request.app, text, base)
+    except ActionError as exc:
+        return await _settings(request, exc.status, str(exc), kept=(text, base))
+    return _back(request, "/console/settings", "settings")
 
 
 @needs(Role.ADMIN)
@@ -663,6 +685,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/console/users", users_post)
     r.add_get("/console/audit", audit_page)
     r.add_get("/console/settings", settings_page)
+    r.add_post("/console/settings", settings_save)
     r.add_post("/console/settings/test", settings_test)
 
 

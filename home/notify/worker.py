@@ -5,6 +5,11 @@ one round at the injected clock's time: check for silent sites, claim what is du
 message concurrently, record each result. ``run()`` repeats it, sleeping until the next row is
 due, a new alert wakes it, or ``TICK_S`` passes (the silent-site check). Tests drive ``step()``
 on virtual time.
+
+Settings edited in the console (home/notify/stored.py) reach every instance without a restart:
+each one, lease holder or not (the planner runs in every instance's ingest), looks for a newer
+saved version every ``SETTINGS_POLL_S`` and applies it. A version this instance cannot parse (a
+secret file missing on this machine) is logged once and the settings in force are kept.
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ from aiohttp import web
 from core.logs import get_log
 from home.db import HomeDB
 from home.leader import Lease
-from home.notify import ack, outbox
+from home.notify import ack, outbox, stored
 from home.notify.channels import SendError, send
-from home.notify.config import NotifyConfig
+from home.notify.config import NotifyConfig, NotifyConfigError
 from home.notify.messages import render
 from home.notify.planner import Planner
 from home.notify.web import add_routes
@@ -37,6 +42,7 @@ LEASE_NAME = "notify"  # the worker's lease on a shared PostgreSQL database
 TICK_S = 1.0  # the silent-site check runs at least this often
 SEND_BUDGET_S = 120.0  # one send may not take longer than this, whatever the channel's timeout
 STOP_GRACE_S = 5.0  # a clean stop waits this long for sends under way (home's stop budget: 10 s)
+SETTINGS_POLL_S = 2.0  # a version saved in the console is in force everywhere within this
 
 
 class Notifier:
@@ -47,8 +53,14 @@ class Notifier:
         config: NotifyConfig,
         secret: bytes,
         clock: Callable[[], float],
+        source: stored.Source | None = None,
     ) -> None:
+        """``source``: the file's [notify] table and folder (None: the table is unknown; saved
+        versions still apply, relative file names taken from the working directory)."""
         self.config = config
+        self.source = source or stored.Source(None, Path.cwd())
+        self.version = 0  # the settings version in force: 0 = the file's, N = saved in console
+        self._refused = 0  # the newest version this instance could not parse (logged once)
         self.secret = secret
         self.clock = clock
         self.planner = Planner(config, clock)
@@ -64,9 +76,13 @@ class Notifier:
 
     @classmethod
     def from_data_dir(
-        cls, config: NotifyConfig, data_dir: Path, clock: Callable[[], float] = time.time
+        cls,
+        config: NotifyConfig,
+        data_dir: Path,
+        clock: Callable[[], float] = time.time,
+        source: stored.Source | None = None,
     ) -> Notifier:
-        return cls(config, ack.load_or_create_secret(data_dir), clock)
+        return cls(config, ack.load_or_create_secret(data_dir), clock, source)
 
     # ---- wiring ----
 
@@ -90,9 +106,18 @@ class Notifier:
     async def cleanup_ctx(self, _app: web.Application) -> AsyncIterator[None]:
         """aiohttp cleanup context: the worker runs while the app does. At a stop it claims
         nothing more and lets the sends under way finish and be recorded (within
-        STOP_GRACE_S), so a clean stop leaves no send to repeat after the restart."""
+        STOP_GRACE_S), so a clean stop leaves no send to repeat after the restart. Settings
+        saved in the console are applied before the first alert and then watched."""
+        try:
+            await self.reload_settings()
+        except Exception as exc:  # noqa: BLE001 - start on the file's; the watcher tries again
+            log.warning("notify.settings_poll_failed", error=f"{type(exc).__name__}: {exc}")
+        watch = asyncio.create_task(self._watch_settings(), name="home-notify-settings")
         task = asyncio.create_task(self.run(), name="home-notify")
         yield
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
         self._stopping = True
         self._wake.set()
         try:
@@ -108,6 +133,42 @@ class Notifier:
             return ""
         token = ack.mint(self.secret, ref, channel, self.clock() + self.config.ack_valid_s)
         return f"{self.config.public_url}{ack.ACK_PATH}?t={token}"
+
+    # ---- settings saved in the console ----
+
+    def apply(self, config: NotifyConfig, version: int) -> None:
+        """Put ``config`` (settings ``version``) in force: the next alert, round and send use it."""
+        self.config = config
+        self.planner.config = config
+        self.version = version
+        self._wake_threadsafe()
+
+    async def reload_settings(self) -> bool:
+        """Apply the newest saved version if it is newer than the one in force; True if applied.
+        A version that does not parse here is logged (once) and skipped."""
+        newest = await self._on_db(stored.newest_version)
+        if newest <= self.version or newest == self._refused:
+            return False
+        found = await self._on_db(stored.newest)
+        if found is None or found.version <= self.version:
+            return False
+        try:
+            config = stored.check(stored.read_document(found.toml), self.source)
+        except NotifyConfigError as exc:
+            self._refused = found.version
+            log.error("notify.settings_refused", version=found.version, error=str(exc))
+            return False
+        self.apply(config, found.version)
+        log.info("notify.settings_applied", version=found.version, by=found.saved_by)
+        return True
+
+    async def _watch_settings(self) -> None:
+        while True:
+            await asyncio.sleep(SETTINGS_POLL_S)
+            try:
+                await self.reload_settings()
+            except Exception as exc:  # noqa: BLE001 - a database hiccup: look again next time
+                log.warning("notify.settings_poll_failed", error=f"{type(exc).__name__}: {exc}")
 
     # ---- the worker ----
 
