@@ -50,7 +50,8 @@ class Result:
     batches: int = 0
     failed: int = 0
     latencies_s: list[float] = field(default_factory=list)
-    elapsed_s: float = 0.0
+    elapsed_s: float = 0.0  # from the start to the last answered batch (not the last sleep)
+    last_answer: float = 0.0  # time.monotonic() of the last answered batch
     home_cpu_s: float = 0.0
     db_cpu_s: float = 0.0
     db_bytes: int = 0
@@ -138,6 +139,7 @@ async def _appliance(
                 result.latencies_s.append(time.perf_counter() - began)
                 result.batches += 1
                 result.records += len(doc["records"])
+                result.last_answer = max(result.last_answer, time.monotonic())
             else:
                 result.failed += 1
             await asyncio.sleep(max(0.0, INTERVAL_S - (time.monotonic() - cycle)))
@@ -169,7 +171,9 @@ async def _load(name: str, homes: list[Home], url: str, db_pids: list[int]) -> R
     began = time.monotonic()
     deadline = began + DURATION_S
     await asyncio.gather(*(_appliance(b, url, tls, result, deadline) for b in boxes))
-    result.elapsed_s = time.monotonic() - began
+    # Each box sleeps out its last cycle after the deadline: the rate is over the time batches
+    # were answered, not that idle tail (which once made 5,000 offered records/s read 3,300).
+    result.elapsed_s = (result.last_answer or time.monotonic()) - began
     result.home_cpu_s = _cpu_s(home_pids) - cpu_before[0]
     result.db_cpu_s = _cpu_s(db_pids) - cpu_before[1] if db_pids else 0.0
     result.db_bytes = _db_bytes(homes[0]) - bytes_before
