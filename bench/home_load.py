@@ -207,7 +207,7 @@ def run() -> list[str]:
     with tempfile.TemporaryDirectory(prefix="outpost-bench-home-") as tmp, ExitStack() as stack:
         base = Path(tmp)
         with _homes(base / "sqlite", "", 1) as homes:
-            lines += asyncio.run(_load("SQLite, 1 instance", homes, homes[0].url, [])).lines()
+            lines += asyncio.run(_load("SQLite, 1 instance", homes, homes[0].url)).lines()
         pg = stack.enter_context(postgres.running())
         for count in (1, 2):
             database = postgres.fresh_database(pg)
