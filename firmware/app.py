@@ -49,6 +49,7 @@ from services.polling.topology_schema import TOPOLOGY
 from services.polling.topology_service import make_topology
 from services.snmp import SnmpClient
 from services.store import MigrationChain, Store
+from services.store.reach import ReachBackfill
 from services.uplink.budget import budget_factory
 from services.uplink.client import HomeClient, UplinkConfigError
 from services.uplink.outbox import UPLINK_CHAIN
@@ -84,6 +85,11 @@ def _web(ctx: AppContext, shared: Shared) -> Service | None:
 
 def _budget(ctx: AppContext, shared: Shared) -> Service | None:
     return budget_factory(ctx)
+
+
+def _reach_summary(ctx: AppContext, shared: Shared) -> Service | None:
+    # Summarises history the reachability summary lacks (an upgraded box), in short writes.
+    return ReachBackfill(shared.store)
 
 
 def _uplink(ctx: AppContext, shared: Shared) -> Service | None:
@@ -129,6 +135,7 @@ def _updater(ctx: AppContext, shared: Shared) -> Service | None:
 SERVICE_FACTORIES: list[ServiceFactory] = [
     _web,
     _budget,
+    _reach_summary,
     _uplink,
     _provisioning,
     _selfmon,

@@ -27,6 +27,7 @@ from core.clock import FixedClock
 from core.config import parse_config
 from core.report.build import build_report
 from core.report.hours import month_period
+from core.report.inputs import ReportInput
 from core.report.model import Report
 from core.report.words import ENGINEERING_WORDS
 from services.context import AppContext
@@ -156,6 +157,29 @@ def test_availability_is_within_a_tenth_of_a_point_of_the_truth(
     server_truth = 100.0 * (1 - (7200 + 1200) / (everything_s - off_s))
     assert server.figures.pct is not None
     assert abs(server.figures.pct - server_truth) < 0.1
+
+
+def test_the_reachability_summary_gives_the_report_of_every_poll(
+    month: tuple[Path, Truth],
+) -> None:
+    """The writer's summary (services/store/reach.py) against every poll read."""
+    db, _ = month
+    config = parse_config(CONFIG)
+
+    def load(use_summary: bool) -> ReportInput:
+        with sqlite3.connect(db) as conn:
+            return report_data.load_input(
+                conn,
+                site=config.site.name,
+                period=month_period(2026, 10, "Europe/Berlin"),
+                hours=config.site.hours(),
+                gateway_ip=GATEWAY_IP,
+                use_summary=use_summary,
+            )
+
+    summary, raw = load(True), load(False)
+    assert summary.reach == {} and len(summary.reach_summary) == len(raw.reach)
+    assert build_report(summary) == build_report(raw)
 
 
 def test_forecasts_land_within_two_days_of_the_planted_dates(month: tuple[Path, Truth]) -> None:

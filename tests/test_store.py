@@ -189,6 +189,7 @@ async def test_component_migrations_apply_once_in_order(tmp_path: Path) -> None:
         await s.close()
     assert applied == [
         {"component": "core", "version": 1},
+        {"component": "core", "version": 2},
         {"component": "extra", "version": 1},
         {"component": "extra", "version": 2},
     ]

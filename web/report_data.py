@@ -12,10 +12,13 @@ import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
+from core.report.availability import GAP_SPACINGS, segment_spacing
 from core.report.forecast import DAY_S, WINDOW_DAYS
 from core.report.hours import BusinessHours, Period
-from core.report.inputs import Alert, Device, Happening, Point, ReportInput
+from core.report.inputs import Alert, Device, Happening, Point, ReachSummary, ReportInput, Segment
+from services.store import reach
 
 REACHABLE_METRIC = "device.reachable"  # written by services/polling/service.py:store_result
 _MARGIN_S = 3600.0  # read a little before the period: the verdict in force at its start
@@ -97,6 +100,135 @@ def _by_device(series: dict[tuple[int, str], list[Point]]) -> dict[int, list[Poi
     return {device_id: points for (device_id, _), points in series.items()}
 
 
+def _reach_summary(
+    conn: sqlite3.Connection, start_s: float, end_s: float
+) -> dict[int, ReachSummary] | None:
+    """device id -> its reachability from the writer's summary (services/store/reach.py): a
+    few rows a device and day instead of every poll; None when the summary cannot stand in for
+    the polls of ``[start_s - margin, end_s)`` (days still queued for backfill, or raw polls
+    it does not hold), and the caller reads the polls. The segments are cut where the raw path
+    cuts (its first poll at or after the margin, its last before ``end_s``: one index probe
+    each); a segment holding a silence longer than the gap threshold is read raw."""
+    window = start_s - _MARGIN_S
+    if reach.pending(conn, window, end_s):
+        return None
+    found: dict[int, tuple[int, list[list[Any]]]] = {
+        int(series): (int(device_id), [])
+        for series, device_id in conn.execute(
+            "SELECT id, device_id FROM series WHERE metric = ? AND device_id IS NOT NULL",
+            (REACHABLE_METRIC,),
+        )
+    }
+    for series, first, last, state, polls, step_max in conn.execute(
+        "SELECT g.series, g.first_ts, g.last_ts, g.state, g.polls, g.step_max"
+        " FROM series s JOIN reach_segments g ON g.series = s.id"
+        " WHERE s.metric = ? AND s.device_id IS NOT NULL AND g.first_ts >= ?"
+        " AND g.first_ts < ? AND g.last_ts >= ? ORDER BY g.series, g.first_ts",
+        (REACHABLE_METRIC, window - reach.DAY_S, end_s, window),
+    ):
+        found[int(series)][1].append([first, last, state, polls, step_max])
+    out: dict[int, ReachSummary] = {}
+    for series, (device_id, segs) in found.items():
+        summary = _device_summary(conn, series, segs, window=window, start_s=start_s, end_s=end_s)
+        if summary is None:
+            return None
+        if summary.segments:
+            out[device_id] = summary
+    return out
+
+
+def _one(conn: sqlite3.Connection, sql: str, *args: object) -> Any:
+    return conn.execute(sql, args).fetchone()[0]
+
+
+def _device_summary(
+    conn: sqlite3.Connection,
+    series: int,
+    segs: list[list[Any]],
+    *,
+    window: float,
+    start_s: float,
+    end_s: float,
+) -> ReachSummary | None:
+    """One series' segments ([first, last, state, polls, step_max] in time order) as the
+    report's input, or None when raw polls exist that the summary does not hold."""
+    newest = _one(conn, "SELECT MAX(ts) FROM measurements WHERE series = ? AND ts < ?", series,
+                  end_s)  # fmt: skip
+    if not segs:
+        return None if newest is not None and newest >= window else ReachSummary((), 0.0, 0)
+    steps = [max(0, int(s[3]) - 1) for s in segs]
+    cut = [False] * len(segs)
+
+    def rescale(i: int, first: float, last: float) -> None:
+        old_first, old_last = segs[i][0], segs[i][1]
+        if steps[i] and old_last > old_first:
+            steps[i] = round((last - first) / ((old_last - old_first) / steps[i]))
+        segs[i][0], segs[i][1], cut[i] = first, last, True
+
+    if segs[0][0] < window:
+        p = _one(conn, "SELECT MIN(ts) FROM measurements WHERE series = ? AND ts >= ?"
+                 " AND ts <= ?", series, window, segs[0][1])  # fmt: skip
+        if p is not None:
+            rescale(0, float(p), segs[0][1])
+    if segs[-1][1] >= end_s:
+        if newest is not None and newest >= segs[-1][0]:
+            rescale(len(segs) - 1, segs[-1][0], float(newest))
+    elif newest is not None and newest > segs[-1][1]:
+        return None  # polls after the summary's last one: it is behind (written without it)
+    polls = 0
+    for i, (first, last, _state, n, _max) in enumerate(segs):
+        if start_s <= first and last < end_s and not cut[i]:
+            polls += int(n)
+        elif last >= start_s and first < end_s:
+            polls += _one(conn, "SELECT COUNT(*) FROM measurements WHERE series = ? AND ts >= ?"
+                          " AND ts <= ? AND ts < ?", series, max(first, start_s), last,
+                          end_s)  # fmt: skip
+    # What each segment stands for: itself, or (a step inside it longer than the gap
+    # threshold: a silence) its raw polls. Opening one refines the spacing, which can lower
+    # the threshold below another's longest step: until nothing more opens.
+    parts = [
+        [Segment(s[0], s[1], None if s[2] is None else float(s[2]), steps[i])]
+        for i, s in enumerate(segs)
+    ]
+    opened = [False] * len(segs)
+
+    def spacing_now() -> float:
+        # A segment opened whose raw polls are gone tells the spacing nothing reliable (its
+        # mean step holds the silence): left out while other segments say it.
+        clear = [x for i, p in enumerate(parts) if not (opened[i] and len(p) == 1) for x in p]
+        return segment_spacing(clear) or segment_spacing([x for p in parts for x in p])
+
+    spacing = spacing_now()
+    while True:
+        max_gap = spacing * GAP_SPACINGS
+        grew = False
+        for i, s in enumerate(segs):
+            if opened[i] or s[4] is None or s[4] <= max_gap:
+                continue
+            opened[i] = grew = True
+            raw = conn.execute(
+                "SELECT ts, value FROM measurements WHERE series = ? AND ts >= ? AND ts <= ?"
+                " ORDER BY ts, id",
+                (series, s[0], s[1]),
+            ).fetchall()
+            if len(raw) >= 2:
+                parts[i] = [Segment(t, t, None if v is None else float(v)) for t, v in raw]
+        if not grew:
+            break
+        spacing = spacing_now()
+    segments: list[Segment] = []
+    for i, p in enumerate(parts):
+        if opened[i] and len(p) == 1:
+            # Its raw polls are gone (the storage budget): where the silence was is lost, so
+            # all between its first and last poll is unknown, never up.
+            seg = p[0]
+            segments += [Segment(seg.first_s, seg.first_s, seg.value),
+                         Segment(seg.last_s, seg.last_s, seg.value)]  # fmt: skip
+        else:
+            segments += p
+    return ReachSummary(tuple(segments), spacing, polls)
+
+
 def load_input(
     conn: sqlite3.Connection,
     *,
@@ -105,16 +237,23 @@ def load_input(
     hours: BusinessHours,
     gateway_ip: str,
     msp_name: str = "",
+    use_summary: bool = True,
 ) -> ReportInput:
     """Everything the report of ``period`` needs, from the appliance's store."""
     start_s, end_s = period.start_s, period.end_s
     trend_from = end_s - WINDOW_DAYS * DAY_S
+    summary = _reach_summary(conn, start_s, end_s) if use_summary else None
     return ReportInput(
         site=site,
         period=period,
         hours=hours,
         devices=_devices(conn, gateway_ip),
-        reach=_by_device(_series(conn, REACHABLE_METRIC, start_s - _MARGIN_S, end_s)),
+        reach=(
+            _by_device(_series(conn, REACHABLE_METRIC, start_s - _MARGIN_S, end_s))
+            if summary is None
+            else {}
+        ),
+        reach_summary=summary or {},
         volumes=_series(conn, "storage.used_pct", trend_from, end_s),
         supplies=_series(conn, "supply.level_pct", trend_from, end_s),
         alerts=_alerts(conn, start_s, end_s),

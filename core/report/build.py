@@ -16,7 +16,14 @@ from zoneinfo import ZoneInfo
 
 from core.report import forecast as fc
 from core.report import words
-from core.report.availability import DOWN, UNKNOWN, Availability, availability, runs
+from core.report.availability import (
+    DOWN,
+    UNKNOWN,
+    Availability,
+    availability,
+    runs,
+    runs_of_segments,
+)
 from core.report.hours import overlap
 from core.report.inputs import KEY_KINDS, Alert, Device, ReportInput
 from core.report.model import (
@@ -323,15 +330,22 @@ def build_report(data: ReportInput) -> Report:
     down_runs: dict[int, list[tuple[float, float]]] = {}
     totals = [0.0] * 6
     for d in data.devices:
-        points = data.reach.get(d.id, ())
-        if not points:
-            continue
-        run_list = runs(points, start_s, end_s)
+        summary = data.reach_summary.get(d.id)
+        if summary is not None:
+            if not summary.segments:
+                continue
+            run_list = runs_of_segments(summary.segments, summary.spacing_s, start_s, end_s)
+            polls = summary.polls
+        else:
+            points = data.reach.get(d.id, ())
+            if not points:
+                continue
+            run_list = runs(points, start_s, end_s)
+            polls = sum(1 for ts, _ in points if start_s <= ts < end_s)
         figures = availability(run_list, business)
         outages = tuple(r for r in run_list if r.state == DOWN)
         down_runs[d.id] = [(r.start_s, r.end_s) for r in outages]
         key = is_key(d)
-        polls = sum(1 for ts, _ in points if start_s <= ts < end_s)
         per_device.append(
             DeviceAvailability(
                 d.id,

@@ -21,6 +21,28 @@ Point = tuple[float, float | None]  # (ts, value); value None: polled, no usable
 
 
 @dataclass(frozen=True)
+class Segment:
+    """Consecutive polls of one device with the same verdict, no two further apart than the
+    gap threshold (``GAP_SPACINGS`` x the typical spacing): what a source holding a
+    reachability summary (the box's ``reach_segments``, services/store/reach.py) hands the
+    report instead of every poll. Times are wall seconds."""
+
+    first_s: float  # its first poll
+    last_s: float  # its last poll
+    value: float | None  # 1.0 up, 0.0 down, None nothing could be tried
+    steps: int = 0  # steps between its polls (polls - 1), for the typical spacing
+
+
+@dataclass(frozen=True)
+class ReachSummary:
+    """One device's reachability over [period start - margin, period end) as segments."""
+
+    segments: Sequence[Segment]  # in time order
+    spacing_s: float  # the series' typical spacing between polls (s)
+    polls: int  # polls within the period itself
+
+
+@dataclass(frozen=True)
 class Device:
     id: int
     name: str  # the client's own name for it where known (else host name, else address)
@@ -65,6 +87,8 @@ class ReportInput:
     devices: Sequence[Device]
     # device id -> reachability polls in time order: 1 up, 0 down, None unknown
     reach: Mapping[int, Sequence[Point]]
+    # device id -> the same as segments (a summarising source); used instead of ``reach``
+    reach_summary: Mapping[int, ReachSummary] = field(default_factory=dict, kw_only=True)
     # (device id, volume) -> storage.used_pct in time order, over the 30 days before period end
     volumes: Mapping[tuple[int, str], Sequence[Point]]
     # (device id, supply) -> supply.level_pct in time order, same window

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.vocabulary import Severity
+from services.store import reach
 from services.store.db import Tx
 
 LANE_PRIORITY = 0  # alerts and events: sent before anything else
@@ -56,10 +57,12 @@ def insert_measurements(tx: Tx, items: Iterable[Measurement]) -> int:
     """Store measurements stamped with the batch's time; return how many were stored."""
     stamp = tx.stamp
     rows = []
+    verdicts: list[tuple[int, float | None]] = []
     for m in items:
-        rows.append(
-            (_series_id(tx.conn, m), stamp.wall, stamp.mono, tx.boot, int(stamp.synced), m.value)
-        )
+        series = _series_id(tx.conn, m)
+        rows.append((series, stamp.wall, stamp.mono, tx.boot, int(stamp.synced), m.value))
+        if m.metric == reach.REACHABLE_METRIC and m.device_id is not None:
+            verdicts.append((series, m.value))
         tx.forward(
             "measurement",
             {
@@ -79,6 +82,8 @@ def insert_measurements(tx: Tx, items: Iterable[Measurement]) -> int:
         "INSERT INTO measurements (series, ts, mono, boot, synced, value) VALUES (?,?,?,?,?,?)",
         rows,
     )
+    for series, value in verdicts:  # the report's summary, in the same transaction
+        reach.observe(tx.conn, series, stamp.wall, value)
     return len(rows)
 
 

@@ -7,6 +7,7 @@ once in ``boots``, and each measurement row is five numbers.
 
 from __future__ import annotations
 
+from services.store import reach
 from services.store.migrations import Migration, MigrationChain, sql
 
 CORE = MigrationChain(
@@ -93,5 +94,8 @@ CORE = MigrationChain(
                 "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
             ),
         ),
+        # The reachability summary the monthly report reads (services/store/reach.py); an
+        # existing box's history is queued here and summarised later, in short steps.
+        Migration(2, "reachability summary", reach.migrate),
     ),
 )

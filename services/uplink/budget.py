@@ -33,7 +33,7 @@ from typing import Any
 
 from core.logs import get_log
 from services.context import AppContext
-from services.store import StoreError, Tx
+from services.store import StoreError, Tx, reach
 from services.uplink import outbox
 
 log = get_log("budget")
@@ -125,6 +125,7 @@ def drop_by_age(tx: Tx, max_age_s: float, clock_synced: bool) -> int:
         " ORDER BY id LIMIT ?)",
         (cutoff, CHUNK_ROWS),
     ).rowcount
+    removed += reach.prune(tx.conn, cutoff, CHUNK_ROWS)  # the report's summary ages alike
     return removed
 
 
