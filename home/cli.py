@@ -142,6 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 notifier=notifier,
                 data_dir=data_dir,
                 retention=retention,
+                report_config=report_config,
             )
         )
         mailer = None

@@ -26,10 +26,12 @@ from home.console.app import announce_setup
 from home.console.app import middleware as console_middleware
 from home.console.app import mount as mount_console
 from home.console.guard import needs
+from home.console.reports import REPORT_CONFIG_KEY
 from home.console.roles import Role
 from home.db import HomeDB
 from home.notify.worker import Notifier
 from home.remote import add_routes as add_remote_routes
+from home.report.monthly import ReportConfig
 from home.retention import RetentionPolicy
 from home.signed import DB_KEY, Handler, signed_endpoint
 
@@ -163,11 +165,15 @@ async def serve(
     notifier: Notifier | None = None,
     data_dir: Path | None = None,
     retention: RetentionPolicy | None = None,
+    report_config: ReportConfig | None = None,
 ) -> None:
-    """Run home until cancelled (or SIGTERM/SIGINT via the CLI)."""
+    """Run home until cancelled (or SIGTERM/SIGINT via the CLI). ``report_config``: ``[report]``
+    (the MSP's name, colour and logo) for the console's report pages."""
     db = HomeDB(db_path)
     await db.open()
     app = create_app(db, faults, notifier, data_dir)
+    if report_config is not None:
+        app[REPORT_CONFIG_KEY] = report_config
     # Partitions, roll-ups and expiry: on one instance at a time (home/retention.py).
     lease = retention_job.install(app, db, retention or RetentionPolicy(), time.time)
     app[ops.OPS_KEY].leases.append(lease)

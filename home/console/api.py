@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from home import remote
-from home.console import accounts, actions, audit, devices, fleet, settings
+from home.console import accounts, actions, audit, devices, fleet, reports, settings
 from home.console.actions import ActionError, Actor
 from home.console.guard import client_of, needs, principal
 from home.console.roles import ROLE_NAMES, Role
@@ -314,7 +314,7 @@ def openapi_doc() -> dict[str, Any]:
                 "403": {"description": "role too low, cross-origin, or missing CSRF token"},
             },
         }
-        names = [n for n in ("appliance", "device_id") if "{" + n + "}" in path]
+        names = [n for n in ("appliance", "device_id", "month") if "{" + n + "}" in path]
         if names:
             op["parameters"] = [{"name": n, "in": "path", "required": True,
                                  "schema": {"type": "integer" if n == "device_id" else "string"}}
@@ -337,6 +337,9 @@ def openapi_doc() -> dict[str, Any]:
 @needs(Role.READ_ONLY)
 async def openapi(_request: web.Request) -> web.Response:
     return web.json_response(openapi_doc())
+
+
+ROUTES += reports.API_ROUTES  # the monthly report's months and model (home/console/reports.py)
 
 
 def add_routes(app: web.Application) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from core.logs import get_log
-from home.console import accounts, api, guard, pages
+from home.console import accounts, api, guard, pages, reports
 from home.console.ratelimit import LoginLimiter
 from home.console.state import CONSOLE_KEY, STATIC_DIR, Console
 from home.db import HomeDB
@@ -36,6 +36,7 @@ def mount(
     app[CONSOLE_KEY] = console
     pages.add_routes(app)
     api.add_routes(app)
+    reports.add_routes(app)  # the monthly report's pages and downloads
     app.router.add_static(guard.STATIC_PREFIX.rstrip("/"), STATIC_DIR)
     return console
 
