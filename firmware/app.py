@@ -159,6 +159,7 @@ def make_shared(config: Config, clock: Clock) -> Shared:
         chains=MIGRATION_CHAINS,
         clock=clock,
         batch_max_ops=config.store.batch_max_ops,
+        commit_window_s=config.store.commit_window_s,
         forward=make_forwarder(config.uplink.url),
     )
     home = None

@@ -255,14 +255,27 @@ class PollingService:
         state.next_due = result.mono_s + next_delay(
             interval, s.jitter_frac, state.missed, s.backoff_max_s
         )
+        worked = ordered(state.liveness.worked)
+        missed = state.missed
         try:
-            worked = ordered(state.liveness.worked)
-            await self.ctx.store.write(lambda tx: store_result(tx, result, state.missed, worked))
+            # Deferred: committed with the other polls of the next few seconds (the store's
+            # commit_window_s), one commit for many polls (flash wear, docs/polling.md).
+            stored = self.ctx.store.submit(
+                lambda tx: store_result(tx, result, missed, worked), defer=True
+            )
         except Exception as exc:  # noqa: BLE001 - store failure costs this result, not the poller
             log.error("poll.store_failed", device=target.ip, error=str(exc))
             return
-        self.cycles += 1
+        # Alerting hears of the result now, not when its group commits: alerting's writes
+        # commit at once, and the store runs writes in the order they were asked for, so the
+        # poll behind an alert is committed with the alert or before it, never after.
         self.ctx.bus.publish(result)
+        try:
+            await stored
+        except Exception as exc:  # noqa: BLE001 - store failure costs this result, not the poller
+            log.error("poll.store_failed", device=target.ip, error=str(exc))
+            return
+        self.cycles += 1  # polls stored (committed)
 
 
 def load_liveness(conn: sqlite3.Connection) -> dict[int, Liveness]:

@@ -1,14 +1,30 @@
 """The local SQLite store: one writer thread with group commit, readers off the event loop.
 
-Writes are functions queued to a single writer thread. The thread takes every write waiting
-(up to ``batch_max_ops``) and runs them in one transaction, each inside its own savepoint, so a
-failing write rolls back alone while the others commit; one fsync then covers the whole batch.
-That is what keeps bytes-per-measurement and flash wear low on an SD card while a caller still
-learns exactly when its write is durable (its future resolves after COMMIT).
+Writes are functions queued to a single writer thread. The thread runs the writes it holds in
+one transaction, each inside its own savepoint, so a failing write rolls back alone while the
+others commit; one fsync then covers the whole group. A caller learns exactly when its write
+is durable: its future resolves after COMMIT.
+
+When a group commits (flash wear; docs/polling.md "Writes and flash wear"):
+
+* ``write(fn)``: at once. Whatever the thread holds joins the same transaction. For writes
+  that must survive a power cut the moment they return: alert transitions, events, inventory
+  and configuration changes, the uplink's acknowledgements, console actions, deletions.
+* ``write(fn, defer=True)``: within ``commit_window_s`` of being asked for. The writer holds
+  deferred writes until the oldest has waited the window, ``batch_max_ops`` are held, a
+  write that cannot wait arrives, or the store closes (``close()`` commits all of them). For
+  measurements (a poll's result, the box's own figures): a power cut or a SIGKILL loses at
+  most the last window of them, and 241 polls a minute become a few commits instead of 241.
+
+Writes run in the order they were asked for, so a deferred write is committed no later than
+any write asked for after it (an alert is never durable without the poll that raised it).
+The window is measured on the store's clock (``clock.monotonic()``): with a virtual clock, a
+test advances it and calls :meth:`Store.wake` to make the writer look again.
 
 WAL mode with ``synchronous=FULL``: a committed transaction survives a SIGKILL and a power cut.
 Reads run on a small thread pool, each thread with its own read-only connection; WAL lets them
-proceed while the writer commits.
+proceed while the writer commits, and they only ever see committed data (so the uplink never
+sends a record a power cut could still take back).
 """
 
 from __future__ import annotations
@@ -36,6 +52,7 @@ log = get_log("store")
 READER_THREADS = 2
 BUSY_TIMEOUT_MS = 5000
 _STOP = object()
+_WAKE = object()  # no write: the writer only looks at its clock again
 
 # forward(tx, kind, body, lane): append a record bound for home in the caller's transaction.
 Forwarder = Callable[["Tx", str, dict[str, Any], int], None]
@@ -58,7 +75,7 @@ class Tx:
     """What a write function gets: the connection inside a transaction, and helpers."""
 
     conn: sqlite3.Connection
-    stamp: Stamp  # one time stamp for the whole batch: the moment the batch began
+    stamp: Stamp  # when this write was asked for (Store.write called), not when it committed
     boot: int  # boots.id of stamp.boot_id
     _forward: Forwarder | None = field(default=None, repr=False)
 
@@ -73,6 +90,8 @@ class _Op:
     fn: Callable[[Tx], Any]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    stamp: Stamp  # when it was asked for: measurements are stamped then, not at commit
+    due: float | None  # clock.monotonic() by which it must be committed; None: at once
 
 
 def _connect(path: str, readonly: bool = False) -> sqlite3.Connection:
@@ -103,12 +122,27 @@ class Store:
         clock: Clock | None = None,
         forward: Forwarder | None = None,
         batch_max_ops: int = 1000,
+        commit_window_s: float = 0.0,
     ) -> None:
+        """``commit_window_s``: longest a deferred write waits for others to commit with it,
+        in seconds of ``clock`` (0: it commits with whatever is already queued, at once).
+        ``batch_max_ops``: most writes in one transaction. Raises ValueError for bad values."""
+        if not commit_window_s >= 0.0:
+            raise ValueError(
+                f"commit_window_s = {commit_window_s!r}: the group commit window must be 0 or "
+                "more seconds (store.commit_window_s)"
+            )
+        if batch_max_ops < 1:
+            raise ValueError(
+                f"batch_max_ops = {batch_max_ops!r}: at least 1 write per commit "
+                "(store.batch_max_ops)"
+            )
         self.path = str(path)
         self.chains: tuple[MigrationChain, ...] = (CORE, *chains)
         self.clock = clock or Clock()
         self.forward = forward
         self.batch_max_ops = batch_max_ops
+        self.commit_window_s = float(commit_window_s)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
@@ -120,6 +154,7 @@ class Store:
         self._closed = True
         self.commits = 0  # transactions committed (each covers one batch)
         self.ops = 0  # write operations committed
+        self.held = 0  # deferred writes the writer holds, not yet committed (approximate)
 
     @property
     def queue_depth(self) -> int:
@@ -184,14 +219,39 @@ class Store:
 
     # ---- writing ----
 
-    async def write(self, fn: Callable[[Tx], T]) -> T:
-        """Run ``fn`` in the writer thread inside a transaction; return once it is committed."""
+    def submit(self, fn: Callable[[Tx], T], *, defer: bool = False) -> asyncio.Future[T]:
+        """Queue ``fn`` for the writer thread now; the future resolves once it is committed.
+
+        Synchronous, so a caller can queue its write and then tell others (the bus) knowing
+        that any write they ask for afterwards commits in the same transaction or a later one.
+        ``defer``: see :meth:`write`. Raises StoreClosed once ``close()`` has begun; must be
+        called from a running event loop.
+        """
         if self._closed:
             raise StoreClosed("the store is closed; the appliance is stopping")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Op(fn, future, loop))
-        return await future
+        due = self.clock.monotonic() + self.commit_window_s if defer else None
+        self._queue.put(_Op(fn, future, loop, self.clock.now(), due))
+        return future
+
+    async def write(self, fn: Callable[[Tx], T], *, defer: bool = False) -> T:
+        """Run ``fn`` in the writer thread inside a transaction; return once it is committed.
+
+        ``defer=False``: committed at once (with everything the writer holds). ``defer=True``:
+        the write may wait up to ``commit_window_s`` for others to share its commit; until
+        then a power cut or a kill loses it. ``fn``'s result or exception is returned/raised
+        here; StoreFull when the disk is full, StoreClosed when the store is closing.
+        """
+        return await self.submit(fn, defer=defer)
+
+    async def flush(self) -> None:
+        """Commit every write queued or held so far; return once they are durable."""
+        await self.write(lambda tx: None)
+
+    def wake(self) -> None:
+        """Make the writer look at its clock now (tests that advance a virtual clock)."""
+        self._queue.put(_WAKE)
 
     def _boot_row(self, conn: sqlite3.Connection, boot_id: str) -> int:
         if boot_id not in self._boots:
@@ -203,34 +263,51 @@ class Store:
     def _write_loop(self) -> None:
         assert self._conn is not None
         conn = self._conn
+        held: list[_Op] = []  # in the order asked for
+        due: float | None = None  # the earliest commit deadline among ``held``
         stopping = False
         while not stopping:
-            first = self._queue.get()
-            batch: list[_Op] = []
-            if first is _STOP:
-                stopping = True
-            else:
-                batch.append(first)
-            # Group commit: everything already waiting joins this transaction.
-            while len(batch) < self.batch_max_ops:
+            # Sleep until a write arrives or the oldest held write's window ends. The wait is
+            # in real seconds, the deadline in the clock's: equal on the real clock; a virtual
+            # clock that is not advanced never reaches it (its tests call wake()).
+            item: Any = _WAKE
+            with contextlib.suppress(queue.Empty):
+                if due is None:
+                    item = self._queue.get()
+                else:
+                    wait = due - self.clock.monotonic()
+                    item = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+            urgent = False
+            while True:  # take everything already waiting (up to a full batch)
+                if item is _STOP:
+                    stopping = True
+                elif isinstance(item, _Op):
+                    held.append(item)
+                    if item.due is None:
+                        urgent = True
+                    elif due is None or item.due < due:
+                        due = item.due
+                if len(held) >= self.batch_max_ops:
+                    break
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP:
-                    stopping = True
-                    continue
-                batch.append(item)
-            if batch:
-                self._run_batch(conn, batch)
+            full = len(held) >= self.batch_max_ops
+            if held and (
+                urgent or stopping or full or (due is not None and self.clock.monotonic() >= due)
+            ):
+                self._run_batch(conn, held)
+                held, due = [], None
+            self.held = len(held)
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
         outcomes: list[tuple[_Op, Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            stamp = self.clock.now()
-            tx = Tx(conn, stamp, self._boot_row(conn, stamp.boot_id), self.forward)
             for op in batch:
+                # The boots row outside the savepoint: an op rolled back must not take it along.
+                tx = Tx(conn, op.stamp, self._boot_row(conn, op.stamp.boot_id), self.forward)
                 conn.execute("SAVEPOINT op")
                 try:
                     result = op.fn(tx)
@@ -262,7 +339,10 @@ class Store:
             self.commits += 1
             self.ops += sum(1 for _, _, err in outcomes if err is None)
         for op, result, err in outcomes:
-            op.loop.call_soon_threadsafe(_settle, op.future, result, err)
+            # A caller whose event loop has closed meanwhile (a held write outlived it) is
+            # gone: its write is committed all the same, and the writer must go on.
+            with contextlib.suppress(RuntimeError):
+                op.loop.call_soon_threadsafe(_settle, op.future, result, err)
 
     # ---- reading ----
 
