@@ -16,6 +16,7 @@ Environment: OUTPOST_BENCH_APPLIANCES (1000), OUTPOST_BENCH_HOME_S (seconds of l
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 import ssl
@@ -55,11 +56,12 @@ class Result:
     home_cpu_s: float = 0.0
     db_cpu_s: float = 0.0
     db_bytes: int = 0
+    largest: list[tuple[str, int]] = field(default_factory=list)  # (relation, bytes) at the end
 
     def lines(self) -> list[str]:
         lat = sorted(self.latencies_s)
         p50 = statistics.median(lat) * 1000 if lat else float("nan")
-        p95 = lat[int(0.95 * (len(lat) - 1))] * 1000 if lat else float("nan")
+        p95 = lat[math.ceil(0.95 * len(lat)) - 1] * 1000 if lat else float("nan")  # nearest rank
         rate = self.records / self.elapsed_s if self.elapsed_s else 0.0
         per_k = 1000.0 / self.records if self.records else float("nan")
         per_day = self.db_bytes / APPLIANCES / self.elapsed_s * 86400 if self.elapsed_s else 0.0
@@ -69,7 +71,14 @@ class Result:
             f"{self.failed} failed), batch latency p50 {p50:.1f} ms, p95 {p95:.1f} ms",
             f"{self.name}: CPU per 1,000 records: home {self.home_cpu_s * per_k * 1000:.1f} ms"
             f"{db_cpu}; database {per_day / 1e6:.1f} MB per appliance per day",
-        ]
+        ] + (
+            [
+                f"{self.name}: largest relations: "
+                + ", ".join(f"{name} {size / 1e6:.0f} MB" for name, size in self.largest)
+            ]
+            if self.largest
+            else []
+        )
 
 
 def _cpu_s(pids: list[int]) -> float:
@@ -145,6 +154,18 @@ async def _appliance(
             await asyncio.sleep(max(0.0, INTERVAL_S - (time.monotonic() - cycle)))
 
 
+def _largest(home: Home) -> list[tuple[str, int]]:
+    """PostgreSQL's five largest tables and indexes (partitions each their own): where the
+    bytes per appliance go."""
+    rows = home.rows(
+        "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')"
+        " ORDER BY 2 DESC LIMIT 5"
+    )
+    return [(str(name), int(size)) for name, size in rows]
+
+
 def _db_bytes(home: Home) -> int:
     if home.database:
         row = home.rows("SELECT pg_database_size(current_database())")
@@ -181,6 +202,8 @@ async def _load(name: str, homes: list[Home], url: str, db_root: Path | None = N
     if db_root is not None:  # backends started during the run count whole
         result.db_cpu_s = _cpu_s(_pg_pids(db_root)) - cpu_before[1]
     result.db_bytes = _db_bytes(homes[0]) - bytes_before
+    if homes[0].database:
+        result.largest = _largest(homes[0])
     for home in homes:
         home.stop()
     return result
