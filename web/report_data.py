@@ -2,7 +2,9 @@
 
 Sources (services/store/schema.py): ``devices``; ``measurements`` joined to ``series`` for
 ``device.reachable`` (every poll's liveness verdict), ``storage.used_pct`` and
-``supply.level_pct``; ``alerts``; ``events`` (discovery's device.joined/left/returned/
+``supply.level_pct``, ``ups.battery_replace`` and ``ups.selftest_ok``, the daily means of
+``if.in_errors_ps`` / ``if.out_errors_ps``; ``topology_ports`` (port labels); ``devices.attrs``
+(firmware versions); ``alerts``; ``events`` (discovery's device.joined/left/returned/
 ip_changed, the page's alert.acked). Runs on a store reader thread (``store.read``).
 """
 
@@ -17,7 +19,17 @@ from typing import Any
 from core.report.availability import GAP_SPACINGS, segment_spacing
 from core.report.forecast import DAY_S, WINDOW_DAYS
 from core.report.hours import BusinessHours, Period
-from core.report.inputs import Alert, Device, Happening, Point, ReachSummary, ReportInput, Segment
+from core.report.inputs import (
+    Alert,
+    Device,
+    DeviceFirmware,
+    FirmwareRule,
+    Happening,
+    Point,
+    ReachSummary,
+    ReportInput,
+    Segment,
+)
 from services.store import reach
 
 REACHABLE_METRIC = "device.reachable"  # written by services/polling/service.py:store_result
@@ -93,6 +105,60 @@ def _happenings(conn: sqlite3.Connection, start_s: float, end_s: float) -> list[
                 str(message or ""), body if isinstance(body, dict) else {},
             )
         )  # fmt: skip
+    return out
+
+
+def _daily_means(
+    conn: sqlite3.Connection, metric: str, start_s: float, end_s: float
+) -> dict[tuple[int, str], list[Point]]:
+    """(device id, instance) -> one point a day back from ``end_s``: (the day's middle, the
+    mean of its values, negatives as 0), in time order. For the error rates: a switch's ports
+    read every minute are millions of rows a month; the report needs only a count a day
+    (core/report/port_errors.py), so SQLite averages them."""
+    out: dict[tuple[int, str], list[Point]] = defaultdict(list)
+    rows = conn.execute(
+        "SELECT s.device_id, s.instance, CAST((? - m.ts) / ? AS INTEGER) AS day,"
+        " AVG(MAX(m.value, 0)) FROM series s JOIN measurements m ON m.series = s.id"
+        " WHERE s.metric = ? AND s.device_id IS NOT NULL AND m.value IS NOT NULL"
+        " AND m.ts >= ? AND m.ts < ? GROUP BY s.id, day ORDER BY s.id, day DESC",
+        (end_s, DAY_S, metric, start_s, end_s),
+    )
+    for device_id, instance, day, mean in rows:
+        out[(int(device_id), str(instance))].append((end_s - (int(day) + 0.5) * DAY_S, mean))
+    return out
+
+
+def _port_labels(conn: sqlite3.Connection) -> dict[tuple[int, str], str]:
+    """(switch device id, port name) -> the technician's label, else the switch's ifAlias
+    (topology_ports, services/polling/topology_schema.py); empty without the topology."""
+    if not conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'topology_ports'"
+    ).fetchone():
+        return {}
+    return {
+        (int(switch), str(name)): str(label or alias)
+        for switch, name, label, alias in conn.execute(
+            "SELECT switch_id, name, label, alias FROM topology_ports"
+        )
+        if label or alias
+    }
+
+
+def _firmware(conn: sqlite3.Connection) -> list[DeviceFirmware]:
+    """Each device's firmware version as discovery read it over SNMP (``attrs.snmp.version``),
+    with the maker (the SNMP identity's, else the network card's) and model."""
+    out = []
+    for i, vendor, snmp_vendor, model, version in conn.execute(
+        "SELECT id, vendor, json_extract(attrs, '$.snmp.vendor'), json_extract(attrs, '$.model'),"
+        " json_extract(attrs, '$.snmp.version') FROM devices WHERE json_valid(attrs)"
+        " AND json_extract(attrs, '$.snmp.version') IS NOT NULL ORDER BY id"
+    ):
+        if isinstance(version, str) and version.strip():
+            out.append(
+                DeviceFirmware(
+                    int(i), version.strip(), str(snmp_vendor or vendor or ""), str(model or "")
+                )
+            )
     return out
 
 
@@ -237,9 +303,13 @@ def load_input(
     hours: BusinessHours,
     gateway_ip: str,
     msp_name: str = "",
+    firmware_rules: tuple[FirmwareRule, ...] = (),
     use_summary: bool = True,
 ) -> ReportInput:
-    """Everything the report of ``period`` needs, from the appliance's store."""
+    """Everything the report of ``period`` needs, from the appliance's store.
+
+    ``firmware_rules``: the MSP's firmware list (core/report/firmware.py); the box holds none
+    of its own, so without them no version is read and the report says nothing of firmware."""
     start_s, end_s = period.start_s, period.end_s
     trend_from = end_s - WINDOW_DAYS * DAY_S
     summary = _reach_summary(conn, start_s, end_s) if use_summary else None
@@ -260,6 +330,13 @@ def load_input(
         happenings=_happenings(conn, start_s, end_s),
         msp_name=msp_name,
         source="this monitoring appliance's own records",
+        ups_replace=_series(conn, "ups.battery_replace", trend_from, end_s),
+        ups_selftest=_series(conn, "ups.selftest_ok", trend_from, end_s),
+        port_in_errors=_daily_means(conn, "if.in_errors_ps", trend_from, end_s),
+        port_out_errors=_daily_means(conn, "if.out_errors_ps", trend_from, end_s),
+        port_labels=_port_labels(conn),
+        firmware=_firmware(conn) if firmware_rules else (),
+        firmware_rules=firmware_rules,
     )
 
 

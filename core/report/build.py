@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from core.report import firmware as fw
 from core.report import forecast as fc
-from core.report import words
+from core.report import port_errors, ups, words
 from core.report.availability import (
     DOWN,
     UNKNOWN,
@@ -211,8 +212,13 @@ def _outlook(data: ReportInput, devices: dict[int, Device]) -> list[Outlook]:
                     technical=f"supply.level_pct {supply}: last value {last:.1f} %",
                 )
             )
+    flagged_ups = _ups_outlook(data, devices)
+    out += [o for _, o in flagged_ups]
+    said = {key for key, _ in flagged_ups}
     for a in data.alerts:
-        if a.resolved_ts is None and a.rule in ("ups.battery_replace", "ups.selftest"):
+        if a.resolved_ts is None and a.rule in _UPS_RULES:
+            if (a.device_id, _UPS_RULES[a.rule]) in said:
+                continue  # the UPS's own readings already say so, with dates
             name = device_name(devices.get(a.device_id) if a.device_id is not None else None)
             out.append(
                 Outlook(
@@ -223,7 +229,136 @@ def _outlook(data: ReportInput, devices: dict[int, Device]) -> list[Outlook]:
                     technical=f"alert {a.id} {a.key} open since {a.opened_ts:.0f}",
                 )
             )
+    out += _port_outlook(data, devices)
+    out += _firmware_outlook(data, devices)
     out.sort(key=lambda o: o.due_s if o.due_s is not None else 0.0)
+    return out
+
+
+_UPS_RULES = {"ups.battery_replace": "battery_replace", "ups.selftest": "selftest"}
+
+
+def _day(ts: float, tz: str) -> str:
+    """ "12 October" """
+    d = datetime.fromtimestamp(ts, ZoneInfo(tz))
+    return f"{d.day} {d:%B}"
+
+
+def _ups_outlook(
+    data: ReportInput, devices: dict[int, Device]
+) -> list[tuple[tuple[int, str], Outlook]]:
+    """A UPS still asking for a new battery, or whose last self-test failed (core/report/ups.py);
+    each with its (device id, "battery_replace" | "selftest")."""
+    end_s, tz = data.period.end_s, data.hours.timezone
+    out: list[tuple[tuple[int, str], Outlook]] = []
+    for what, series, bad in (
+        ("battery_replace", data.ups_replace, 1.0),
+        ("selftest", data.ups_selftest, 0.0),
+    ):
+        for (device_id, _instance), points in sorted(series.items()):
+            flag = ups.still_flagged(points, end_s, bad)
+            if flag is None:
+                continue
+            name = device_name(devices.get(device_id))
+            since, last = _day(flag.since_s, tz), _day(flag.last_s, tz)
+            if what == "battery_replace":
+                title = f"{name} asked for a new battery on {since}"
+                detail = (
+                    f"still asking when last checked on {last}: in a power cut a worn battery "
+                    "may not keep the equipment running"
+                )
+            else:
+                title = f"{name}: the battery failed its self-test on {since}"
+                detail = (
+                    f"still failed when last checked on {last}: the battery may not keep the "
+                    "equipment running in a power cut; replace it or test it again"
+                )
+            metric = "ups.battery_replace" if what == "battery_replace" else "ups.selftest_ok"
+            line = Outlook(
+                title=title[0].upper() + title[1:],
+                device=name,
+                due_s=None,
+                detail=detail,
+                technical=(
+                    f"{metric} = {bad:.0f} on {flag.readings} readings from "
+                    f"{flag.since_s:.0f} to {flag.last_s:.0f} (the last known value)"
+                ),
+            )
+            out.append(((device_id, what), line))
+    return out
+
+
+def _port_outlook(data: ReportInput, devices: dict[int, Device]) -> list[Outlook]:
+    """Ports whose transmission errors grow over the month (core/report/port_errors.py)."""
+    end_s = data.period.end_s
+    out: list[Outlook] = []
+    for key in sorted({*data.port_in_errors, *data.port_out_errors}):
+        g = port_errors.growing(
+            (data.port_in_errors.get(key, ()), data.port_out_errors.get(key, ())), end_s
+        )
+        if g is None:
+            continue
+        device_id, instance = key
+        name = device_name(devices.get(device_id))
+        label = data.port_labels.get(key, "").strip()
+        where = (
+            f'the connection "{label}" (port {instance})'
+            if label and label != instance
+            else f'the connection on port "{instance}"'
+        )
+        t = g.trend
+        out.append(
+            Outlook(
+                title=f"{name}: {where} shows more and more transmission errors",
+                device=name,
+                due_s=None,
+                detail=(
+                    f"about {g.per_day_now:,.0f} errors a day at the end of the month, up from "
+                    f"about {g.per_day_then:,.0f} a day {t.span_days:.0f} days earlier, with "
+                    f"errors on {g.error_days} of {g.days} days: often a worn cable or a loose "
+                    "plug, worth checking before the connection fails"
+                ),
+                technical=(
+                    f"if.in_errors_ps + if.out_errors_ps {instance}: daily mean rate x 86400 s, "
+                    f"least squares over {t.points} days, slope {t.slope_per_day:+.1f} "
+                    f"errors/day per day, R^2 {t.r2:.3f}, {g.error_days} days >= "
+                    f"{port_errors.MIN_DAILY_ERRORS:.0f} errors"
+                ),
+            )
+        )
+    return out
+
+
+def _firmware_outlook(data: ReportInput, devices: dict[int, Device]) -> list[Outlook]:
+    """Devices running firmware the MSP flagged as outdated (core/report/firmware.py)."""
+    if not data.firmware_rules:
+        return []
+    who = data.msp_name or "your IT team"
+    out: list[Outlook] = []
+    for row in sorted(data.firmware, key=lambda r: r.device_id):
+        found = fw.check(row, data.firmware_rules)
+        if found is None:
+            continue
+        name = device_name(devices.get(row.device_id))
+        rule = found.rule
+        if found.flagged:
+            title = f"{name} runs firmware {row.version}, which {who} advises replacing"
+        else:
+            title = f"{name} runs firmware {row.version}, {who} recommends {rule.minimum} or later"
+        out.append(
+            Outlook(
+                title=title[0].upper() + title[1:],
+                device=name,
+                due_s=None,
+                detail=rule.reason or "an update from the maker brings its fixes",
+                technical=(
+                    f"firmware {row.version!r} ({row.vendor} {row.model}) against rule vendor "
+                    f"{rule.vendor!r} model {rule.model!r}: "
+                    + (f"flagged {list(rule.flagged)}" if found.flagged
+                       else f"minimum {rule.minimum!r}")
+                ),
+            )
+        )  # fmt: skip
     return out
 
 
@@ -317,6 +452,18 @@ METHODS = (
     "Forecasts: least-squares line over the last 30 days of storage.used_pct / "
     "supply.level_pct; shown only with >= 10 points over >= 7 days, R^2 >= 0.6 and a slope of "
     "at least 0.05 points a day in the right direction, within a year.",
+    "UPS batteries: the UPS's own yes/no readings ups.battery_replace (1: replace the "
+    "battery) and ups.selftest_ok (0: the last self-test failed) over the last 30 days; a line "
+    "when the last known reading is the bad one, dated by the first bad reading after the last "
+    "good one. No UPS we read gives its battery's age, so none is shown.",
+    "Growing transmission errors: per port, if.in_errors_ps + if.out_errors_ps over the last "
+    "30 days, each day's mean rate x 86 400 s; a line when >= 10 days have readings, >= 7 of "
+    "them show >= 10 errors (one burst is no trend), the least-squares line through the daily "
+    "counts rises with R^2 >= 0.5, and it ends at >= 100 errors a day and at least twice its "
+    "value at the first day.",
+    "Firmware: each device's version as it reports it, against the MSP's list (vendor/model "
+    "pattern, minimum version, flagged versions); numbers compare as numbers, leading words "
+    "and 'build' are ignored, a letter suffix is a later patch, rc/beta a pre-release.",
     "Changes: the inventory's device.joined, device.left and device.ip_changed events; a device "
     "joined without a name and of unknown kind is flagged.",
 )

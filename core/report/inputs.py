@@ -3,7 +3,9 @@
 Time is epoch seconds (wall clock). Reachability and levels are kept as plain tuples per series
 because a month of a 250-device site is millions of points; everything else is one dataclass a
 row. Sources: the box's store (``devices``, ``measurements`` of ``device.reachable``,
-``storage.used_pct``, ``supply.level_pct``, ``alerts``, ``events``) or home's ``records``.
+``storage.used_pct``, ``supply.level_pct``, ``ups.battery_replace``, ``ups.selftest_ok``,
+``if.in_errors_ps``, ``if.out_errors_ps``, ``alerts``, ``events``, the topology's port labels,
+the firmware version discovery read) or home's ``records``.
 """
 
 from __future__ import annotations
@@ -80,6 +82,30 @@ class Happening:
 
 
 @dataclass(frozen=True)
+class DeviceFirmware:
+    """The firmware a device says it runs (the box: discovery's identity, ``attrs.snmp``)."""
+
+    device_id: int
+    version: str  # as the device gives it: "V2.10.3 build 7", "1.2a"
+    vendor: str = ""
+    model: str = ""
+
+
+@dataclass(frozen=True)
+class FirmwareRule:
+    """One of the MSP's firmware rules (``[[report.firmware]]``, parsed by
+    :func:`core.report.firmware.parse_rules`): devices whose vendor and model match (shell-style
+    patterns, case-insensitive, "*" for any) should run ``minimum`` or later, and never one of
+    ``flagged`` (exact versions, e.g. with a known fault); ``reason`` is said to the client."""
+
+    vendor: str = "*"
+    model: str = "*"
+    minimum: str = ""  # "" : no minimum
+    flagged: tuple[str, ...] = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class ReportInput:
     site: str
     period: Period
@@ -97,3 +123,16 @@ class ReportInput:
     happenings: Sequence[Happening]
     msp_name: str = ""
     source: str = ""  # "this appliance" / "the MSP's server": said in the appendix
+    # (device id, "") -> ups.battery_replace (1: the UPS asks for a new battery, 0: it does not)
+    # and ups.selftest_ok (1 passed, 0 failed), in time order, over the 30 days before the end
+    ups_replace: Mapping[tuple[int, str], Sequence[Point]] = field(default_factory=dict)
+    ups_selftest: Mapping[tuple[int, str], Sequence[Point]] = field(default_factory=dict)
+    # (device id, interface) -> if.in_errors_ps / if.out_errors_ps (errors a second between
+    # two reads of the counter) in time order, over the 30 days before the end
+    port_in_errors: Mapping[tuple[int, str], Sequence[Point]] = field(default_factory=dict)
+    port_out_errors: Mapping[tuple[int, str], Sequence[Point]] = field(default_factory=dict)
+    # (device id, interface) -> the client's name for the port (the label set on the switch,
+    # or the technician's label); absent: only the interface name is known
+    port_labels: Mapping[tuple[int, str], str] = field(default_factory=dict)
+    firmware: Sequence[DeviceFirmware] = ()
+    firmware_rules: Sequence[FirmwareRule] = ()

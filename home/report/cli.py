@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.report.build import build_report
+from core.report.firmware import FirmwareRuleError, parse_rules
 from core.report.hours import month_period
 from home.db import HomeDB, database_location
 from home.notify.config import DEFAULT_HOURS, Hours, NotifyConfigError, parse
@@ -50,7 +51,8 @@ def cmd_write(args: argparse.Namespace) -> int:
         )  # fmt: skip
         base = Path(args.config or ".").parent
         hours_for = parse(notify_table, base).hours_for if notify_table else None
-    except (render.BrandingError, NotifyConfigError) as exc:
+        rules = parse_rules(report_table.get("firmware"))
+    except (render.BrandingError, NotifyConfigError, FirmwareRuleError) as exc:
         print(f"outpost-home: {args.config}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     db = _open(args)
@@ -64,7 +66,7 @@ def cmd_write(args: argparse.Namespace) -> int:
         period = month_period(int(m[1]), int(m[2]), hours.zone.key)
         data = source.load_input_sync(
             db, args.appliance, period=period, hours=business_hours(hours),
-            msp_name=branding.msp_name,
+            msp_name=branding.msp_name, firmware_rules=rules,
         )  # fmt: skip
     finally:
         db.close_sync()

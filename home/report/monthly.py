@@ -9,6 +9,11 @@ Configured in home's TOML file (``outpost-home run --config``)::
     channel = "office-mail"          # an email channel of [notify.channels] (its SMTP server)
     [report.sites."Demo Dental Practice"]
     to = ["owner@dental.example"]    # the client's contacts
+    [[report.firmware]]              # firmware the MSP flags as outdated (core/report/firmware.py)
+    vendor = "Brother"
+    model = "HL-L2350*"
+    minimum = "1.60"
+    reason = "fixes a flaw in the printer's web page"
 
 A site's business hours are home/notify's (``[notify.sites]``): the mail goes at the first
 business-hours start of the month (the 1st at 08:00, or the Monday after a weekend, a holiday
@@ -31,7 +36,9 @@ from zoneinfo import ZoneInfo
 
 from core.logs import get_log
 from core.report.build import build_report
+from core.report.firmware import FirmwareRuleError, parse_rules
 from core.report.hours import BusinessHours, Period, previous_month
+from core.report.inputs import FirmwareRule
 from core.report.model import Report
 from home.db import HomeDB
 from home.notify.channels import SendError, send_email_message
@@ -56,11 +63,12 @@ class ReportConfig:
     contacts: Mapping[str, tuple[str, ...]]  # site name -> the client's addresses
     branding: render.Branding = field(default_factory=render.Branding)
     check_every_s: float = CHECK_EVERY_S
+    firmware_rules: tuple[FirmwareRule, ...] = ()
 
 
 def parse_report_config(table: Mapping[str, Any], notify: NotifyConfig | None) -> ReportConfig:
     """``[report]`` of home's TOML file; ``notify``: its parsed [notify] (the channels)."""
-    known = {"msp_name", "accent", "logo_file", "channel", "sites", "check_every_s"}
+    known = {"msp_name", "accent", "logo_file", "channel", "sites", "check_every_s", "firmware"}
     unknown = set(table) - known
     if unknown:
         raise ReportConfigError(f"report: unknown keys {sorted(unknown)}; known: {sorted(known)}")
@@ -90,7 +98,11 @@ def parse_report_config(table: Mapping[str, Any], notify: NotifyConfig | None) -
     every = table.get("check_every_s", CHECK_EVERY_S)
     if not isinstance(every, int | float) or every <= 0:
         raise ReportConfigError("report.check_every_s: a positive number of seconds")
-    return ReportConfig(channel, contacts, branding, float(every))
+    try:
+        rules = parse_rules(table.get("firmware"))
+    except FirmwareRuleError as exc:
+        raise ReportConfigError(str(exc)) from None
+    return ReportConfig(channel, contacts, branding, float(every), rules)
 
 
 def business_hours(hours: Hours) -> BusinessHours:
@@ -259,6 +271,7 @@ class MonthlyMailer:
                     period=period,
                     hours=business_hours(hours),
                     msp_name=self.config.branding.msp_name,
+                    firmware_rules=self.config.firmware_rules,
                 )
             )
             report = await asyncio.to_thread(build_report, data)

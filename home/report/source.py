@@ -3,10 +3,13 @@
 Sources (one appliance = one site):
 
 * ``records`` (every record the box sent, home/db.py): ``measurement`` bodies for
-  ``device.reachable`` (availability), ``storage.used_pct`` and ``supply.level_pct`` (trends);
+  ``device.reachable`` (availability), ``storage.used_pct`` and ``supply.level_pct`` (trends),
+  ``ups.battery_replace`` and ``ups.selftest_ok`` (UPS batteries), ``if.in_errors_ps`` and
+  ``if.out_errors_ps`` (growing errors: averaged a day by the database);
   ``alert`` bodies (``state`` open/resolved, paired by the box's alert ``id``); ``event`` bodies
   of kind ``alert.acked`` (acknowledged on the box's page);
-* ``rollups_hourly`` (home/retention.py): the levels' hourly averages where the raw rows are gone;
+* ``rollups_hourly`` (home/retention.py): the levels' and error rates' hourly averages where the
+  raw rows are gone;
 * ``devices`` and ``device_changes`` (home/inventory.py): names, kinds, joined/left/address;
 * ``console_alert_state`` (acknowledged in the console), ``config_reports`` (a configuration the
   box applied), ``commands`` (remote commands that finished): "what the MSP did".
@@ -23,7 +26,7 @@ from typing import Any
 
 from core.report.forecast import DAY_S, WINDOW_DAYS
 from core.report.hours import BusinessHours, Period
-from core.report.inputs import Alert, Device, Happening, Point, ReportInput
+from core.report.inputs import Alert, Device, FirmwareRule, Happening, Point, ReportInput
 from home.inventory import HasConn, devices_sync, inventory_changes_sync
 
 REACHABLE_METRIC = "device.reachable"  # services/polling/service.py: store_result
@@ -95,6 +98,49 @@ def _with_rollups(
     for points in merged.values():
         points.sort(key=lambda p: p[0])
     return merged  # fmt: skip
+
+
+_ERROR_METRICS = ("if.in_errors_ps", "if.out_errors_ps")
+
+
+def _daily_means(
+    db: HasConn, appliance: str, start_s: float, end_s: float, metrics: tuple[str, ...]
+) -> dict[str, dict[tuple[int, str], list[Point]]]:
+    """metric -> (device id, instance) -> one point a day back from ``end_s``: (the day's
+    middle, the mean of its values), in time order; the raw records and the hourly roll-ups
+    (which replaced the raw rows they count, so nothing is counted twice) averaged together.
+    A switch's ports read every minute are millions of rows a month: the database groups them."""
+    conn = db.conn
+    value = conn.json_number("body", "value")
+    likes = " OR ".join("body LIKE ?" for _ in metrics)
+    sums: dict[tuple[str, int, str, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    raw = conn.execute(
+        f"SELECT {conn.json_text('body', 'metric')}, {conn.json_number('body', 'device_id')},"
+        f" {conn.json_text('body', 'instance')}, {conn.floor_div('(? - ts)', DAY_S)},"
+        f" SUM(CASE WHEN {value} < 0 THEN 0 ELSE {value} END), COUNT({value})"
+        " FROM records WHERE appliance = ? AND kind = 'measurement' AND ts >= ? AND ts < ?"
+        f" AND ({likes}) GROUP BY 1, 2, 3, 4",
+        (end_s, appliance, start_s, end_s, *(f'%"metric":"{m}"%' for m in metrics)),
+    ).fetchall()
+    marks = ", ".join("?" for _ in metrics)
+    rolled = conn.execute(
+        f"SELECT metric, device_id, instance, {conn.floor_div('(? - hour - 1800)', DAY_S)},"
+        f" SUM(vsum), SUM(n) FROM rollups_hourly WHERE appliance = ? AND metric IN ({marks})"
+        " AND hour >= ? AND hour < ? AND n > 0 GROUP BY 1, 2, 3, 4",
+        (end_s, appliance, *metrics, start_s, end_s),
+    ).fetchall()
+    for metric, device_id, instance, day, total, n in [*raw, *rolled]:
+        if metric not in metrics or device_id is None or day is None or not n or total is None:
+            continue
+        acc = sums[(str(metric), int(device_id), str(instance or ""), int(day))]
+        acc[0] += float(total)
+        acc[1] += float(n)
+    out: dict[str, dict[tuple[int, str], list[Point]]] = {m: defaultdict(list) for m in metrics}
+    for (metric, device_id, instance, day), (total, n) in sorted(
+        sums.items(), key=lambda kv: (kv[0][:3], -kv[0][3])
+    ):
+        out[metric][(device_id, instance)].append((end_s - (day + 0.5) * DAY_S, total / n))
+    return out
 
 
 def _open_at(alerts: list[Alert], key: str, at: float) -> Alert | None:
@@ -213,14 +259,24 @@ def load_input_sync(
     period: Period,
     hours: BusinessHours,
     msp_name: str = "",
+    firmware_rules: tuple[FirmwareRule, ...] = (),
 ) -> ReportInput:
-    """Everything the report of one site (appliance) and ``period`` needs, from home."""
+    """Everything the report of one site (appliance) and ``period`` needs, from home.
+
+    ``firmware_rules``: the MSP's ``[[report.firmware]]`` (home/report/monthly.py). Home's
+    inventory holds each device's maker and model but not its firmware version (the box does
+    not send it), so the rules reach the report and no device is judged by them yet."""
     start_s, end_s = period.start_s, period.end_s
     trend_from = end_s - WINDOW_DAYS * DAY_S
     reach = _measurements(db, appliance, start_s - _MARGIN_S, end_s, (REACHABLE_METRIC,))
     levels = _measurements(
-        db, appliance, trend_from, end_s, ("storage.used_pct", "supply.level_pct")
+        db,
+        appliance,
+        trend_from,
+        end_s,
+        ("storage.used_pct", "supply.level_pct", "ups.battery_replace", "ups.selftest_ok"),
     )
+    errors = _daily_means(db, appliance, trend_from, end_s, _ERROR_METRICS)
     devices = [
         Device(d.device_id, d.name, d.kind or "unknown", d.ip, d.vendor, d.first_seen or 0.0)
         for d in devices_sync(db, appliance)
@@ -252,4 +308,23 @@ def load_input_sync(
         happenings=_happenings(db, appliance, alerts, start_s, end_s),
         msp_name=msp_name,
         source="the records this site's monitoring appliance sent to the MSP's server",
+        ups_replace=_with_rollups(
+            db,
+            appliance,
+            "ups.battery_replace",
+            levels["ups.battery_replace"],
+            start_s=trend_from,
+            end_s=end_s,
+        ),
+        ups_selftest=_with_rollups(
+            db,
+            appliance,
+            "ups.selftest_ok",
+            levels["ups.selftest_ok"],
+            start_s=trend_from,
+            end_s=end_s,
+        ),
+        port_in_errors=errors["if.in_errors_ps"],
+        port_out_errors=errors["if.out_errors_ps"],
+        firmware_rules=firmware_rules,
     )
