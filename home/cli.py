@@ -123,8 +123,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         retention = RetentionPolicy(
-            rollup_after_days=float(conf.get("rollup_after_days", 30.0)),
-            retention_days=float(conf.get("retention_days", 400.0)),
+            rollup_after_days=float(
+                conf.get("rollup_after_days", RetentionPolicy.rollup_after_days)
+            ),
+            retention_days=float(conf.get("retention_days", RetentionPolicy.retention_days)),
         )
     except (TypeError, ValueError) as exc:
         print(f"outpost-home: {args.config}: {exc}", file=sys.stderr)

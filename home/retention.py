@@ -46,7 +46,10 @@ Clock = Callable[[], float]
 class RetentionPolicy:
     """Home's data ages (TOML keys ``rollup_after_days``, ``retention_days``)."""
 
-    rollup_after_days: float = 30.0
+    # 40, not 30: the monthly report goes out on the first business day after the month, when
+    # its first day is 31 to 35 days old; its availability then still reads every poll (older
+    # months read the hourly counts: home/report/source.py, exact per hour).
+    rollup_after_days: float = 40.0
     retention_days: float = 400.0  # a year of monthly reports, and their comparison month
 
     def __post_init__(self) -> None:

@@ -31,6 +31,7 @@ from home.inventory import HasConn, devices_sync, inventory_changes_sync
 
 REACHABLE_METRIC = "device.reachable"  # services/polling/service.py: store_result
 _MARGIN_S = 3600.0
+HOUR_S = 3600.0  # rollups_hourly rows are whole hours (home/retention.py)
 _CHANGE_KINDS = {
     "joined": "device.joined",
     "left": "device.left",
@@ -98,6 +99,42 @@ def _with_rollups(
     for points in merged.values():
         points.sort(key=lambda p: p[0])
     return merged  # fmt: skip
+
+
+def _reach_with_rollups(
+    db: HasConn,
+    appliance: str,
+    series: dict[tuple[int, str], list[Point]],
+    *,
+    start_s: float,
+    end_s: float,
+) -> dict[int, list[Point]]:
+    """device id -> reachability polls in time order, the raw polls and, for the hours whose raw
+    rows retention rolled up (home/retention.py: older than ``rollup_after_days``), that hour's
+    polls rebuilt from its count: ``n`` polls evenly spread, the first ``vsum`` up, the rest
+    down. The hour's up and down time are exact; an outage's place inside the hour is not (the
+    report of a month older than the raw window lists it to the hour)."""
+    out: dict[int, list[Point]] = {dev: list(pts) for (dev, _), pts in series.items()}
+    raw_hours: dict[int, set[float]] = {
+        dev: {ts // HOUR_S * HOUR_S for ts, _ in pts} for dev, pts in out.items()
+    }
+    rows = db.conn.execute(
+        "SELECT device_id, hour, n, vsum FROM rollups_hourly WHERE appliance = ? AND metric = ?"
+        " AND hour >= ? AND hour < ? AND n > 0 ORDER BY hour",
+        (appliance, REACHABLE_METRIC, start_s // HOUR_S * HOUR_S, end_s),
+    ).fetchall()
+    for device_id, hour, n, vsum in rows:
+        dev, count = int(device_id), int(n)
+        if float(hour) in raw_hours.get(dev, ()):
+            continue  # both: a late record after the roll-up; the raw polls are the detail
+        ups = round(float(vsum or 0.0))
+        step = HOUR_S / count
+        out.setdefault(dev, []).extend(
+            (float(hour) + (i + 0.5) * step, 1.0 if i < ups else 0.0) for i in range(count)
+        )
+    for points in out.values():
+        points.sort(key=lambda p: p[0])
+    return out
 
 
 _ERROR_METRICS = ("if.in_errors_ps", "if.out_errors_ps")
@@ -287,7 +324,9 @@ def load_input_sync(
         period=period,
         hours=hours,
         devices=devices,
-        reach={dev: pts for (dev, _), pts in reach[REACHABLE_METRIC].items()},
+        reach=_reach_with_rollups(
+            db, appliance, reach[REACHABLE_METRIC], start_s=start_s - _MARGIN_S, end_s=end_s
+        ),
         volumes=_with_rollups(
             db,
             appliance,
