@@ -180,7 +180,9 @@ async def test_admin_edits_recipients_and_hours_and_a_second_instance_sends_with
             assert status == 303, _
             assert answer.headers["Location"] == "/console/settings?done=settings"
             # In force here at once; on the other instance by its own poll (no request there).
-            assert one.version == 1 and one.config.channels["service"].to == ("oncall@msp.example",)
+            mail_channel = one.config.channels["service"]
+            assert isinstance(mail_channel, EmailChannel) and one.version == 1
+            assert mail_channel.to == ("oncall@msp.example",)
             deadline = time.monotonic() + APPLY_WITHIN_S
             while two.version != 1 and time.monotonic() < deadline:  # noqa: ASYNC110 - its poll
                 await asyncio.sleep(0.2)

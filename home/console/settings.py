@@ -94,11 +94,14 @@ class Editor:
 
 async def editor(console: Console, app: web.Application) -> Editor | None:
     """The effective document for the editor (secrets as placeholders), or None when
-    notifications are off."""
+    notifications are off, or nothing was saved yet and the file's table is unknown (a
+    Notifier made without its Source): an empty editor would drop every channel."""
     notifier = notifier_of(app)
     if notifier is None:
         return None
     found = await console.on_db(stored.effective, notifier.source)
+    if found.version == 0 and notifier.source.table is None:
+        return None
     text = stored.dump_document(stored.redacted(found.table))
     return Editor(text, found.version, found.saved_by, found.saved_at, notifier.version)
 
