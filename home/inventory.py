@@ -1,7 +1,8 @@
 """Each site's device inventory at home, kept from the boxes' ``device`` records at ingest.
 
 The box sends a ``device`` record (docs/uplink.md, services/uplink/devices.py) whenever a
-device joins, changes address, name, kind, vendor or model, leaves or returns, and a full
+device joins, changes address, name, kind, vendor, model or firmware version, leaves or
+returns, and a full
 snapshot (every device, then ``snapshot_end``) when home's ingest answer asks for one with
 ``"inventory": "snapshot"``. Home asks (:func:`snapshot_wanted`) while it holds no complete
 snapshot for the (appliance, stream), when the appliance was claimed (registered) again after
@@ -20,9 +21,14 @@ Everything from the box is untrusted text: stored as text (the pages escape it),
 skipped (it stays in ``records``); a failure of the tracking itself is rolled back alone and
 forgets the stream's snapshot, so home asks for a new one instead of keeping a wrong inventory.
 
+Each device's firmware version (``version``: what discovery read over SNMP, "" when unknown)
+and the maker it names itself (``snmp_vendor``) came with migration 15 (:data:`FIRMWARE_SCHEMA`),
+which also forgets every stream's snapshot so each box is asked for one and home learns the
+versions of the devices it already had.
+
 Readers for the console and the report: :func:`devices_sync`, :func:`device_sync`,
-:func:`inventory_changes_sync` (pass the ``HomeDB`` or a connection; call on a database
-thread, e.g. ``await db.call(devices_sync, db, appliance)``).
+:func:`inventory_changes_sync`, :func:`firmware_sync` (pass the ``HomeDB`` or a connection;
+call on a database thread, e.g. ``await db.call(devices_sync, db, appliance)``).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final, Protocol
 
 from core.logs import get_log
+from core.report.inputs import DeviceFirmware
 from home.sql import Connection
 
 log = get_log("home")
@@ -43,7 +50,9 @@ MAX_TEXT_CHARS: Final = 256
 CHANGES: Final = frozenset(
     {"joined", "baseline", "added", "left", "returned", "ip_changed", "updated", "removed"}
 )
-_FIELDS: Final = ("mac", "ip", "name", "kind", "vendor", "model", "source", "state")
+_FIELDS: Final = (
+    "mac", "ip", "name", "kind", "vendor", "model", "source", "state", "version", "snmp_vendor"
+)  # fmt: skip
 _STATES: Final = frozenset({"present", "left"})
 _MAX_DEVICE_ID: Final = 2**62
 
@@ -93,6 +102,18 @@ INVENTORY_SCHEMA: Final = (
     )""",
 )
 
+# Migration 15 of home/migrations.py: each device's firmware version and SNMP maker, the
+# version before and after an upgrade in its change, and every stream's snapshot forgotten (home
+# asks each box for one: the versions of the devices it already had; a box of an older release
+# sends one without them, harmlessly).
+FIRMWARE_SCHEMA: Final = (
+    "ALTER TABLE devices ADD COLUMN version TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE devices ADD COLUMN snmp_vendor TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE device_changes ADD COLUMN version TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE device_changes ADD COLUMN old_version TEXT NOT NULL DEFAULT ''",
+    "DELETE FROM inventory_snapshots",
+)
+
 
 class HasConn(Protocol):
     """What the readers need of ``home.db.HomeDB``: this thread's connection."""
@@ -113,7 +134,10 @@ class HomeDevice:
     ``state``: "present" or "left" (discovery's presence: a device unseen for its leave time);
     ``watched``: its going away raises a "device down" alert on the box; ``first_seen`` /
     ``last_seen``: the box's wall clock (Unix seconds) as of the latest record;
-    ``updated_at``: home's clock when the row last changed.
+    ``updated_at``: home's clock when the row last changed; ``version``: the firmware / OS
+    version the device gave discovery over SNMP ("V2.10.3 build 7"; "" when not known);
+    ``snmp_vendor``: the maker it names itself over SNMP ("Brother"; ``vendor`` is its network
+    card's maker, "Brother industries, LTD."), "" when not known.
     """
 
     appliance: str
@@ -130,6 +154,8 @@ class HomeDevice:
     first_seen: float | None
     last_seen: float | None
     updated_at: float
+    version: str = ""
+    snmp_vendor: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,8 +168,9 @@ class DeviceChange:
     ``change``: joined (a new device discovered), baseline (found by a fresh box's first
     sweep: already there, not news), added (configured by a technician, or the gateway role),
     left, returned, ip_changed (``old_ip`` -> ``ip``), updated (``changed`` names the fields:
-    name, kind, vendor, model, mac), removed; ``at``: the box's wall clock when it happened.
-    ``name``/``kind``/``vendor``/``mac``/``ip``: the device as it was after the change.
+    name, kind, vendor, model, mac, version, ...), removed; ``at``: the box's wall clock when
+    it happened. ``name``/``kind``/``vendor``/``mac``/``ip``/``version``: the device as it was
+    after the change; ``old_version``: its firmware version before (when ``version`` changed).
     """
 
     appliance: str
@@ -157,6 +184,8 @@ class DeviceChange:
     kind: str
     vendor: str
     changed: tuple[str, ...]
+    version: str = ""
+    old_version: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "changed": list(self.changed)}
@@ -237,12 +266,13 @@ def _apply(conn: Connection, appliance: str, stream: str, rec: dict[str, Any], n
     snapshot = _text(body.get("snapshot")) if change == "snapshot" else ""
     conn.execute(
         "INSERT INTO devices (appliance, device_id, mac, ip, name, kind, vendor, model, source,"
-        " state, watched, first_seen, last_seen, updated_at, snapshot)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " state, version, snmp_vendor, watched, first_seen, last_seen, updated_at, snapshot)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (appliance, device_id) DO UPDATE SET mac = excluded.mac,"
         " ip = excluded.ip, name = excluded.name, kind = excluded.kind,"
         " vendor = excluded.vendor, model = excluded.model, source = excluded.source,"
-        " state = excluded.state, watched = excluded.watched,"
+        " state = excluded.state, version = excluded.version,"
+        " snmp_vendor = excluded.snmp_vendor, watched = excluded.watched,"
         " first_seen = excluded.first_seen, last_seen = excluded.last_seen,"
         " updated_at = excluded.updated_at, snapshot = excluded.snapshot",
         (
@@ -263,7 +293,18 @@ def _apply(conn: Connection, appliance: str, stream: str, rec: dict[str, Any], n
     listed = body.get("changed")
     changed = tuple(_text(f) for f in listed[:16]) if isinstance(listed, list) else ()
     old_ip = _text(old.get("ip"))
-    _change(conn, appliance, device_id, at, change, fields=fields, old_ip=old_ip, changed=changed)
+    old_version = _text(old.get("version")) if "version" in changed else ""
+    _change(
+        conn,
+        appliance,
+        device_id,
+        at,
+        change,
+        fields=fields,
+        old_ip=old_ip,
+        changed=changed,
+        old_version=old_version,
+    )
     if change in ("left", "returned") and "ip" in changed and old_ip and fields["ip"]:
         # It came back (or was last seen) at another address: that is a change of its own.
         _change(
@@ -288,10 +329,12 @@ def _change(
     fields: Mapping[str, str],
     old_ip: str = "",
     changed: tuple[str, ...] = (),
+    old_version: str = "",
 ) -> None:
     conn.execute(
         "INSERT INTO device_changes (appliance, device_id, at, change, mac, ip, old_ip, name,"
-        " kind, vendor, changed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " kind, vendor, changed, version, old_version)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             appliance,
             device_id,
@@ -304,6 +347,8 @@ def _change(
             fields.get("kind", ""),
             fields.get("vendor", ""),
             ",".join(changed),
+            fields.get("version", ""),
+            old_version,
         ),
     )
 
@@ -370,7 +415,7 @@ def snapshot_wanted(conn: Connection, appliance: str, stream: str, drops: Any) -
 
 _DEVICE_COLUMNS: Final = (
     "appliance, device_id, mac, ip, name, kind, vendor, model, source, state, watched,"
-    " first_seen, last_seen, updated_at"
+    " first_seen, last_seen, updated_at, version, snmp_vendor"
 )
 
 
@@ -415,8 +460,9 @@ def inventory_changes_sync(
     rows = (
         _conn(db)
         .execute(
-            "SELECT appliance, device_id, at, change, mac, ip, old_ip, name, kind, vendor, changed"
-            " FROM device_changes WHERE appliance = ? AND at >= ? AND at < ? ORDER BY at, id",
+            "SELECT appliance, device_id, at, change, mac, ip, old_ip, name, kind, vendor, changed,"
+            " version, old_version FROM device_changes WHERE appliance = ? AND at >= ? AND at < ?"
+            " ORDER BY at, id",
             (appliance, since, until),
         )
         .fetchall()
@@ -434,6 +480,29 @@ def inventory_changes_sync(
             kind=str(r[8]),
             vendor=str(r[9]),
             changed=tuple(f for f in str(r[10]).split(",") if f),
+            version=str(r[11]),
+            old_version=str(r[12]),
         )
         for r in rows
+    ]
+
+
+def firmware_sync(db: HasConn | Connection, appliance: str) -> list[DeviceFirmware]:
+    """The firmware of each device of one appliance whose version home knows (non-blank), by
+    device id, for the monthly report's firmware check (core/report/firmware.py): the version
+    as the device gave it (stripped), the maker it names itself over SNMP else its network
+    card's (as the box's own report does, web/report_data.py), and its model."""
+    rows = (
+        _conn(db)
+        .execute(
+            "SELECT device_id, version, snmp_vendor, vendor, model FROM devices"
+            " WHERE appliance = ? AND version <> '' ORDER BY device_id",
+            (appliance,),
+        )
+        .fetchall()
+    )
+    return [
+        DeviceFirmware(int(i), str(version).strip(), str(snmp_vendor or vendor), str(model))
+        for i, version, snmp_vendor, vendor, model in rows
+        if str(version).strip()
     ]

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.clock import Clock, system_clock
-from home.inventory import INVENTORY_SCHEMA
+from home.inventory import FIRMWARE_SCHEMA, INVENTORY_SCHEMA
 from home.notify.stored import SCHEMA as NOTIFY_SETTINGS_SCHEMA
 from home.report.schema import REPORT_SENDS_SCHEMA
 from home.sql import Connection, Dialect, ddl
@@ -378,6 +378,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     # 13: notification settings edited in the console, one row per saved version of the
     # [notify] document (home/notify/stored.py); the newest one is in force on every instance.
     (13, NOTIFY_SETTINGS_SCHEMA),
+    # 15: each device's firmware version and SNMP maker (home/inventory.py), for the console's
+    # device page and the monthly report's firmware check; every box is asked for a snapshot.
+    # (14 is the console's indexes, of another change.)
+    (15, FIRMWARE_SCHEMA),
 )
 
 MIGRATION_LOCK = "home-migrations"

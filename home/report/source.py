@@ -27,7 +27,7 @@ from typing import Any
 from core.report.forecast import DAY_S, WINDOW_DAYS
 from core.report.hours import BusinessHours, Period
 from core.report.inputs import Alert, Device, FirmwareRule, Happening, Point, ReportInput
-from home.inventory import HasConn, devices_sync, inventory_changes_sync
+from home.inventory import HasConn, devices_sync, firmware_sync, inventory_changes_sync
 
 REACHABLE_METRIC = "device.reachable"  # services/polling/service.py: store_result
 _MARGIN_S = 3600.0
@@ -300,9 +300,9 @@ def load_input_sync(
 ) -> ReportInput:
     """Everything the report of one site (appliance) and ``period`` needs, from home.
 
-    ``firmware_rules``: the MSP's ``[[report.firmware]]`` (home/report/monthly.py). Home's
-    inventory holds each device's maker and model but not its firmware version (the box does
-    not send it), so the rules reach the report and no device is judged by them yet."""
+    ``firmware_rules``: the MSP's ``[[report.firmware]]`` (home/report/monthly.py); they judge
+    each device's firmware version as home's inventory holds it (home/inventory.firmware_sync:
+    the version the box's discovery read over SNMP, carried by its device records)."""
     start_s, end_s = period.start_s, period.end_s
     trend_from = end_s - WINDOW_DAYS * DAY_S
     reach = _measurements(db, appliance, start_s - _MARGIN_S, end_s, (REACHABLE_METRIC,))
@@ -365,5 +365,6 @@ def load_input_sync(
         ),
         port_in_errors=errors["if.in_errors_ps"],
         port_out_errors=errors["if.out_errors_ps"],
+        firmware=firmware_sync(db, appliance),
         firmware_rules=firmware_rules,
     )

@@ -14,7 +14,17 @@ Home holds each site's device inventory (the MSP console's site page, the monthl
   record with the count. The box makes one when home's ingest answer says
   ``"inventory": "snapshot"`` (home never saw one for this stream, the box was claimed since,
   or device records were dropped since the last one) and no snapshot of its own is still
-  waiting in the outbox (:func:`snapshot_pending`), so repeated answers make one snapshot.
+  waiting in the outbox (:func:`snapshot_pending`), so repeated answers make one snapshot;
+  and once on its own after an upgrade that added a field (:func:`forward_due_snapshot`).
+
+Firmware version (``version``, discovery's SNMP identity ``attrs.snmp.version``) and the maker
+the device names itself (``snmp_vendor``, ``attrs.snmp.vendor``: "Brother", where ``vendor``
+is the network card's "Brother industries, LTD.") are tracked like the rest: an upgrade is an
+``updated`` record with ``changed: ["version"]``. A box upgraded to this release (uplink
+migration 4) fills both into ``uplink_device_sent`` from its inventory, so the new columns alone
+send nothing (no "updated" for every device), and marks one snapshot due, which the uplink
+service sends (:func:`forward_due_snapshot`): home learns the versions of the devices it
+already had from ``snapshot`` records, which are states, not changes.
 
 Lane 0 (priority): device records are few (a join, an address change, a name learnt), they
 give meaning to the alerts and events of lane 0 that name a device id (so they must not queue
@@ -24,6 +34,7 @@ Record body (all strings bounded to :data:`MAX_TEXT_CHARS`)::
 
     {"device_id": 7, "mac": "00:11:32:..", "ip": "198.18.0.20", "name": "nas",
      "kind": "nas", "vendor": "Synology", "model": "DS920+", "source": "arp",
+     "version": "DSM 7.2.1-69057", "snmp_vendor": "Synology",   # "" when not read
      "state": "present" | "left", "watched": true, "first_seen": 1795000000.0,
      "last_seen": 1795000300.0,
      "change": "joined" | "baseline" | "added" | "left" | "returned" | "ip_changed"
@@ -52,9 +63,16 @@ LANE_DEVICES: Final = 0  # priority: see the module docstring
 MAX_TEXT_CHARS: Final = 256
 #: How often the uplink service looks for device changes nobody forwarded (seconds).
 CHANGES_CHECK_S: Final = 30.0
-#: The fields whose change is news for home (last_seen moves at every sweep: not news).
-TRACKED: Final = ("mac", "ip", "name", "kind", "vendor", "model", "state")
+#: The fields whose change is news for home (last_seen moves at every sweep: not news), in
+#: the order of ``uplink_device_sent``'s columns.
+TRACKED: Final = ("mac", "ip", "name", "kind", "vendor", "model", "state", "version", "snmp_vendor")
+#: The fields ``uplink_device_sent`` had at its creation (uplink migration 3).
+_TRACKED_V3: Final = TRACKED[:7]
+#: Fields read out of the attrs JSON (the costly part of the comparison: compared last).
+_FROM_ATTRS: Final = frozenset({"model", "version", "snmp_vendor"})
 _SNAPSHOT_KEY: Final = "uplink.inventory_snapshot"
+#: Set by a migration that added a tracked field: one snapshot is due (see the module).
+_SNAPSHOT_DUE_KEY: Final = "uplink.inventory_snapshot_due"
 
 
 def create_sent_table(conn: sqlite3.Connection) -> None:
@@ -73,7 +91,34 @@ def create_sent_table(conn: sqlite3.Connection) -> None:
             state TEXT NOT NULL
         )"""
     )
-    conn.execute(f"INSERT INTO uplink_device_sent {_current_sql(conn)}")
+    columns = ", ".join(("device_id", *_TRACKED_V3))
+    conn.execute(
+        f"INSERT INTO uplink_device_sent ({columns}) {_current_sql(conn, fields=_TRACKED_V3)}"
+    )
+
+
+def add_sent_firmware(conn: sqlite3.Connection) -> None:
+    """Migration: ``version`` and ``snmp_vendor`` in what home was sent, filled from today's
+    inventory (the new columns alone must not make an "updated" record of every device), and
+    one snapshot marked due so home learns them (:func:`forward_due_snapshot`). Additive:
+    older firmware names its columns and runs on this table unharmed."""
+    for field in ("version", "snmp_vendor"):
+        conn.execute(f"ALTER TABLE uplink_device_sent ADD COLUMN {field} TEXT NOT NULL DEFAULT ''")
+    if not _has_table(conn, "devices"):
+        return
+    conn.execute(
+        "UPDATE uplink_device_sent SET"
+        f" version = COALESCE((SELECT {_EXPR['version']} FROM devices d"
+        " WHERE d.id = uplink_device_sent.device_id), ''),"
+        f" snmp_vendor = COALESCE((SELECT {_EXPR['snmp_vendor']} FROM devices d"
+        " WHERE d.id = uplink_device_sent.device_id), '')"
+    )
+    if conn.execute("SELECT 1 FROM devices LIMIT 1").fetchone() is not None:
+        conn.execute(
+            "INSERT INTO kv (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (_SNAPSHOT_DUE_KEY, json.dumps({"why": "uplink migration 4: version, snmp_vendor"})),
+        )
 
 
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:
@@ -81,9 +126,34 @@ def _has_table(conn: sqlite3.Connection, name: str) -> bool:
     return row.fetchone() is not None
 
 
-def _current_sql(conn: sqlite3.Connection, extra: str = "") -> str:
-    """SELECT of each device's tracked state (device_id, then :data:`TRACKED` in order),
-    normalised to text, bounded like the records; ``extra`` columns are appended."""
+def _column(name: str) -> str:
+    return f"substr(COALESCE(d.{name}, ''), 1, {MAX_TEXT_CHARS})"
+
+
+def _attr(path: str) -> str:
+    """A text out of the attrs JSON ("" when absent or the JSON is damaged), bounded."""
+    return (
+        "substr(COALESCE(CASE WHEN json_valid(d.attrs) THEN CAST(json_extract(d.attrs,"
+        f" '{path}') AS TEXT) END, ''), 1, {MAX_TEXT_CHARS})"
+    )
+
+
+#: Each tracked field but ``state`` as an SQL expression over ``devices d``: text, bounded.
+_EXPR: Final = {
+    **{f: _column(f) for f in ("mac", "ip", "name", "kind", "vendor")},
+    "model": _attr("$.model"),
+    # discovery's SNMP identity (services/discovery/snmp_identity.py SnmpIdentity.as_attrs)
+    "version": _attr("$.snmp.version"),
+    "snmp_vendor": _attr("$.snmp.vendor"),
+}
+
+
+def _current_sql(
+    conn: sqlite3.Connection, extra: str = "", fields: tuple[str, ...] = TRACKED
+) -> str:
+    """SELECT of each device's tracked state (device_id, then ``fields`` in order, by default
+    :data:`TRACKED`), normalised to text, bounded like the records; ``extra`` columns are
+    appended."""
     presence = _has_table(conn, "device_presence")
     state = (
         "CASE WHEN COALESCE(p.present, 1) = 1 THEN 'present' ELSE 'left' END"
@@ -91,21 +161,12 @@ def _current_sql(conn: sqlite3.Connection, extra: str = "") -> str:
         else "'present'"
     )
     join = " LEFT JOIN device_presence p ON p.device_id = d.id" if presence else ""
-    n = MAX_TEXT_CHARS
-    columns = [
-        "d.id",
-        f"substr(COALESCE(d.mac, ''), 1, {n})",
-        f"substr(COALESCE(d.ip, ''), 1, {n})",
-        f"substr(COALESCE(d.name, ''), 1, {n})",
-        f"substr(COALESCE(d.kind, ''), 1, {n})",
-        f"substr(COALESCE(d.vendor, ''), 1, {n})",
-        "substr(COALESCE(CASE WHEN json_valid(d.attrs) THEN CAST(json_extract(d.attrs,"
-        f" '$.model') AS TEXT) END, ''), 1, {n})",
-        state,
-    ]
+    columns = ["d.id", *(state if f == "state" else _EXPR[f] for f in fields)]
     return f"SELECT {', '.join(columns)}{extra} FROM devices d{join}"
 
 
+#: Columns of ``_current_sql``: device_id and :data:`TRACKED`.
+_WIDTH: Final = 1 + len(TRACKED)
 _EXTRA: Final = (
     ", COALESCE(d.source, ''), d.first_seen, d.last_seen,"
     " CASE WHEN json_valid(d.attrs) THEN json_extract(d.attrs, '$.monitored') END"
@@ -114,7 +175,8 @@ _EXTRA: Final = (
 
 def _body(row: tuple[Any, ...], watched_kinds: frozenset[str]) -> dict[str, Any]:
     """A device record's body from a row of ``_current_sql(conn, _EXTRA)``."""
-    device_id, mac, ip, name, kind, vendor, model, state, source, first, last, monitored = row
+    device_id, mac, ip, name, kind, vendor, model, state, version, snmp_vendor = row[:_WIDTH]
+    source, first, last, monitored = row[_WIDTH:]
     return {
         "device_id": int(device_id),
         "mac": mac,
@@ -123,6 +185,8 @@ def _body(row: tuple[Any, ...], watched_kinds: frozenset[str]) -> dict[str, Any]
         "kind": kind,
         "vendor": vendor,
         "model": model,
+        "version": version,
+        "snmp_vendor": snmp_vendor,
         "source": str(source)[:MAX_TEXT_CHARS],
         "state": state,
         # Does its going away raise "device down" (services/alerting/rules.watched_for_down)?
@@ -133,12 +197,13 @@ def _body(row: tuple[Any, ...], watched_kinds: frozenset[str]) -> dict[str, Any]
 
 
 def _remember(tx: Tx, rows: Iterable[tuple[Any, ...]]) -> None:
+    columns = ", ".join(("device_id", *TRACKED))
+    marks = ", ".join("?" * _WIDTH)
+    updates = ", ".join(f"{f} = excluded.{f}" for f in TRACKED)
     tx.conn.executemany(
-        "INSERT INTO uplink_device_sent (device_id, mac, ip, name, kind, vendor, model, state)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
-        " mac = excluded.mac, ip = excluded.ip, name = excluded.name, kind = excluded.kind,"
-        " vendor = excluded.vendor, model = excluded.model, state = excluded.state",
-        [tuple(r[:8]) for r in rows],
+        f"INSERT INTO uplink_device_sent ({columns}) VALUES ({marks})"
+        f" ON CONFLICT (device_id) DO UPDATE SET {updates}",
+        [tuple(r[:_WIDTH]) for r in rows],
     )
 
 
@@ -200,21 +265,23 @@ def forward_changes(tx: Tx, watched_kinds: Iterable[str] = ()) -> int:
 def _forward_changes(tx: Tx, kinds: frozenset[str]) -> int:
     conn = tx.conn
     sent_cols = ", ".join(f"s.{c}" for c in TRACKED)
-    # The model (read out of the attrs JSON, the costly part) is compared last: SQLite stops
+    # The fields read out of the attrs JSON (the costly part) are compared last: SQLite stops
     # at the first difference, and most rows differ in nothing.
-    order = sorted(range(len(TRACKED)), key=lambda i: TRACKED[i] == "model")
+    order = sorted(range(len(TRACKED)), key=lambda i: TRACKED[i] in _FROM_ATTRS)
     differs = " OR ".join(f"s.{TRACKED[i]} IS NOT cur.c{i + 1}" for i in order)
     current = _current_sql(conn, _EXTRA)
-    # The current state's columns named (c0 = id, c1..c7 = TRACKED, c8.. = extra).
+    # The current state's columns named (c0 = id, c1.. = TRACKED, then the extra four).
+    width = _WIDTH + 4
+    names = ", ".join(f"c{i}" for i in range(width))
     rows = conn.execute(
-        "WITH cur (c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11) AS"
+        f"WITH cur ({names}) AS"
         f" ({current}) SELECT cur.*, s.device_id, {sent_cols} FROM cur"
         " LEFT JOIN uplink_device_sent s ON s.device_id = cur.c0"
         f" WHERE s.device_id IS NULL OR {differs} ORDER BY cur.c0"
     ).fetchall()
     for row in rows:
-        sent = None if row[12] is None else tuple(row[13:])
-        tx.forward(KIND_DEVICE, _classify(tx, _body(row[:12], kinds), sent), LANE_DEVICES)
+        sent = None if row[width] is None else tuple(row[width + 1 :])
+        tx.forward(KIND_DEVICE, _classify(tx, _body(row[:width], kinds), sent), LANE_DEVICES)
     _remember(tx, rows)
     gone = conn.execute(
         "SELECT device_id FROM uplink_device_sent WHERE device_id NOT IN (SELECT id FROM devices)"
@@ -254,6 +321,8 @@ def forward_snapshot(tx: Tx, watched_kinds: Iterable[str] = ()) -> str:
     conn = tx.conn
     kinds = frozenset(watched_kinds)
     snapshot = secrets.token_hex(8)
+    # Every snapshot of this release carries every tracked field: none is due any more.
+    conn.execute("DELETE FROM kv WHERE key = ?", (_SNAPSHOT_DUE_KEY,))
     rows = conn.execute(f"{_current_sql(conn, _EXTRA)} ORDER BY d.id").fetchall()
     if not rows:
         # Nothing to tell (no discovery, nothing configured): home keeps asking, and gets
@@ -282,3 +351,22 @@ def forward_snapshot(tx: Tx, watched_kinds: Iterable[str] = ()) -> str:
         (_SNAPSHOT_KEY, json.dumps({"id": snapshot, "seq": int(last[0] or 0)})),
     )
     return snapshot
+
+
+def snapshot_due(conn: sqlite3.Connection) -> bool:
+    """Did a migration mark a snapshot due (a tracked field home does not know yet)?"""
+    row = conn.execute("SELECT 1 FROM kv WHERE key = ?", (_SNAPSHOT_DUE_KEY,)).fetchone()
+    return row is not None
+
+
+def forward_due_snapshot(tx: Tx, watched_kinds: Iterable[str] = ()) -> str:
+    """Forward the snapshot a migration marked due (uplink migration 4: the firmware version
+    and SNMP maker home has not been told of the devices it already had); returns its id, or
+    "" when none is due. Made even while an older snapshot waits in the outbox: that one was
+    made by older firmware (any snapshot of this release clears the mark) and lacks the fields.
+    The uplink service calls it before each changes check; one snapshot per upgrade."""
+    if not snapshot_due(tx.conn):
+        return ""
+    made = forward_snapshot(tx, watched_kinds)
+    tx.conn.execute("DELETE FROM kv WHERE key = ?", (_SNAPSHOT_DUE_KEY,))
+    return made

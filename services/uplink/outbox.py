@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.store import Migration, MigrationChain, Tx, sql
-from services.uplink.devices import create_sent_table
+from services.uplink.devices import add_sent_firmware, create_sent_table
 
 LANE_PRIORITY = 0
 LANE_BULK = 1
@@ -81,6 +81,8 @@ UPLINK_CHAIN = MigrationChain(
         Migration(2, "stream id and lane pointers", _init_stream),
         # What home was told of each device (services/uplink/devices.py).
         Migration(3, "device records sent to home", create_sent_table),
+        # The firmware version and SNMP maker in them (filled from the inventory: no flood).
+        Migration(4, "device firmware version sent to home", add_sent_firmware),
     ),
 )
 

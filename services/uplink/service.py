@@ -281,13 +281,24 @@ class UplinkService:
 
     async def _device_changes_loop(self) -> None:
         """Forward device changes that no writer forwarded itself (discovery and polling
-        do, in their own transactions; anything else is caught here)."""
+        do, in their own transactions; anything else is caught here), and a snapshot an
+        upgrade marked due."""
         kinds = self.ctx.config.alerting.down_alert_kinds
+
+        def check(tx: Tx) -> str:
+            # Changes first (a snapshot would record them as a state, not as changes), then
+            # a snapshot an upgrade marked due (devices.forward_due_snapshot).
+            devices.forward_changes(tx, kinds)
+            return devices.forward_due_snapshot(tx, kinds)
+
         while True:
             try:
-                await self.ctx.store.write(lambda tx: devices.forward_changes(tx, kinds))
+                made = await self.ctx.store.write(check)
             except StoreError as exc:
                 log.warning("uplink.device_changes_failed", error=str(exc))
+            else:
+                if made:
+                    log.info("uplink.inventory_snapshot", snapshot=made, why="due after upgrade")
             await asyncio.sleep(devices.CHANGES_CHECK_S)
 
     async def _backlog_loop(self) -> None:
