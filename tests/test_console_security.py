@@ -307,6 +307,13 @@ async def test_no_password_hash_or_secret_in_any_page_or_api_answer(
         device = {"change": "joined", "device_id": 7, "ip": "198.18.0.9", "name": "nas"}
         await s.call(inventory.track, "op-a", "s1", [{"kind": "device", "ts": time.time(),
                                                       "body": device}], time.time())  # fmt: skip
+        # One record this month, so the site has a monthly report (home/console/reports.py).
+        await s.call(lambda conn: conn.execute(
+            "INSERT INTO records (appliance, stream, seq, lane, kind, ts, synced, body,"
+            " received_at) VALUES ('op-a', 's1', 1, 1, 'measurement', ?, 1, ?, ?)",
+            (time.time(), '{"device_id":7,"metric":"device.reachable","value":1}', time.time()),
+        ))  # fmt: skip
+        month = time.strftime("%Y-%m", time.gmtime())  # the site's zone: UTC without [notify]
         secrets_ = [h for (h,) in await s.rows("SELECT password_hash FROM console_users")]
         secrets_ += [h for (h,) in await s.rows("SELECT token_hash FROM console_tokens")] + [
             h for (h,) in await s.rows("SELECT token_hash FROM console_sessions")
@@ -319,10 +326,17 @@ async def test_no_password_hash_or_secret_in_any_page_or_api_answer(
             pages = [p for m, p, _h in _guarded_routes(s) if m == "GET" and "stream" not in p]
             answers = []
             for path in pages:
-                status, text, _ = await c.get(
-                    path.replace("{appliance}", "op-a").replace("{device_id}", "7")
-                )
-                assert status in (200, 301, 303), (path, status)  # / and /fleet redirect
+                url = path.replace("{appliance}", "op-a").replace("{device_id}", "7")
+                url = url.replace("{month}", month)
+                if url.endswith(".pdf"):  # bytes: searched for the secrets as latin-1 text
+                    cookie = "; ".join(f"{k}={v}" for k, v in c.cookies.items())
+                    async with c.http.get(c.url + url, headers={"Cookie": cookie}) as response:
+                        body = await response.read()
+                    assert response.status == 200 and body.startswith(b"%PDF"), (path, body[:200])
+                    answers.append((path, body.decode("latin-1")))
+                    continue
+                status, text, _ = await c.get(url)
+                assert status in (200, 301, 303), (path, status, text[:200])  # / and /fleet
                 answers.append((path, text))
             status, text, _ = await c.get(
                 "/api/v1/console/users", headers={"Authorization": f"Bearer {token}"}
