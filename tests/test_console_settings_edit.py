@@ -32,7 +32,14 @@ from home.notify.config import EmailChannel, WebhookChannel, parse
 from home.notify.worker import SETTINGS_POLL_S, Notifier
 from simsite.harness.ports import free_tcp_port
 from tests.console_support import Client, Served, client, served
-from tests.notify_support import SECRET_TEXT, SMTP_PASSWORD, Hit, sinks, verify_signature
+from tests.notify_support import (
+    SECRET_TEXT,
+    SMTP_PASSWORD,
+    Box,
+    Hit,
+    sinks,
+    verify_signature,
+)
 
 pytestmark = pytest.mark.usefixtures("home_backend")
 
@@ -171,8 +178,10 @@ async def test_admin_edits_recipients_and_hours_and_a_second_instance_sends_with
             old_to = 'to = ["helpdesk@msp.example"]'
             old_hours = 'end = "18:00"\nholidays = ["2026-12-25"]'
             assert old_to in text and old_hours in text, text
-            edited = text.replace(old_to, 'to = ["oncall@msp.example"]').replace(
-                old_hours, 'end = "16:30"\nholidays = ["2026-12-24", "2026-12-25"]'
+            edited = (
+                text.replace(old_to, 'to = ["oncall@msp.example"]')
+                .replace(old_hours, 'end = "16:30"\nholidays = ["2026-12-24", "2026-12-25"]')
+                .replace('fallback = "service"', 'fallback = "service"\ngroup_wait_s = 0')
             )
             status, _, answer = await c.post(
                 "/console/settings", {"toml": edited, "base_version": str(base)}
@@ -214,11 +223,23 @@ async def test_admin_edits_recipients_and_hours_and_a_second_instance_sends_with
                     status, page, _ = await c2.post("/console/settings/test", {"channel": channel})
                     assert status == 200 and f"Test message sent on {channel}" in page, page
                     no_secret(page)
-        assert smtp.logins == ["outpost"]
-        [mail] = smtp.messages
-        assert mail["To"] == "oncall@msp.example"
-        [(token, hit)] = hook.hits
-        assert token == URL_TOKEN and verify_signature(SECRET_TEXT, hit)
+            # A planned notification: an alert ingested by the second instance is sent (by
+            # whichever instance runs the worker) with the saved group wait and recipients.
+            box = Box(b.db, "op-5d1e0c7a2b", "Dental")
+            await box.register()
+            await box.alert("ups.on_battery:3", "open", "major", "UPS on battery")
+            deadline = time.monotonic() + 30.0
+            while time.monotonic() < deadline:
+                if len(smtp.messages) >= 2 and len(hook.hits) >= 2:
+                    break
+                await asyncio.sleep(0.2)
+        assert smtp.logins == ["outpost", "outpost"]
+        test_mail, alert_mail = smtp.messages
+        assert test_mail["To"] == alert_mail["To"] == "oncall@msp.example"
+        assert "UPS on battery" in str(alert_mail["Subject"])
+        assert len(hook.hits) == 2
+        for token, hit in hook.hits:
+            assert token == URL_TOKEN and verify_signature(SECRET_TEXT, hit)
 
 
 async def test_audit_names_the_change_without_secrets_and_api_put_keeps_them(
