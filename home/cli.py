@@ -26,7 +26,7 @@ from home.db import HomeDB, database_location
 from home.migrations import MIGRATIONS, current_version, migrate
 from home.notify.cli import add_commands as add_notify_commands
 from home.notify.cli import load as load_notify
-from home.notify.config import NotifyConfigError
+from home.notify.config import Hours, NotifyConfigError
 from home.notify.stored import Source
 from home.notify.worker import Notifier
 from home.remote_cli import add_commands as add_remote_commands
@@ -147,13 +147,20 @@ def cmd_run(args: argparse.Namespace) -> int:
                 report_config=report_config,
             )
         )
+
+        def hours_in_force(site: str) -> Hours:
+            # Read at each use, not bound once: a version saved in the console wins over the
+            # file's, and the Notifier swaps its config when it applies one.
+            config = notifier.config if notifier is not None else notify_config
+            return config.hours_for(site)
+
         mailer = None
         if report_config is not None:
             mailer = asyncio.create_task(
                 run_mailer(
                     database_location(data_dir, args.database or conf.get("database") or ""),
                     report_config,
-                    notify_config.hours_for,
+                    hours_in_force,
                 )
             )
             task.add_done_callback(lambda _: mailer.cancel())
