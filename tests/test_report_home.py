@@ -129,9 +129,17 @@ def test_home_reports_what_the_box_reports(home_month: tuple[HomeDB, Path, Truth
     assert [(p.title, p.started_s, p.ended_s) for p in home.problems] == [
         (p.title, p.started_s, p.ended_s) for p in box.problems
     ]
-    assert len(home.problems) == 5
+    assert len(home.problems) == 6
     assert home.site_bh_pct == pytest.approx(box.site_bh_pct, abs=1e-9)
     assert [o.due_s for o in home.outlook] == [o.due_s for o in box.outlook]
+    # The same things coming (the UPS battery, the growing errors, the forecasts); home holds
+    # no port labels (the box's topology), so it names the port as the switch does.
+    assert len(home.outlook) == 4
+    assert [o.title for o in home.outlook] == [
+        o.title.replace('connection "front desk" (port Gi0/12)', 'connection on port "Gi0/12"')
+        for o in box.outlook
+    ]
+    assert [o.detail for o in home.outlook] == [o.detail for o in box.outlook]
     joined = [c for c in home.changes if c.kind == "joined"]
     assert len(joined) == 1 and joined[0].needs_look
     assert abs(joined[0].ts - truth.unknown_joined_s) <= INTERVAL_S
@@ -297,7 +305,21 @@ def test_report_settings_name_the_fix() -> None:
         notify,
     )  # fmt: skip
     assert good.contacts == {SITE: ("owner@dental.example",)}
+    assert good.firmware_rules == ()
+    rules = parse_report_config(
+        {"channel": "office-mail",
+         "firmware": [{"vendor": "Brother", "minimum": "1.60", "reason": "a security fix"}]},
+        notify,
+    ).firmware_rules  # fmt: skip
+    assert [(r.vendor, r.model, r.minimum, r.reason) for r in rules] == [
+        ("Brother", "*", "1.60", "a security fix")
+    ]
     for table, fix in (
+        (
+            {"channel": "office-mail", "firmware": [{"vendor": "Brother", "minimum": "latest"}]},
+            r"report\.firmware\[0\]\.minimum: 'latest' has no number",
+        ),
+        ({"channel": "office-mail", "firmware": {"vendor": "Brother"}}, "a list of rules"),
         ({"channel": "pager"}, "not an email channel"),
         ({"channel": "office-mail", "sites": {SITE: {"to": "owner"}}}, "a list of email"),
         ({"channel": "office-mail", "accent": "teal"}, "not a colour"),

@@ -4,9 +4,11 @@ October 2026 of the demo office is written through the real store, polling's wri
 alerting service (simsite/harness/report_month.py) with planted incidents whose truth is
 known: the file server down two hours on a Wednesday afternoon and twenty minutes on a
 Saturday night, a UPS on battery, the NAS volume filling at 0.9 points a day, the printer's
-toner falling 1.3 points a day, an unknown device joining, a technician's acknowledgement and
-the appliance off for three hours (no data: unknown, not up). The report must list exactly
-those, with the right times, and the page must pass the 60-second test. Screenshots:
+toner falling 1.3 points a day, the UPS asking for a new battery from 12 October, a switch
+port's transmission errors growing all month (beside a port with a steady trickle and one with
+a single burst), an unknown device joining, a technician's acknowledgement and the appliance off
+for three hours (no data: unknown, not up). The report must list exactly those, with the right
+times, and the page must pass the 60-second test. Screenshots:
 test-artifacts/screenshots/report-*.png.
 """
 
@@ -106,6 +108,7 @@ def test_the_report_lists_exactly_the_planted_incidents(month: tuple[Path, Truth
             ("device.down", "File server"),
             ("device.down", "File server"),
             ("ups.on_battery", "Server room UPS"),
+            ("ups.battery_replace", "Server room UPS"),
             ("supply.low", "Front desk printer"),
             ("volume.full", "Backup NAS"),
         ]
@@ -194,6 +197,27 @@ def test_forecasts_land_within_two_days_of_the_planted_dates(month: tuple[Path, 
     empty = next(o for o in report.outlook if o.series and o.series[0] == "supply")
     assert empty.due_s is not None
     assert abs(empty.due_s - truth.toner_empty_s) < 2 * DAY_S
+
+
+def test_what_is_coming_names_the_battery_and_the_worn_cable(month: tuple[Path, Truth]) -> None:
+    db, truth = month
+    report = _report(db)
+    undated = [o.title for o in report.outlook if o.due_s is None]
+    asked = datetime.fromtimestamp(truth.battery_replace_s, TZ)
+    assert undated == [
+        f"Server room UPS asked for a new battery on {asked.day} October",
+        'Office switch: the connection "front desk" (port Gi0/12) shows more and more '
+        "transmission errors",
+    ]  # the steady port Gi0/1 and the one-burst port Gi0/2 are not there
+    errors = next(o for o in report.outlook if "Gi0/12" in o.title)
+    # The planted rate ends at 0.02 a second: 1728 errors a day.
+    said = re.search(r"about ([\d,]+) errors a day", errors.detail)
+    assert said is not None, errors.detail
+    assert abs(float(said[1].replace(",", "")) - 1728) < 0.1 * 1728, errors.detail
+    battery = next(o for o in report.outlook if "battery" in o.title)
+    assert "31 October" in battery.detail  # still asking at the month's last reading
+    dated = [o for o in report.outlook if o.due_s is not None]
+    assert [o.series[0] for o in dated if o.series] == ["supply", "volume"]
 
 
 def test_changes_and_what_the_msp_did(month: tuple[Path, Truth]) -> None:

@@ -11,6 +11,7 @@ ip_changed, the page's alert.acked). Runs on a store reader thread (``store.read
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
@@ -111,17 +112,19 @@ def _happenings(conn: sqlite3.Connection, start_s: float, end_s: float) -> list[
 def _daily_means(
     conn: sqlite3.Connection, metric: str, start_s: float, end_s: float
 ) -> dict[tuple[int, str], list[Point]]:
-    """(device id, instance) -> one point a day back from ``end_s``: (the day's middle, the
-    mean of its values, negatives as 0), in time order. For the error rates: a switch's ports
-    read every minute are millions of rows a month; the report needs only a count a day
-    (core/report/port_errors.py), so SQLite averages them."""
+    """(device id, instance) -> one point a day back from ``end_s`` over [start_s, end_s): (the
+    day's middle, the mean of its values, negatives as 0), in time order. Days are [start_s +
+    k days, start_s + k + 1 days), as in core.report.port_errors.daily_errors. For the error
+    rates: a switch's ports read every minute are millions of rows a month; the report needs
+    only a count a day, so SQLite averages them."""
     out: dict[tuple[int, str], list[Point]] = defaultdict(list)
+    last_day = max(0, math.ceil((end_s - start_s) / DAY_S) - 1)
     rows = conn.execute(
-        "SELECT s.device_id, s.instance, CAST((? - m.ts) / ? AS INTEGER) AS day,"
+        "SELECT s.device_id, s.instance, ? - CAST((m.ts - ?) / ? AS INTEGER) AS day,"
         " AVG(MAX(m.value, 0)) FROM series s JOIN measurements m ON m.series = s.id"
         " WHERE s.metric = ? AND s.device_id IS NOT NULL AND m.value IS NOT NULL"
         " AND m.ts >= ? AND m.ts < ? GROUP BY s.id, day ORDER BY s.id, day DESC",
-        (end_s, DAY_S, metric, start_s, end_s),
+        (last_day, start_s, DAY_S, metric, start_s, end_s),
     )
     for device_id, instance, day, mean in rows:
         out[(int(device_id), str(instance))].append((end_s - (int(day) + 0.5) * DAY_S, mean))

@@ -44,14 +44,18 @@ class Growing:
 
 def daily_errors(directions: Sequence[Sequence[Point]], end_s: float) -> dict[int, float]:
     """Days back from ``end_s`` (0: the last 24 h) -> estimated errors that day, both
-    directions added; a day without any reading is absent."""
+    directions added; a day without any reading is absent. The window [end - WINDOW_DAYS, end)
+    is cut into days from its start (each day includes its first instant, as an hourly
+    roll-up does), counted back from the end."""
+    last_day = int(WINDOW_DAYS) - 1
     out: dict[int, float] = defaultdict(float)
     for points in directions:
         sums: dict[int, list[float]] = defaultdict(list)
         for ts, value in points:
-            if value is None or not end_s - WINDOW_DAYS * DAY_S < ts < end_s:
+            if value is None or not end_s - WINDOW_DAYS * DAY_S <= ts < end_s:
                 continue
-            sums[int((end_s - ts) // DAY_S)].append(max(0.0, value))
+            day = last_day - int((ts - (end_s - WINDOW_DAYS * DAY_S)) // DAY_S)
+            sums[day].append(max(0.0, value))
         for day, values in sums.items():
             out[day] += sum(values) / len(values) * DAY_S
     return dict(out)

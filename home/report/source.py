@@ -20,6 +20,7 @@ All functions here are synchronous: call them on a database thread (``await db.c
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import replace
 from typing import Any
@@ -143,33 +144,39 @@ _ERROR_METRICS = ("if.in_errors_ps", "if.out_errors_ps")
 def _daily_means(
     db: HasConn, appliance: str, start_s: float, end_s: float, metrics: tuple[str, ...]
 ) -> dict[str, dict[tuple[int, str], list[Point]]]:
-    """metric -> (device id, instance) -> one point a day back from ``end_s``: (the day's
-    middle, the mean of its values), in time order; the raw records and the hourly roll-ups
-    (which replaced the raw rows they count, so nothing is counted twice) averaged together.
-    A switch's ports read every minute are millions of rows a month: the database groups them."""
+    """metric -> (device id, instance) -> one point a day back from ``end_s`` over [start_s,
+    end_s): (the day's middle, the mean of its values), in time order; days are [start_s + k
+    days, start_s + k + 1 days), as in core.report.port_errors.daily_errors. The raw records
+    and the hourly roll-ups (which replaced the raw rows they count, so nothing is counted
+    twice) are averaged together. A switch's ports read every minute are millions of rows a
+    month: the database groups them."""
     conn = db.conn
     value = conn.json_number("body", "value")
     likes = " OR ".join("body LIKE ?" for _ in metrics)
     sums: dict[tuple[str, int, str, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    last_day = max(0, math.ceil((end_s - start_s) / DAY_S) - 1)
     raw = conn.execute(
         f"SELECT {conn.json_text('body', 'metric')}, {conn.json_number('body', 'device_id')},"
-        f" {conn.json_text('body', 'instance')}, {conn.floor_div('(? - ts)', DAY_S)},"
+        f" {conn.json_text('body', 'instance')}, {conn.floor_div('(ts - ?)', DAY_S)},"
         f" SUM(CASE WHEN {value} < 0 THEN 0 ELSE {value} END), COUNT({value})"
         " FROM records WHERE appliance = ? AND kind = 'measurement' AND ts >= ? AND ts < ?"
         f" AND ({likes}) GROUP BY 1, 2, 3, 4",
-        (end_s, appliance, start_s, end_s, *(f'%"metric":"{m}"%' for m in metrics)),
+        (start_s, appliance, start_s, end_s, *(f'%"metric":"{m}"%' for m in metrics)),
     ).fetchall()
     marks = ", ".join("?" for _ in metrics)
     rolled = conn.execute(
-        f"SELECT metric, device_id, instance, {conn.floor_div('(? - hour - 1800)', DAY_S)},"
+        f"SELECT metric, device_id, instance, {conn.floor_div('(hour + 1800 - ?)', DAY_S)},"
         f" SUM(vsum), SUM(n) FROM rollups_hourly WHERE appliance = ? AND metric IN ({marks})"
         " AND hour >= ? AND hour < ? AND n > 0 GROUP BY 1, 2, 3, 4",
-        (end_s, appliance, *metrics, start_s, end_s),
+        (start_s, appliance, *metrics, start_s, end_s),
     ).fetchall()
-    for metric, device_id, instance, day, total, n in [*raw, *rolled]:
-        if metric not in metrics or device_id is None or day is None or not n or total is None:
+    for metric, device_id, instance, day_from_start, total, n in [*raw, *rolled]:
+        if metric not in metrics or device_id is None or day_from_start is None:
             continue
-        acc = sums[(str(metric), int(device_id), str(instance or ""), int(day))]
+        if not n or total is None:
+            continue
+        day = last_day - int(day_from_start)  # days back from the end
+        acc = sums[(str(metric), int(device_id), str(instance or ""), day)]
         acc[0] += float(total)
         acc[1] += float(n)
     out: dict[str, dict[tuple[int, str], list[Point]]] = {m: defaultdict(list) for m in metrics}

@@ -73,6 +73,14 @@ VOLUME_PER_DAY = 0.9
 SUPPLY = "black toner"
 SUPPLY_START_PCT = 45.0
 SUPPLY_PER_DAY = -1.3
+# The switch's ports: "Gi0/12" (labelled "front desk" on the switch) with inbound errors growing
+# from none to 0.02 a second (1728 a day) over the month: a worn cable; "Gi0/1" with a steady
+# 0.01 a second (no trend); "Gi0/2" with one burst of 0.9 a second for two hours. All far below
+# alerting's 1 error a second: no alert, only the report's outlook sees the growth.
+GROWING_PORT, GROWING_LABEL = "Gi0/12", "front desk"
+GROWING_ERRORS_PS = 0.02  # at the end of the month
+FLAT_PORT, FLAT_ERRORS_PS = "Gi0/1", 0.01
+BURST_PORT, BURST_ERRORS_PS = "Gi0/2", 0.9
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,8 @@ class Truth:
     on_battery: tuple[float, float] = (local(2026, 10, 20, 10, 0), local(2026, 10, 20, 10, 25))
     box_off: tuple[float, float] = (local(2026, 10, 22, 9, 0), local(2026, 10, 22, 12, 0))
     unknown_joined_s: float = local(2026, 10, 14, 10, 12)
+    battery_replace_s: float = local(2026, 10, 12, 14, 0)  # the UPS asks from then on
+    error_burst: tuple[float, float] = (local(2026, 10, 8, 11, 0), local(2026, 10, 8, 13, 0))
     ack_s: float = local(2026, 10, 14, 14, 20)
     volume_full_s: float = START_S + (100.0 - VOLUME_START_PCT) / VOLUME_PER_DAY * DAY_S
     volume_80_s: float = START_S + (80.0 - VOLUME_START_PCT) / VOLUME_PER_DAY * DAY_S
@@ -131,7 +141,25 @@ def toner_pct(t: float) -> float:
     return round(max(0.0, SUPPLY_START_PCT + SUPPLY_PER_DAY * days + _wobble(t)), 2)
 
 
+def port_errors_ps(port: str, t: float, truth: Truth) -> float:
+    """The planted inbound error rate of a switch port at ``t``, errors a second."""
+    if port == GROWING_PORT:
+        return round(GROWING_ERRORS_PS * max(0.0, t - START_S) / (END_S - START_S), 6)
+    if port == FLAT_PORT:
+        return FLAT_ERRORS_PS
+    return BURST_ERRORS_PS if truth.error_burst[0] <= t < truth.error_burst[1] else 0.0
+
+
 def _readings(d: PlannedDevice, t: float, truth: Truth) -> tuple[Reading, ...]:
+    if d.kind == "switch":
+        return tuple(
+            r
+            for port in (FLAT_PORT, BURST_PORT, GROWING_PORT)
+            for r in (
+                Reading("if.in_errors_ps", port_errors_ps(port, t, truth), port, "1/s"),
+                Reading("if.out_errors_ps", 0.0, port, "1/s"),
+            )
+        )
     if d.kind == "nas":
         return (Reading("storage.used_pct", volume_pct(t), VOLUME, "%"),)
     if d.kind == "printer":
@@ -142,6 +170,8 @@ def _readings(d: PlannedDevice, t: float, truth: Truth) -> tuple[Reading, ...]:
             Reading("ups.on_battery", 1.0 if battery else 0.0),
             Reading("ups.charge_pct", 80.0 if battery else 100.0, "", "%"),
             Reading("ups.runtime_s", 1500.0, "", "s"),
+            Reading("ups.battery_replace", 1.0 if t >= truth.battery_replace_s else 0.0),
+            Reading("ups.selftest_ok", 1.0),
         )
     return ()
 
@@ -165,6 +195,14 @@ async def _insert_devices(
             insert_event(tx, joined)
         # The device records home's inventory is kept from (what discovery's writes do).
         forward_changes(tx)
+        # The switch's label on its port to the front desk, as the topology reads it.
+        for d in devices:
+            if d.kind == "switch":
+                conn.execute(
+                    "INSERT INTO topology_ports (switch_id, if_index, name, alias, ts)"
+                    " VALUES (?, 12, ?, ?, ?)",
+                    (d.id, GROWING_PORT, GROWING_LABEL, at_s),
+                )
 
     await store.write(write)
 
@@ -318,6 +356,7 @@ __all__ = [
     "Truth",
     "build_month",
     "dump_alerts",
+    "port_errors_ps",
     "send_to_home",
     "toner_pct",
     "volume_pct",
