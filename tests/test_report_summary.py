@@ -361,7 +361,8 @@ async def test_a_silence_stays_unknown_when_the_raw_polls_are_gone(folder: Path)
     assert _state_at(b, at(5, 6, 30)) == UNKNOWN
     assert _state_at(b, at(5, 12, 30)) == UNKNOWN
     assert _state_at(b, at(5, 15)) == UP
-    assert b.figures.up_s == pytest.approx(5 * 3600.0)  # 13:00 to 18:00, as every poll said
+    # 13:00 to 18:00 as every poll said, and one spacing from each end of the segment lost.
+    assert b.figures.up_s == pytest.approx(5 * 3600.0 + 2 * STEP_S)
     assert b.figures.pct == 100.0
 
 

@@ -15,6 +15,7 @@ import math
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
+from operator import itemgetter
 from typing import Any
 
 from core.report.availability import GAP_SPACINGS, segment_spacing
@@ -47,16 +48,34 @@ _EVENT_KINDS = (
 def _series(
     conn: sqlite3.Connection, metric: str, start_s: float, end_s: float
 ) -> dict[tuple[int, str], list[Point]]:
-    out: dict[tuple[int, str], list[Point]] = defaultdict(list)
-    rows = conn.execute(
-        "SELECT s.device_id, s.instance, m.ts, m.value FROM series s"
-        " JOIN measurements m ON m.series = s.id"
-        " WHERE s.metric = ? AND s.device_id IS NOT NULL AND m.ts >= ? AND m.ts < ?"
-        " ORDER BY s.id, m.ts",
+    """(device id, instance) -> the points of ``metric`` in [start_s, end_s), in time order
+    (equal time stamps in the order stored).
+
+    The rows are fetched in table order, not series by series: one series' rows are spread
+    over every page of the month, so following the ``(series, ts)`` index visits a page per
+    row, while the row ids (taken from that index alone) in ascending order visit each page
+    once: 2.5x faster for the bench's month of volume levels (docs/report.md)."""
+    names = {
+        int(i): (int(device_id), str(instance))
+        for i, device_id, instance in conn.execute(
+            "SELECT id, device_id, instance FROM series WHERE metric = ?"
+            " AND device_id IS NOT NULL ORDER BY id",
+            (metric,),
+        )
+    }
+    found: dict[int, list[Point]] = {i: [] for i in names}
+    for series, ts, value in conn.execute(
+        "SELECT series, ts, value FROM measurements WHERE id IN (SELECT m.id FROM series s"
+        " JOIN measurements m ON m.series = s.id WHERE s.metric = ? AND s.device_id IS NOT"
+        " NULL AND m.ts >= ? AND m.ts < ?)",
         (metric, start_s, end_s),
-    )
-    for device_id, instance, ts, value in rows:
-        out[(int(device_id), str(instance))].append((float(ts), value))
+    ):
+        found[series].append((float(ts), value))
+    out: dict[tuple[int, str], list[Point]] = defaultdict(list)
+    for i, points in found.items():
+        if points:
+            points.sort(key=itemgetter(0))  # stable: ties keep the row order
+            out[names[i]] = points
     return out
 
 
