@@ -347,7 +347,7 @@ def test_firmware_rules_flag_matching_devices_only() -> None:
     rules = firmware.parse_rules(
         [
             {"vendor": "brother", "model": "HL-L2350*", "flagged": ["1.52"],
-             "reason": "a fault that stops printing after sleep"},
+             "reason": "a fault that stops printing after sleep."},
             {"vendor": "Brother", "model": "HL-*", "minimum": "2.0"},
         ]
     )  # fmt: skip

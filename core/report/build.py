@@ -350,7 +350,8 @@ def _firmware_outlook(data: ReportInput, devices: dict[int, Device]) -> list[Out
                 title=title[0].upper() + title[1:],
                 device=name,
                 due_s=None,
-                detail=rule.reason or "an update from the maker brings its fixes",
+                # The page ends each detail with a full stop.
+                detail=rule.reason.rstrip(". ") or "an update from the maker brings its fixes",
                 technical=(
                     f"firmware {row.version!r} ({row.vendor} {row.model}) against rule vendor "
                     f"{rule.vendor!r} model {rule.model!r}: "
