@@ -258,15 +258,17 @@ async def test_configured_device_is_added_and_watched_when_monitored(
 # ---- end to end on the simulated site (root) ----
 
 
-def _box_devices(db: Path) -> dict[int, tuple[str, str, str, str, str]]:
+def _box_devices(db: Path) -> dict[int, tuple[str, str, str, str, str, str]]:
+    """id -> (mac, ip, name, kind, vendor, firmware version) as the box holds them."""
     if not db.exists():
         return {}  # the box has not started yet
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     try:
         return {
-            int(i): (mac or "", ip or "", name, kind, vendor)
-            for i, mac, ip, name, kind, vendor in conn.execute(
-                "SELECT id, mac, ip, name, kind, vendor FROM devices"
+            int(i): (mac or "", ip or "", name, kind, vendor, version or "")
+            for i, mac, ip, name, kind, vendor, version in conn.execute(
+                "SELECT id, mac, ip, name, kind, vendor, json_extract(attrs, '$.snmp.version')"
+                " FROM devices"
             )
         }
     except sqlite3.OperationalError:
@@ -284,11 +286,12 @@ def _box_stream(db: Path) -> str:
         conn.close()
 
 
-def _home_devices(home: Home, appliance: str) -> dict[int, tuple[str, str, str, str, str]]:
+def _home_devices(home: Home, appliance: str) -> dict[int, tuple[str, str, str, str, str, str]]:
     return {
-        int(i): (mac, ip, name, kind, vendor)
-        for i, mac, ip, name, kind, vendor in home.rows(
-            "SELECT device_id, mac, ip, name, kind, vendor FROM devices WHERE appliance = ?",
+        int(i): (mac, ip, name, kind, vendor, version)
+        for i, mac, ip, name, kind, vendor, version in home.rows(
+            "SELECT device_id, mac, ip, name, kind, vendor, version FROM devices"
+            " WHERE appliance = ?",
             (appliance,),
         )
     }
@@ -382,7 +385,7 @@ def test_site_inventory_reaches_home_and_follows_changes(
             _running_box(site, _config(tmp_path, home), tmp_path / "outpost.log")
         )
 
-        def same() -> dict[int, tuple[str, str, str, str, str]] | None:
+        def same() -> dict[int, tuple[str, str, str, str, str, str]] | None:
             assert box.poll() is None, (tmp_path / "outpost.log").read_text()[-3000:]
             mine = _box_devices(store)
             named = [d for d in mine.values() if d[3] in ("nas", "printer") and d[2]]
@@ -394,9 +397,14 @@ def test_site_inventory_reaches_home_and_follows_changes(
         print(f"\ninventory at home: {len(mine)} devices in {time.monotonic() - started:.1f} s")
         by_mac = {d[0]: (i, d) for i, d in mine.items()}
         for name in ("nas", "printer"):
-            _id, (_mac, ip, dev_name, kind, vendor) = by_mac[site.spec.device(name).mac]
-            print(f"{name}: at home as {dev_name!r}, kind {kind}, vendor {vendor!r}, {ip}")
+            _id, (_mac, ip, dev_name, kind, vendor, version) = by_mac[site.spec.device(name).mac]
+            print(
+                f"{name}: at home as {dev_name!r}, kind {kind}, vendor {vendor!r}, {ip},"
+                f" firmware {version!r}"
+            )
             assert kind == name and dev_name and ip == site.ip_of(name)
+        # The firmware versions discovery read over SNMP are at home too (``same`` compares them).
+        assert any(d[5] for d in mine.values()), "no device's firmware version was read"
         assert by_mac[spec.gateway_mac][1][3] == "router"
 
         # The first snapshot is complete: it named every device the box had when it was made.
@@ -431,7 +439,7 @@ def test_site_inventory_reaches_home_and_follows_changes(
         site.change_ip("reception-pc", "198.18.0.51")
         _wait(
             "the new address at home",
-            lambda: _home_devices(home, appliance).get(pc_id, ("",) * 5)[1] == "198.18.0.51",
+            lambda: _home_devices(home, appliance).get(pc_id, ("",) * 6)[1] == "198.18.0.51",
             60,
         )
         changes = inventory_changes(home, appliance)
