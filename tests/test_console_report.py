@@ -5,9 +5,9 @@ One site's last calendar month arrives through home's real signed ingest from a 
 appliance (simsite.harness.signed_client): four devices (router, file server, printer, PC),
 a reachability poll every 15 minutes, the file server down 14:00-16:00 on the month's second
 Wednesday with its alert opened and resolved, and the device records of the inventory. A
-second site whose name is hostile HTML sends one day. Home runs with ``[report]`` branding and
-Berlin business hours (``[notify.sites."*"]``) and ``rollup_after_days = 400`` (the month's raw
-measurements stay).
+second site whose name is hostile HTML sends one day. Home runs with ``[report]`` (branding, a
+firmware rule the printer's 1.52 falls below), Berlin business hours (``[notify.sites."*"]``)
+and ``rollup_after_days = 400`` (the month's raw measurements stay).
 
 Checked: anonymous requests refused (pages: redirect to the login; API: 401); a read-only user
 views and downloads; the PDF starts with %PDF and its text (pdftotext) shows the site and the
@@ -90,7 +90,13 @@ days = ["mon", "tue", "wed", "thu", "fri"]
 msp_name = "{MSP}"
 accent = "#0f766e"
 channel = "office"
+
+[[report.firmware]]
+vendor = "Brother"
+minimum = "1.60"
+reason = "a security fix"
 """
+FIRMWARE_LINE = f"Office printer runs firmware 1.52, {MSP} recommends 1.60 or later"
 
 
 @dataclass
@@ -158,6 +164,8 @@ def _month_records(
         (period.start_s, 0, "device", _device(d, kind, name, ip, period.start_s))
         for d, kind, name, ip in DEVICES
     ]
+    printer = out[2][3]  # judged by the [[report.firmware]] rule: older than 1.60
+    printer.update(vendor="Brother", model="HL-L2350DW", version="1.52")
     ts = period.start_s
     while ts < period.end_s:
         for d, *_ in DEVICES:
@@ -324,6 +332,8 @@ async def test_report_in_the_console(tmp_path: Path) -> None:
         report = json.loads(model.body)
         assert report["pdf"] == pdf_path and report["report"]["site"] == SITE
         assert report["report"]["msp_name"] == MSP
+        coming = [o["title"] for o in report["report"]["outlook"]]
+        assert coming == [FIRMWARE_LINE], coming  # [report]'s rules, as in the monthly mail
         headline = _words(report["report"]["headline"])
         down = [p for p in report["report"]["problems"] if p["rule"] == "device.down"]
         assert len(down) == 1 and down[0]["affected_office"], report["report"]["problems"]

@@ -18,9 +18,11 @@ Errors: a month not written ``YYYY-MM`` answers 400 naming the format; an unknow
 month without any record of the site 404 on the downloads and the API, and the page says so.
 
 The HTML is self-contained (the report's stylesheet as a ``data:`` URI, the MSP's logo inline):
-it opens from a mail or a disk as it shows in the console. It is white-labelled with ``[report]``
-of home's configuration (:data:`REPORT_CONFIG_KEY`, set by home/server.py) and uses the site's
-business hours and time zone from ``[notify.sites]`` (UTC 08:00-18:00 Monday to Friday without).
+it opens from a mail or a disk as it shows in the console. It is white-labelled and judges
+firmware with ``[report]`` of home's configuration (:data:`REPORT_CONFIG_KEY`, set by
+home/server.py), as the monthly mail does, and uses the site's business hours and time zone
+in force (``[notify.sites]``, or a version saved in the console; UTC 08:00-18:00 Monday to
+Friday without).
 
 Building costs seconds of CPU and, for a big site, hundreds of megabytes (docs/report.md:
 reading a 250-device month 13.9 s, building 1.5 s, the PDF 7.8 s, 410 MB). So: the month is read
@@ -53,6 +55,7 @@ from core.logs import get_log
 from core.report import STYLESHEET
 from core.report.build import build_report
 from core.report.hours import Period, month_period, previous_month
+from core.report.inputs import FirmwareRule
 from core.report.model import Report
 from home.console.guard import CSP, needs
 from home.console.pages import render as render_page
@@ -259,6 +262,10 @@ class Reports:
         config = self.app.get(REPORT_CONFIG_KEY)
         return config.branding if config is not None else render.Branding()
 
+    def firmware_rules(self) -> tuple[FirmwareRule, ...]:
+        config = self.app.get(REPORT_CONFIG_KEY)
+        return config.firmware_rules if config is not None else ()
+
     async def months(self, appliance: str) -> SiteMonths:
         """The site's months with records; ReportError 404 for an unknown site."""
         db = self.console.db
@@ -346,7 +353,7 @@ class Reports:
 
     async def _build(self, listed: SiteMonths, month: Month) -> Built:
         started = time.monotonic()
-        branding = self.branding()
+        branding, rules = self.branding(), self.firmware_rules()
         async with self.builds:
             db = await self.reader()
             stamp = await db.call(_stamp_sync, db, listed.appliance)
@@ -354,6 +361,7 @@ class Reports:
                 lambda: source.load_input_sync(
                     db, listed.appliance, period=month.period,
                     hours=business_hours(listed.hours), msp_name=branding.msp_name,
+                    firmware_rules=rules,
                 )
             )  # fmt: skip
             report = await asyncio.to_thread(build_report, data)
