@@ -340,6 +340,37 @@ RETENTION_SCHEMA: tuple[str | Only, ...] = (
 )
 
 
+# 14: the console's reads stay small at 500 sites (docs/home-deploy.md, "Indexes"):
+# * one device's measurements of the last day (the device page's charts): the device id in the
+#   record's body is indexed, only for measurements; the expression is MEASUREMENT_DEVICE, which
+#   home/console/devices.py queries verbatim (a planner uses an expression index only for the
+#   same expression). PostgreSQL finds the id in the body's text (ingest stores it compact,
+#   ``"device_id":7``; a string value cannot hold that text unescaped) rather than parsing the
+#   JSON: ``json`` and ``jsonb`` both refuse the escape \u0000 that a box's text may carry, and
+#   an index expression that fails would fail the ingest of the batch;
+# * the open alerts of the fleet or of a box (the overview, a site), without the resolved ones;
+# * the open threads acknowledged through home/notify (every overview and site page);
+# * a box's commands (its site page; the commands a sync hands the box).
+MEASUREMENT_DEVICE: dict[Dialect, str] = {
+    "sqlite": "json_extract(body, '$.device_id')",
+    "postgresql": "(substring(body from '\"device_id\":([0-9]+)'))",
+}
+CONSOLE_INDEXES: tuple[str | Only, ...] = (
+    *(
+        Only(
+            dialect,
+            f"CREATE INDEX IF NOT EXISTS records_measurement_device ON records"
+            f" (appliance, {expression}, ts) WHERE kind = 'measurement'",
+        )
+        for dialect, expression in MEASUREMENT_DEVICE.items()
+    ),
+    "CREATE INDEX IF NOT EXISTS alerts_open ON alerts (appliance) WHERE state = 'open'",
+    "CREATE INDEX IF NOT EXISTS notify_threads_open_acked ON notify_threads (appliance,"
+    " alert_key) WHERE state = 'open' AND acked_by <> ''",
+    "CREATE INDEX IF NOT EXISTS commands_appliance ON commands (appliance, created_at)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, BASE_SCHEMA),
     (2, NOTIFY_SCHEMA),
@@ -378,6 +409,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     # 13: notification settings edited in the console, one row per saved version of the
     # [notify] document (home/notify/stored.py); the newest one is in force on every instance.
     (13, NOTIFY_SETTINGS_SCHEMA),
+    (14, CONSOLE_INDEXES),
     # 15: each device's firmware version and SNMP maker (home/inventory.py), for the console's
     # device page and the monthly report's firmware check; every box is asked for a snapshot.
     # (14 is the console's indexes, of another change.)

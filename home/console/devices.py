@@ -4,7 +4,8 @@ the boxes' ``device`` records) with each device's open alerts and latest reading
 Open alerts belong to a device by their key (``rule:DEVICE_ID[:...]``, e.g. ``icmp.down:7``,
 ``supply.low:7:black``: home/notify/silences.device_of). Readings come from the ``measurement``
 records home received for the device over the last READINGS_WINDOW_S (their bodies carry
-``device_id``, ``metric``, ``instance``, ``unit``, ``value``: docs/uplink.md).
+``device_id``, ``metric``, ``instance``, ``unit``, ``value``: docs/uplink.md), found by the
+index on the body's ``device_id`` (home/migrations.py, migration 14).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 
 from home import inventory
 from home.console.fleet import SEVERITIES, open_alerts
+from home.migrations import MEASUREMENT_DEVICE
 from home.notify.silences import device_of
-from home.sql import Connection
+from home.sql import Connection, Dialect
 
 READINGS_WINDOW_S = 24 * 3600.0
 MAX_READING_RECORDS = 20_000  # one device's day at 25 series a minute is 36 000: newest kept
@@ -74,16 +76,25 @@ def _points(series: list[tuple[float, float]], since: float, until: float) -> st
     return " ".join(coords)
 
 
+def readings_sql(dialect: Dialect) -> str:
+    """The newest measurements of one device since a time: parameters appliance, device id
+    (int on SQLite; its digits as text on PostgreSQL), since (epoch seconds),
+    limit. Read by migration 14's index on this very expression (a planner matches an
+    expression index only verbatim)."""
+    return (
+        "SELECT ts, body FROM records WHERE appliance = ? AND kind = 'measurement'"
+        f" AND {MEASUREMENT_DEVICE[dialect]} = ? AND ts >= ? ORDER BY ts DESC LIMIT ?"
+    )
+
+
 def readings(conn: Connection, appliance: str, device_id: int, now: float) -> list[Reading]:
     """Each series of the device over the last READINGS_WINDOW_S: latest value and a chart."""
     since = now - READINGS_WINDOW_S
-    pattern = f'%"device_id":{int(device_id)},%'  # bodies are stored compact, keys sorted
+    device: int | str = int(device_id) if conn.dialect == "sqlite" else str(int(device_id))
     series: dict[tuple[str, str], list[tuple[float, float]]] = {}
     units: dict[tuple[str, str], str] = {}
     for ts, body in conn.execute(
-        "SELECT ts, body FROM records WHERE appliance = ? AND kind = 'measurement' AND ts >= ?"
-        " AND body LIKE ? ORDER BY ts DESC LIMIT ?",
-        (appliance, since, pattern, MAX_READING_RECORDS),
+        readings_sql(conn.dialect), (appliance, device, since, MAX_READING_RECORDS)
     ).fetchall():
         try:
             doc = json.loads(body)
