@@ -220,6 +220,36 @@ def test_what_is_coming_names_the_battery_and_the_worn_cable(month: tuple[Path, 
     assert [o.series[0] for o in dated if o.series] == ["supply", "volume"]
 
 
+def test_a_port_without_label_is_named_by_the_device_plugged_in(
+    month: tuple[Path, Truth], tmp_path: Path
+) -> None:
+    db, _ = month
+    copy = tmp_path / "outpost.db"
+    shutil.copyfile(db, copy)
+
+    def place(device: int, seen_s: float) -> list[str]:
+        with sqlite3.connect(copy) as conn:
+            conn.execute("UPDATE topology_ports SET alias = '', label = ''")
+            conn.execute(
+                "INSERT OR REPLACE INTO topology_placements (device_id, switch_id, if_index,"
+                " port_name, via, since_ts, seen_ts) VALUES (?, 2, 12, 'Gi0/12', 'fdb', ?, ?)",
+                (device, seen_s, seen_s),
+            )
+        return [o.title for o in _report(copy).outlook if "Gi0/12" in o.title]
+
+    # The printer alone on the port, seen there in the last month: the port is named by it.
+    assert place(5, END_S - DAY_S) == [
+        "Office switch: the connection to Front desk printer (port Gi0/12) shows more and more "
+        "transmission errors"
+    ]
+    # Last seen there before the 30 days: not named by it.
+    plain = 'Office switch: the connection on port "Gi0/12" shows more and more transmission errors'
+    assert place(5, START_S - 5 * DAY_S) == [plain]
+    # Two devices on the port (a small switch or hub behind it): named by neither.
+    place(5, END_S - DAY_S)
+    assert place(100, END_S - DAY_S) == [plain]
+
+
 def test_changes_and_what_the_msp_did(month: tuple[Path, Truth]) -> None:
     db, truth = month
     report = _report(db)

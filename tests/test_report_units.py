@@ -297,6 +297,12 @@ def test_steadily_growing_errors_name_the_port_in_the_clients_words() -> None:
     assert "errors a day at the end of the month" in line.detail
     assert "R^2" in line.technical and "if.in_errors_ps" in line.technical
     _plain([line.title, line.detail])
+    # No label, but the one device plugged into the port is known: named by it.
+    plugged = build_report(_coming(port_in_errors=grow_in, port_devices={(1, "Gi0/12"): 3}))
+    assert plugged.outlook[0].title == (
+        "Front desk switch: the connection to Office printer (port Gi0/12) shows more and more "
+        "transmission errors"
+    )
     # Without a label: the port's own name.
     bare = build_report(_coming(port_in_errors=grow_in)).outlook[0].title
     assert bare == (

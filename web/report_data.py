@@ -3,7 +3,8 @@
 Sources (services/store/schema.py): ``devices``; ``measurements`` joined to ``series`` for
 ``device.reachable`` (every poll's liveness verdict), ``storage.used_pct`` and
 ``supply.level_pct``, ``ups.battery_replace`` and ``ups.selftest_ok``, the daily means of
-``if.in_errors_ps`` / ``if.out_errors_ps``; ``topology_ports`` (port labels); ``devices.attrs``
+``if.in_errors_ps`` / ``if.out_errors_ps``; ``topology_ports`` and ``topology_placements``
+(port labels, the device on a port); ``devices.attrs``
 (firmware versions); ``alerts``; ``events`` (discovery's device.joined/left/returned/
 ip_changed, the page's alert.acked). Runs on a store reader thread (``store.read``).
 """
@@ -163,6 +164,25 @@ def _port_labels(conn: sqlite3.Connection) -> dict[tuple[int, str], str]:
             "SELECT switch_id, name, label, alias FROM topology_ports"
         )
         if label or alias
+    }
+
+
+def _port_devices(conn: sqlite3.Connection, since_s: float) -> dict[tuple[int, str], int]:
+    """(switch device id, port name) -> the one device the topology placed on that port and
+    saw there since ``since_s`` (topology_placements; a port with several devices, or a
+    device on a shared segment, names none)."""
+    if not conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'topology_placements'"
+    ).fetchone():
+        return {}
+    return {
+        (int(switch), str(port)): int(device)
+        for switch, port, device in conn.execute(
+            "SELECT switch_id, port_name, MIN(device_id) FROM topology_placements"
+            " WHERE shared = 0 AND seen_ts >= ? GROUP BY switch_id, port_name"
+            " HAVING COUNT(*) = 1",
+            (since_s,),
+        )
     }
 
 
@@ -357,6 +377,7 @@ def load_input(
         port_in_errors=_daily_means(conn, "if.in_errors_ps", trend_from, end_s),
         port_out_errors=_daily_means(conn, "if.out_errors_ps", trend_from, end_s),
         port_labels=_port_labels(conn),
+        port_devices=_port_devices(conn, trend_from),
         firmware=_firmware(conn) if firmware_rules else (),
         firmware_rules=firmware_rules,
     )

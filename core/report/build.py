@@ -301,11 +301,13 @@ def _port_outlook(data: ReportInput, devices: dict[int, Device]) -> list[Outlook
         device_id, instance = key
         name = device_name(devices.get(device_id))
         label = data.port_labels.get(key, "").strip()
-        where = (
-            f'the connection "{label}" (port {instance})'
-            if label and label != instance
-            else f'the connection on port "{instance}"'
-        )
+        plugged = devices.get(data.port_devices.get(key, -1))
+        if label and label != instance:
+            where = f'the connection "{label}" (port {instance})'
+        elif plugged is not None:
+            where = f"the connection to {device_name(plugged)} (port {instance})"
+        else:
+            where = f'the connection on port "{instance}"'
         t = g.trend
         out.append(
             Outlook(

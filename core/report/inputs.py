@@ -134,5 +134,8 @@ class ReportInput:
     # (device id, interface) -> the client's name for the port (the label set on the switch,
     # or the technician's label); absent: only the interface name is known
     port_labels: Mapping[tuple[int, str], str] = field(default_factory=dict)
+    # (device id, interface) -> the one device plugged into that port (the topology's
+    # placement), for ports without a label: "the connection to Front desk PC"
+    port_devices: Mapping[tuple[int, str], int] = field(default_factory=dict)
     firmware: Sequence[DeviceFirmware] = ()
     firmware_rules: Sequence[FirmwareRule] = ()
