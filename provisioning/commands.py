@@ -119,8 +119,10 @@ async def run_commands(
     now: float,
     book: CommandBook,
     handlers: dict[str, Handler],
+    outcomes: list[tuple[str, str]] | None = None,
 ) -> list[str]:
-    """Verify and run each command once; return the ids run now (for logs and tests)."""
+    """Verify and run each command once; return the ids run now (for logs and tests).
+    ``outcomes`` (if given) gets (action, "done" | "failed") for each command run now."""
     ran: list[str] = []
     book.prune(now)
     for envelope in envelopes:
@@ -154,9 +156,13 @@ async def run_commands(
             detail = await handler(command)
         except Exception as exc:  # noqa: BLE001 - any failure is reported to home as "failed"
             book.record(command.id, command.expires_at, "failed", f"{type(exc).__name__}: {exc}")
+            outcome = "failed"
         else:
             book.record(command.id, command.expires_at, "done", detail)
+            outcome = "done"
         ran.append(command.id)
+        if outcomes is not None:
+            outcomes.append((command.action, outcome))
     return ran
 
 

@@ -32,6 +32,7 @@ from core.logs import get_log
 from core.schema import to_public_dict
 from core.status import StatusKey
 from core.update_state import read_update_journal
+from core.vocabulary import Severity
 from core.wire.claim_codes import code_hash
 from core.wire.keys import Identity
 from core.wire.protocol import PROTOCOL_VERSION
@@ -41,6 +42,8 @@ from provisioning.claim import ClaimState, ClaimStore
 from provisioning.commands import Command, CommandBook, Handler, run_commands
 from provisioning.signed_config import ConfigKeeper, read_table
 from services.context import AppContext
+from services.store import StoreError, Tx
+from services.store.records import Event, insert_event
 from services.uplink.client import HomeClient
 
 log = get_log("provisioning")
@@ -55,6 +58,18 @@ LOG_LINES = 500
 def _default_restart() -> None:
     # systemd (Restart=always) starts the appliance again with the new configuration.
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+# What the box's own monthly report says of remote work ("what the MSP did", core/report/build.py
+# reads events ``config.applied`` and ``command.done``): the client's words, not the actions'.
+COMMAND_WORDS: dict[str, str] = {
+    "identify": "the appliance's light was blinked to find it",
+    "rediscover": "a new search for the devices of the office",
+    "poll": "a device was checked on request",
+    "diagnostics": "diagnostics were collected for the technician",
+    "reboot": "the appliance was restarted",
+    "update": "a software update of the appliance was started",
+}
 
 
 class ProvisioningService:
@@ -207,8 +222,10 @@ class ProvisioningService:
             await take_acks(self.ctx, answer["acks"], public, self.identity.appliance_id)
         commands = answer.get("commands") or []
         if isinstance(commands, list) and commands:
+            done: list[tuple[str, str]] = []
             ran = await run_commands(
                 commands,
+                outcomes=done,
                 public=public,
                 appliance_id=self.identity.appliance_id,
                 now=self._now(),
@@ -218,6 +235,15 @@ class ProvisioningService:
             self._again = True
             if ran:
                 log.info("provisioning.commands_ran", ids=",".join(ran))
+            await self._note_all(
+                [
+                    Event("command.done", None, Severity.INFO,
+                          COMMAND_WORDS.get(action, "remote work on the appliance"),
+                          {"action": action})
+                    for action, outcome in done
+                    if outcome == "done"
+                ]
+            )  # fmt: skip
 
     def _now(self) -> float:
         """Commands expire by the box's clock once it is synchronised, else by home's."""
@@ -236,8 +262,33 @@ class ProvisioningService:
             log.warning("config.refused", version=report["version"], reason=report["reason"])
         else:
             log.info("config.applied", version=report["version"], changed=",".join(changed))
+            # Stored before a restart that applies it: the box's report lists it.
+            await self._note(
+                "config.applied",
+                f"configuration version {report['version']} applied",
+                {"version": report["version"], "changed": changed},
+            )
             self._applied(changed)
         self._again = True  # the report goes home now
+
+    async def _note(self, kind: str, message: str, data: dict[str, Any]) -> None:
+        """Keep what the MSP did as an event in the store (and so in the box's report and its
+        outbox); a full or closed store is logged, never fatal to provisioning."""
+        await self._note_all([Event(kind, None, Severity.INFO, message, data)])
+
+    async def _note_all(self, events: list[Event]) -> None:
+        if not events:
+            return
+
+        def write(tx: Tx) -> None:
+            for event in events:
+                insert_event(tx, event)
+
+        try:
+            await self.ctx.store.write(write)
+        except StoreError as exc:
+            kinds = ",".join(sorted({e.kind for e in events}))
+            log.warning("provisioning.event_not_stored", kinds=kinds, error=str(exc))
 
     def _applied(self, changed: list[str]) -> None:
         if changed:

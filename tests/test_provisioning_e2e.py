@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -36,6 +37,19 @@ from tests.uplink_support import HOME, Home, running_home
 
 # The same tests against both home database back ends (SQLite and PostgreSQL).
 pytestmark = pytest.mark.usefixtures("home_backend")
+
+
+def box_events(db: Path, kinds: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
+    """(kind, data) of the box's stored events of these kinds, in order (read-only)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        marks = ",".join("?" for _ in kinds)
+        rows = conn.execute(
+            f"SELECT kind, data FROM events WHERE kind IN ({marks}) ORDER BY id", kinds
+        ).fetchall()
+    finally:
+        conn.close()
+    return [(str(kind), json.loads(data)) for kind, data in rows]
 
 
 def _config_text(tmp: Path, home: Home, window_s: float) -> str:
@@ -292,6 +306,12 @@ async def test_claim_configure_command_and_roll_back_through_home(tmp_path: Path
             assert bundle["store"]["rows"]["events"] >= 1
             assert "ca_file" in bundle["config"]["uplink"]
             assert "admin_password_hash" not in bundle["config"]["web"]
+            # What the MSP did is kept on the box for its own report (web/report_data.py):
+            # the applied configuration and each command that ran, the failed one not.
+            noted = box_events(tmp_path / "outpost.db", ("config.applied", "command.done"))
+            assert ("config.applied", {"version": 1, "changed": ["polling", "site"]}) in noted
+            actions = sorted(d["action"] for k, d in noted if k == "command.done")
+            assert actions == ["diagnostics", "identify", "poll", "rediscover", "reboot", "update"]
 
             # Expired: refused by the box, reported, never run.
             expired = _expired_command(home, appliance)

@@ -43,6 +43,8 @@ _EVENT_KINDS = (
     "device.returned",
     "device.ip_changed",
     "alert.acked",
+    "config.applied",  # provisioning/service.py: a configuration from home, applied
+    "command.done",  # provisioning/service.py: a remote command that ran (COMMAND_WORDS)
 )
 
 
