@@ -16,12 +16,13 @@ import asyncio
 import random
 import sys
 import time
+from functools import partial
 from typing import Any
 
 from services.store import Event, Measurement, Store, Tx, insert_event, insert_measurements
 
 POLL_GAP_S = 0.01  # a poll result every 10 ms
-ALERT_EVERY_S = (0.3, 1.2)  # an alert transition at random gaps, often longer than the window
+ALERT_EVERY_S = (0.2, 1.0)  # an alert transition at random gaps, often longer than the window
 
 
 def _line(kind: str, i: int, at: float) -> None:
@@ -40,7 +41,7 @@ async def main(path: str, start: int, window_s: float) -> None:
         value = float(i)
         at = time.monotonic()
         future = store.submit(
-            lambda tx, v=value: insert_measurements(tx, [Measurement(1, "poll.value", v)]),
+            partial(insert_measurements, items=[Measurement(1, "poll.value", value)]),
             defer=True,
         )
         pending.add(future)

@@ -264,9 +264,9 @@ def test_sigkill_loses_at_most_the_window_and_never_an_alert(tmp_path: Path) -> 
     db = tmp_path / "outpost.db"
     start = 0
     for run in range(3):
-        lines, killed_at = _run_child(db, start, 2.0 + run)
+        lines, killed_at = _run_child(db, start, 4.0 + run)
         seen = _parse(lines)
-        assert len(seen["acked"]) >= 5, "the child committed too few alert writes to judge"
+        assert len(seen["acked"]) >= 3, "the child committed too few alert writes to judge"
         conn = sqlite3.connect(db)
         try:
             assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -297,9 +297,11 @@ class Store:
             if held and (
                 urgent or stopping or full or (due is not None and self.clock.monotonic() >= due)
             ):
-                self._run_batch(conn, held)
-                held, due = [], None
-            self.held = len(held)
+                batch, held, due = held, [], None
+                self.held = 0
+                self._run_batch(conn, batch)
+            else:
+                self.held = len(held)
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
         outcomes: list[tuple[_Op, Any, BaseException | None]] = []
