@@ -412,7 +412,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     (14, CONSOLE_INDEXES),
     # 15: each device's firmware version and SNMP maker (home/inventory.py), for the console's
     # device page and the monthly report's firmware check; every box is asked for a snapshot.
-    # (14 is the console's indexes, of another change.)
     (15, FIRMWARE_SCHEMA),
 )
 
