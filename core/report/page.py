@@ -42,18 +42,19 @@ class Formats:
 
 
 def trend_charts(data: ReportInput, report: Report) -> list[tuple[Outlook, TrendChart]]:
-    """A chart for each dated forecast, volumes first, at most three: the report stays short."""
-    out = []
-    for o in report.outlook:
-        if o.series is None:
-            continue
-        kind, device_id, instance = o.series
+    """A chart for each dated forecast, volumes first, at most three: the report stays short.
+    Only the charts shown are drawn (each refits its 30 days of levels)."""
+    out: list[tuple[Outlook, TrendChart]] = []
+    dated = [(o, o.series) for o in report.outlook if o.series is not None]
+    dated.sort(key=lambda pair: pair[1][0] != "volume")  # stable: volumes first
+    for o, (kind, device_id, instance) in dated:
+        if len(out) == MAX_TREND_CHARTS:
+            break
         points = (data.volumes if kind == "volume" else data.supplies).get((device_id, instance))
         chart = trend_chart(points or (), data.period.end_s, o.due_s, data.hours.timezone)
         if chart is not None:
             out.append((o, chart))
-    out.sort(key=lambda pair: pair[0].series is None or pair[0].series[0] != "volume")
-    return out[:MAX_TREND_CHARTS]
+    return out
 
 
 def context(data: ReportInput, report: Report, **chrome: Any) -> dict[str, Any]:
