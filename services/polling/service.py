@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import random
 import sqlite3
+from functools import partial
 from typing import Any
 
 from core.logs import get_log
@@ -266,14 +267,21 @@ class PollingService:
         except Exception as exc:  # noqa: BLE001 - store failure costs this result, not the poller
             log.error("poll.store_failed", device=target.ip, error=str(exc))
             return
-        # Alerting hears of the result now, not when its group commits: alerting's writes
-        # commit at once, and the store runs writes in the order they were asked for, so the
-        # poll behind an alert is committed with the alert or before it, never after.
+        # The device is free for its next poll now, not when the group commits (a re-check
+        # of the gateway must not wait for the window); the commit is only counted or logged.
+        stored.add_done_callback(partial(self._stored, target.ip))
+        # Alerting hears of the result now too: alerting's writes commit at once, and the
+        # store runs writes in the order they were asked for, so the poll behind an alert is
+        # committed with the alert or before it, never after.
         self.ctx.bus.publish(result)
-        try:
-            await stored
-        except Exception as exc:  # noqa: BLE001 - store failure costs this result, not the poller
-            log.error("poll.store_failed", device=target.ip, error=str(exc))
+
+    def _stored(self, ip: str, stored: asyncio.Future[None]) -> None:
+        """A poll's deferred write has committed (or failed: that result alone is lost)."""
+        if stored.cancelled():
+            return
+        error = stored.exception()
+        if error is not None:
+            log.error("poll.store_failed", device=ip, error=str(error))
             return
         self.cycles += 1  # polls stored (committed)
 
