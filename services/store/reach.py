@@ -56,7 +56,7 @@ log = get_log("store")
 REACHABLE_METRIC = "device.reachable"  # services/polling/service.py writes it
 DAY_S = 86400.0
 SPLIT_RATIO = 1.5  # a step longer than this many times the shortest starts a new segment
-BACKFILL_ROWS = 2000  # raw polls read per backfill write (~20 ms of the writer here)
+BACKFILL_ROWS = 2000  # raw polls read per backfill write (5-10 ms of the writer here)
 BACKFILL_PAUSE_S = 0.02  # between backfill writes: the writer serves others in between
 BACKFILL_CHECK_S = 600.0  # how often the backfill service looks for new work
 
