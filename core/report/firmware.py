@@ -17,6 +17,7 @@ match a flagged version by its exact text).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -47,15 +48,16 @@ def version_key(text: str) -> VersionKey | None:
         return None
     key: list[tuple[int, int, str]] = []
     for i, t in enumerate(tokens):
-        if t.isdigit():
-            key.append((3, int(t), ""))
+        if t.isdigit():  # any script's digits ("١٢٣"); compared by length, then digit by digit:
+            digits = "".join(str(unicodedata.digit(c)) for c in t).lstrip("0")  # no int(): a
+            key.append((3, len(digits), digits))  # 10,000-digit "version" would raise
         elif t in _PRE:
             key.append((0, _PRE[t], ""))
         elif t in _SEPARATORS and i + 1 < len(tokens) and tokens[i + 1].isdigit():
             continue  # "build 7": the 7 counts, the word does not
         else:
             key.append((2, 0, t))
-    while key and key[-1] == (3, 0, ""):
+    while key and key[-1] == (3, 0, ""):  # a zero: no digit left
         key.pop()  # 1.2.0 == 1.2
     return (*key, _END)
 

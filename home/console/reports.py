@@ -77,7 +77,8 @@ MAX_BUILDS = 1  # builds at a time: a 250-device month holds ~400 MB while it is
 MAX_MONTHS = 36  # months listed, newest first
 _MARGIN_S = 3600.0  # records this long before the month count toward it (source.py reads them)
 RECORD_KINDS = ("measurement", "alert", "event", "device")  # the kinds the report reads
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")  # ASCII digits only, as the months' keys
+FIRST_YEAR, LAST_YEAR = 1970, 9998  # a month's period must end inside datetime's years
 MONTH_FORMAT = "write the month as YYYY-MM, e.g. 2026-10"
 
 Kind = Literal["html", "pdf"]
@@ -92,10 +93,14 @@ class ReportError(Exception):
 
 
 def parse_month(text: str) -> tuple[int, int]:
-    """(year, month) of "YYYY-MM"; ReportError 400 naming the format otherwise."""
-    m = _MONTH.match(text)
-    if m is None or not 1 <= int(m[2]) <= 12 or int(m[1]) < 1970:
-        raise ReportError(400, f"month {text[:20]!r} is not a month; {MONTH_FORMAT}")
+    """(year, month) of "YYYY-MM" (ASCII digits, years :data:`FIRST_YEAR` to
+    :data:`LAST_YEAR`); ReportError 400 naming the format otherwise."""
+    m = _MONTH.fullmatch(text)
+    if m is None or not 1 <= int(m[2]) <= 12 or not FIRST_YEAR <= int(m[1]) <= LAST_YEAR:
+        raise ReportError(
+            400, f"month {text[:20]!r} is not a month; {MONTH_FORMAT}"
+            f" (years {FIRST_YEAR} to {LAST_YEAR})",
+        )  # fmt: skip
     return int(m[1]), int(m[2])
 
 
@@ -216,10 +221,14 @@ def _months_sync(
     out: list[Month] = []
     if span is not None:
         zone = ZoneInfo(timezone)
-        first = datetime.fromtimestamp(span[0], zone)
-        last = datetime.fromtimestamp(min(span[1], now), zone)
+        # A box with a broken clock may have sent a record dated long before 1970: no month
+        # before then can be asked for (parse_month), so none is probed (nor overflows).
+        first = datetime.fromtimestamp(max(span[0], 0.0), zone)
+        last = datetime.fromtimestamp(max(min(span[1], now), 0.0), zone)
         year, month = last.year, last.month
-        while (year, month) >= (first.year, first.month) and len(out) < MAX_MONTHS:
+        while (year, month) >= (first.year, first.month) and year >= FIRST_YEAR:
+            if len(out) >= MAX_MONTHS:
+                break
             period = month_period(year, month, timezone)
             if _has_records_sync(db, appliance, period.start_s, period.end_s):
                 out.append(Month(f"{year:04d}-{month:02d}", period.label, period,

@@ -37,6 +37,10 @@ TABLE = "notify_settings"
 PLACEHOLDER = "(kept: set)"
 SECRET_KEYS = frozenset({"password_file", "secret_file", "url_file"})  # -> core.schema.Secret
 MAX_TOML_CHARS = 200_000  # a [notify] document of thousands of channels and sites fits
+MAX_DEPTH = 12  # tables and lists inside [notify]; its own go 6 deep (routes[].escalation[])
+# A secret file is sent (the SMTP password at login) to where these keys of its table point:
+# a kept placeholder must not follow an edit of them to another server.
+DESTINATION_KEYS = ("host", "security")
 
 
 # Migration 13 (home/migrations.py): one row per saved version; ``version`` counts from 1
@@ -149,6 +153,10 @@ def read_document(text: str) -> dict[str, Any]:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise NotifyConfigError(f"not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise NotifyConfigError(_TOO_DEEP) from None
+    if not _shallow(doc):  # the checks below recurse too
+        raise NotifyConfigError(_TOO_DEEP)
     others = sorted(set(doc) - {"notify"})
     if others:
         raise NotifyConfigError(
@@ -159,6 +167,24 @@ def read_document(text: str) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise NotifyConfigError("notify: a table, written [notify]")
     return table
+
+
+_TOO_DEEP = (
+    f"tables and lists nested more than {MAX_DEPTH} deep; a [notify] document needs at most 6"
+    " ([[notify.routes]] escalation = [{channels = [...]}])"
+)
+
+
+def _shallow(value: Any) -> bool:
+    """Tables and lists in ``value`` nest at most :data:`MAX_DEPTH` deep (no recursion)."""
+    todo: list[tuple[Any, int]] = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                return False
+            todo.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return True
 
 
 def check(table: dict[str, Any], source: Source) -> NotifyConfig:
@@ -196,11 +222,21 @@ def redacted(table: dict[str, Any]) -> dict[str, Any]:
 def resolve(table: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``table`` where each :data:`PLACEHOLDER` is the value at the same place in
     ``stored`` (the version it was edited from: same channel, same field). Raises
-    NotifyConfigError naming the field when there is no stored secret there."""
+    NotifyConfigError naming the field when there is no stored secret there, or when a table
+    keeping a secret file changed one of :data:`DESTINATION_KEYS` (an SMTP password kept while
+    the host changed would be sent to the new host)."""
 
     def walk(value: Any, old: Any, where: str) -> Any:
         if isinstance(value, dict):
             old_table = old if isinstance(old, dict) else {}
+            if any(value.get(k) == PLACEHOLDER for k in SECRET_KEYS):
+                for key in DESTINATION_KEYS:
+                    if value.get(key) != old_table.get(key):
+                        raise NotifyConfigError(
+                            f"{where}.{key} changed: {PLACEHOLDER!r} does not keep a stored"
+                            " secret for another destination; keep the old value or write"
+                            " the secret file's name again"
+                        )
             return {k: walk(v, old_table.get(k), f"{where}.{k}") for k, v in value.items()}
         if isinstance(value, list):
             old_list = old if isinstance(old, list) else []
