@@ -302,6 +302,8 @@ async def backfill(
     """Run :func:`backfill_step` through the writer until nothing is queued; return the work
     done. Each step is one short write: polls and alerts are committed in between."""
     total = 0
+    if not await store.query("SELECT 1 FROM reach_backfill LIMIT 1"):
+        return 0  # nothing queued: no write (and no commit) at all
     while True:
         n = await store.write(lambda tx: backfill_step(tx.conn, rows))
         if n == 0:
