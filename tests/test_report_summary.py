@@ -449,3 +449,30 @@ def test_segments_split_where_a_poll_is_late() -> None:
         points, 0.0, 4000.0
     )
     assert runs(points, 0.0, 4000.0)[0].state == UP
+
+
+async def test_the_summary_ages_out_with_the_raw_polls(folder: Path) -> None:
+    """The storage budget's age pass (store.max_age_days) prunes segments with the rows."""
+    from services.uplink.budget import drop_by_age
+
+    db = folder / "outpost.db"
+    clock = FixedClock(wall=at(1, 8))
+    store = Store(db, clock=clock)
+    await store.open()
+    try:
+        await _add_devices(store, range(1, 2), clock.wall())
+        for day in range(3):  # three mornings of polls, one UTC day each
+            clock.set_wall(at(1 + day, 8))
+            for _ in range(12):
+                await _poll(store, {1: 1.0})
+                clock.advance(STEP_S)
+        assert len(_segments_table(db)) == 3
+        clock.set_wall(at(3, 12))
+        # Older than 1.5 days at noon on the 3rd: the 1st's polls and segment go.
+        while await store.write(lambda tx: drop_by_age(tx, 1.5 * DAY_S, True)):
+            pass
+    finally:
+        await store.close()
+    assert [row[1] for row in _segments_table(db)] == [at(2, 8), at(3, 8)]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT MIN(ts) FROM measurements").fetchone()[0] == at(2, 8)
