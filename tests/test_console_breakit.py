@@ -11,6 +11,8 @@ file and a webhook whose URL carries a token. Each test names the defect it pins
 * a deeply nested TOML document made the settings save fail with a RecursionError (500);
 * a kept SMTP password placeholder followed an edit of the host, so "send test" would log in
   to the admin's server with home's stored password;
+* a secret file named in the editor could be any file home reads (its CA key), sent as the
+  SMTP password to the admin's server;
 * a version string of 10,000 digits made the firmware comparison raise.
 """
 
@@ -209,6 +211,26 @@ async def test_a_kept_smtp_password_does_not_follow_a_new_host(home: Home) -> No
     assert status == 200, answer
     rows = await home.served.rows("SELECT detail FROM console_audit")
     _no_secret(*(str(r) for r in rows))
+
+
+@MODULE
+async def test_a_secret_file_named_in_the_console_stays_in_the_config_folder(home: Home) -> None:
+    """Home reads a secret file and sends it on: an SMTP password to the channel's host. A file
+    outside the configuration's folder (home's CA key, a database password) would reach the
+    admin's server with "send test"."""
+    outside = home.served.data_dir.parent / "outside.key"
+    outside.write_text("not for the console\n")
+    (home.served.data_dir / "new.password").write_text("in the folder\n")
+    text, base = await _editor(home.admin)
+    for name in (str(outside), "../outside.key", "/etc/passwd", "sub/../../outside.key"):
+        doc = text.replace('password_file = "(kept: set)"', f'password_file = "{name}"')
+        status, answer = await _put(home.admin, doc, base)
+        assert status == 422, (name, status, answer)
+        assert "notify.channels.mail.password_file" in answer["error"], answer
+        assert "configuration's folder" in answer["error"], answer
+    doc = text.replace('password_file = "(kept: set)"', 'password_file = "new.password"')
+    status, answer = await _put(home.admin, doc, base)
+    assert status == 200, answer
 
 
 def test_firmware_versions_of_any_length_and_digits_compare() -> None:

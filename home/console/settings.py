@@ -126,6 +126,7 @@ async def save(
             newest = stored.newest(conn)
             raise stored.StaleVersion(current.version, newest.saved_by if newest else "")
         table = stored.resolve(stored.read_document(text), current.table)
+        stored.confine(table, current.table, source.base)
         checked.append(stored.check(table, source))
         now = console.clock()
         version = stored.insert(conn, stored.dump_document(table), who=actor.who.user, at=now,

@@ -258,6 +258,35 @@ def resolve(table: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def confine(table: dict[str, Any], before: dict[str, Any], base: Path) -> None:
+    """Refuse a secret file name (:data:`SECRET_KEYS`) that a console save writes anew (not the
+    one stored at the same place) outside the configuration's folder ``base``: home reads the
+    file and sends it on (an SMTP password to the channel's host), so any file home can read,
+    its CA key included, would reach a server the admin names. Raises NotifyConfigError naming
+    the field and the folder."""
+    folder = base.resolve()
+
+    def walk(value: Any, old: Any, where: str) -> None:
+        if isinstance(value, dict):
+            old_table = old if isinstance(old, dict) else {}
+            for k, v in value.items():
+                here = f"{where}.{k}"
+                written = k in SECRET_KEYS and isinstance(v, str) and v != old_table.get(k)
+                if written and not (folder / v).resolve().is_relative_to(folder):
+                    raise NotifyConfigError(
+                        f"{here}: a secret file named in the console must be in the"
+                        f" configuration's folder {folder}; put it there (mode 600) and"
+                        " name it relative to that folder"
+                    )
+                walk(v, old_table.get(k), here)
+        elif isinstance(value, list):
+            old_list = old if isinstance(old, list) else []
+            for i, v in enumerate(value):
+                walk(v, old_list[i] if i < len(old_list) else None, f"{where}[{i}]")
+
+    walk(table, before, "notify")
+
+
 def summary(before: dict[str, Any], after: dict[str, Any]) -> str:
     """What a save changed, by name only (for the audit log: never a value, so no secret)."""
     changed: list[str] = []
