@@ -16,6 +16,8 @@ When a group commits (flash wear; docs/polling.md "Writes and flash wear"):
   measurements (a poll's result, the box's own figures): a power cut or a SIGKILL loses at
   most the last window of them, and 241 polls a minute become a few commits instead of 241.
 
+Held writes wait in memory, not in an open transaction: nothing runs until the group commits,
+so readers, the budget keeper's checkpoints and other connections never wait for the window.
 Writes run in the order they were asked for, so a deferred write is committed no later than
 any write asked for after it (an alert is never durable without the poll that raised it).
 The window is measured on the store's clock (``clock.monotonic()``): with a virtual clock, a
