@@ -13,6 +13,8 @@ file and a webhook whose URL carries a token. Each test names the defect it pins
   to the admin's server with home's stored password;
 * a secret file named in the editor could be any file home reads (its CA key), sent as the
   SMTP password to the admin's server;
+* a refusal ("cannot read /path") named the stored secret file the editor hides, in the 422
+  and the audit log;
 * a version string of 10,000 digits made the firmware comparison raise.
 """
 
@@ -231,6 +233,27 @@ async def test_a_secret_file_named_in_the_console_stays_in_the_config_folder(hom
     doc = text.replace('password_file = "(kept: set)"', 'password_file = "new.password"')
     status, answer = await _put(home.admin, doc, base)
     assert status == 200, answer
+
+
+@MODULE
+async def test_a_refusal_does_not_name_a_stored_secret_file(home: Home) -> None:
+    """The kept SMTP password's file became unreadable on this instance: the 422 and its audit
+    entry say so without the file's name, which the editor hides."""
+    text, base = await _editor(home.admin)
+    assert 'password_file = "(kept: set)"' in text
+    newest = await home.served.rows("SELECT toml FROM notify_settings ORDER BY version DESC")
+    table = tomllib.loads(newest[0][0])["notify"] if newest else tomllib.loads(NOTIFY)["notify"]
+    name = table["channels"]["mail"]["password_file"]  # the earlier tests may have renamed it
+    password = home.served.data_dir / name
+    password.rename(password.with_suffix(".moved"))
+    try:
+        status, answer = await _put(home.admin, text.replace("port = 9", "port = 25"), base)
+    finally:
+        password.with_suffix(".moved").rename(password)
+    assert status == 422 and "cannot read" in answer["error"], answer
+    rows = await home.served.rows("SELECT detail FROM console_audit")
+    for shown in (answer["error"], *(str(r) for r in rows)):
+        assert name not in shown and str(password) not in shown, shown
 
 
 def test_firmware_versions_of_any_length_and_digits_compare() -> None:

@@ -119,9 +119,11 @@ async def save(
         raise ActionError(409, "notifications are off: add a [notify] table to home's config")
     source = notifier.source
     checked: list[NotifyConfig] = []
+    stored_tables: list[dict[str, Any]] = []  # the version edited from (its secrets)
 
     def work(conn: Any) -> tuple[int, str]:
         current = stored.effective(conn, source)
+        stored_tables.append(current.table)
         if current.version != base_version:
             newest = stored.newest(conn)
             raise stored.StaleVersion(current.version, newest.saved_by if newest else "")
@@ -140,8 +142,10 @@ async def save(
     status, error = 0, ""
     try:
         version, detail = await console.in_tx(work)
-    except NotifyConfigError as exc:
+    except NotifyConfigError as exc:  # may name a stored secret file: not shown, not audited
         status, error = 422, str(exc)
+        for known in (source.table or {}, *stored_tables):
+            error = stored.scrub(error, known, source.base)
     except stored.StaleVersion as exc:
         status, error = 409, str(exc)
     except sqlite3.IntegrityError:  # two saves of one version at once: the other came first

@@ -287,6 +287,30 @@ def confine(table: dict[str, Any], before: dict[str, Any], base: Path) -> None:
     walk(table, before, "notify")
 
 
+def scrub(message: str, table: dict[str, Any], base: Path) -> str:
+    """``message`` (a refusal, shown and audited) with each secret of ``table`` (a secret file's
+    name, also as read from ``base``; a token URL) replaced by :data:`PLACEHOLDER`: home/notify's
+    "cannot read /etc/outpost/smtp.password" names the file the editor hides."""
+    found: set[str] = set()
+
+    def walk(value: Any, key: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif isinstance(value, str) and value and _is_secret(key, value):
+            found.add(value)
+            if key in SECRET_KEYS:
+                found.add(str(base / value))
+
+    walk(table, "")
+    for secret in sorted(found, key=len, reverse=True):  # the longer form first
+        message = message.replace(secret, PLACEHOLDER)
+    return message
+
+
 def summary(before: dict[str, Any], after: dict[str, Any]) -> str:
     """What a save changed, by name only (for the audit log: never a value, so no secret)."""
     changed: list[str] = []
