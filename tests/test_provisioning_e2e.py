@@ -311,7 +311,14 @@ async def test_claim_configure_command_and_roll_back_through_home(tmp_path: Path
             noted = box_events(tmp_path / "outpost.db", ("config.applied", "command.done"))
             assert ("config.applied", {"version": 1, "changed": ["polling", "site"]}) in noted
             actions = sorted(d["action"] for k, d in noted if k == "command.done")
-            assert actions == ["diagnostics", "identify", "poll", "rediscover", "reboot", "update"]
+            assert actions == [
+                "diagnostics",
+                "identify",
+                "poll",
+                "reboot",
+                "rediscover",
+                "update",
+            ], noted
 
             # Expired: refused by the box, reported, never run.
             expired = _expired_command(home, appliance)
