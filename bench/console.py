@@ -32,10 +32,12 @@ token (read-only), after the first retention pass of home has finished: the site
 (HTML), a site's page (HTML, rotating over the detail sites), a device's page with its 24-hour
 charts (rotating over their 30 devices), the sites JSON (all sites); against a static-file
 peer: the overview's bytes saved to a file and served by aiohttp's static handler over TLS from
-this process (no database, no template). The ratio column is p95 / the peer's p95.
+this process (no database, no template). The ratio column is p95 / the peer's p95; the CPU
+column is home's CPU time per request (and the PostgreSQL server's), read from /proc: on a
+machine shared with other work it moves much less than the times do.
 
 Environment: OUTPOST_BENCH_CONSOLE_BACKENDS (``sqlite,postgresql``), OUTPOST_BENCH_CONSOLE_QUICK=1
-(50 sites, 2 days, 1 detail site, 50 requests: a minute), or each of
+(50 sites, 2 days, 1 detail site, 50 requests: two minutes), or each of
 OUTPOST_BENCH_CONSOLE_SITES / _DAYS / _DETAIL_SITES / _REQUESTS.
 """
 
@@ -531,6 +533,7 @@ def run() -> Iterator[str]:
                 database, pg_root = postgres.fresh_database(pg), pg.root
             lines, got = _one(backend, work, database, pg_root)
             yield from lines
+            yield from table(got)  # as soon as it is known; all back ends again at the end
             rows += got
     yield f"load average {os.getloadavg()[0]:.1f} at the end"
     yield from table(rows)
