@@ -13,6 +13,8 @@ Each policy runs twice: on a fresh store (what bench/large_site sees in its firs
 and on an aged one (6 hours of history: each series' newest index entries then sit on a leaf
 page of their own, as after any day of running). Bytes are /proc/self/io write_bytes (WAL,
 checkpoints, fsyncs; what wears the SD card) around the virtual minutes, scaled to a day.
+The peer, on an aged store too, keeps a poll's values in one row keyed by (device, ts): what
+a layout that does not touch one index page per series and commit would write.
 """
 
 from __future__ import annotations
@@ -195,6 +197,80 @@ async def _one(path: Path, policy: Policy, aged: bool) -> tuple[float, float, in
     return written * 1440 / MINUTES, written / measured, round(commits / MINUTES)
 
 
+def _peer_one_row_per_poll(path: Path) -> tuple[float, float]:
+    """The peer: a poll's values in one row of a table keyed by (device, ts), the same outbox
+    rows and state upsert, on a store aged like the others, a commit every 5 s and an
+    acknowledgement every 10 s. (bytes per day, bytes per measurement)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(
+            "CREATE TABLE polls (device INTEGER NOT NULL, ts REAL NOT NULL, mono REAL NOT NULL,"
+            " boot INTEGER NOT NULL, vals TEXT NOT NULL, PRIMARY KEY (device, ts)) WITHOUT ROWID"
+        )
+        conn.execute(
+            "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, lane INTEGER NOT NULL,"
+            " kind TEXT NOT NULL, body TEXT NOT NULL, ts REAL NOT NULL, synced INTEGER NOT NULL)"
+        )
+        conn.execute("CREATE INDEX outbox_lane_seq ON outbox (lane, seq)")
+        conn.execute(
+            "CREATE TABLE poll_state (device_id INTEGER PRIMARY KEY, reachable INTEGER,"
+            " last_poll_ts REAL)"
+        )
+        values = "[" + ",".join(f"{float(k)}" for k in range(READINGS + 1)) + "]"
+        start = 1_800_000_000.0 - AGED_MINUTES * 60.0
+        conn.execute("BEGIN")
+        for minute in range(AGED_MINUTES):
+            conn.executemany(
+                "INSERT INTO polls VALUES (?, ?, 0, 1, ?)",
+                [(d, start + minute * 60.0 + d * GAP_S, values) for d in range(DEVICES)],
+            )
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        os.sync()
+        before = _write_bytes()
+        held: list[tuple[int, float]] = []
+
+        def commit() -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            for device, ts in held:
+                conn.execute("INSERT INTO polls VALUES (?, ?, 0, 1, ?)", (device, ts, values))
+                conn.executemany(
+                    "INSERT INTO outbox (lane, kind, body, ts, synced)"
+                    " VALUES (1, 'measurement', ?, ?, 1)",
+                    [(f"[{device * 32 + k},{float(k)},0.0,1]", ts) for k in range(READINGS + 1)],
+                )
+                conn.execute(
+                    "INSERT INTO poll_state VALUES (?, 1, ?) ON CONFLICT (device_id)"
+                    " DO UPDATE SET last_poll_ts = excluded.last_poll_ts",
+                    (device, ts),
+                )
+            conn.execute("COMMIT")
+            held.clear()
+
+        polls = int(MINUTES * INTERVAL_S / GAP_S)
+        wall, elapsed, due, next_ack = 1_800_000_000.0, 0.0, None, ACK_EVERY_S
+        for n in range(polls):
+            wall += GAP_S
+            elapsed += GAP_S
+            held.append((n % DEVICES, wall))
+            due = elapsed + 5.0 if due is None else due
+            if elapsed >= due or elapsed >= next_ack:
+                commit()
+                due = None
+            if elapsed >= next_ack:
+                next_ack += ACK_EVERY_S
+                conn.execute("DELETE FROM outbox")
+        if held:
+            commit()
+        os.sync()
+        written = _write_bytes() - before
+    finally:
+        conn.close()
+    return written * 1440 / MINUTES, written / (polls * (READINGS + 1))
+
+
 def run() -> list[str]:
     lines = [
         f"workload: {DEVICES} devices x {READINGS + 1} measurements every {INTERVAL_S:g} s "
@@ -213,6 +289,11 @@ def run() -> list[str]:
                     f" {per_m:,.0f} B per measurement, {commits} commits/min"
                     f" ({time.monotonic() - began:.0f} s)"
                 )
+        day, per_m = _peer_one_row_per_poll(Path(tmp) / "peer.db")
+        lines.append(
+            f"peer, aged store: a poll's values in one row keyed by (device, ts), window 5 s:"
+            f" {day / 1e9:.1f} GB/day, {per_m:,.0f} B per measurement"
+        )
     return lines
 
 
