@@ -328,10 +328,17 @@ def box_health(conn: Connection, appliance: str) -> dict[str, Any]:
 def timeline(conn: Connection, appliance: str, limit: int = 50) -> list[dict[str, Any]]:
     """The site's latest alert and event records, newest first."""
     out = []
+    # Each kind the newest first along records_by_appliance (appliance, kind, ts), then merged:
+    # with ``kind IN (...)`` PostgreSQL may misjudge a site whose records are nearly all
+    # measurements and scan the whole partition instead (80 ms on half a million records).
+    newest = (
+        "SELECT kind, ts, body FROM (SELECT kind, ts, body FROM records WHERE appliance = ?"
+        " AND kind = '{}' ORDER BY ts DESC LIMIT ?) {}"
+    )
     for kind, ts, body in conn.execute(
-        "SELECT kind, ts, body FROM records WHERE appliance = ? AND kind IN ('alert', 'event')"
+        f"{newest.format('alert', 'a')} UNION ALL {newest.format('event', 'e')}"
         " ORDER BY ts DESC LIMIT ?",
-        (appliance, limit),
+        (appliance, limit, appliance, limit, limit),
     ).fetchall():
         try:
             doc = json.loads(body)
