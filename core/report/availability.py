@@ -52,45 +52,33 @@ def typical_spacing(points: Sequence[Point]) -> float:
 
 
 def runs(points: Sequence[Point], start_s: float, end_s: float) -> list[Run]:
-    """The period ``[start_s, end_s)`` as runs of up/down/unknown, merged, in order.
-
-    One pass, merging as it goes (a month of one-minute polls is 44,640 points a device)."""
+    """The period ``[start_s, end_s)`` as runs of up/down/unknown, merged, in order: the polls
+    made into segments (:func:`segments_of`), then :func:`runs_of_segments`, one rule for both
+    kinds of source. One pass each (a month of one-minute polls is 44,640 points a device)."""
     spacing = typical_spacing(points)
-    max_gap = spacing * GAP_SPACINGS
-    out: list[Run] = []
-    state, run_start, run_end = UNKNOWN, start_s, start_s  # the run being extended
-    count = len(points)
-    for i in range(count):
-        ts, value = points[i]
-        nxt = points[i + 1][0] if i + 1 < count else ts + spacing
-        if nxt - ts > max_gap:
-            nxt = ts + spacing  # the verdict holds one spacing; the rest is a gap
-        a = ts if ts > start_s else start_s
-        b = nxt if nxt < end_s else end_s
-        if b <= a:
+    segments = segments_of(points, spacing * GAP_SPACINGS)
+    return runs_of_segments(segments, spacing, start_s, end_s)
+
+
+def segments_of(points: Sequence[Point], max_gap: float) -> list[Segment]:
+    """Polls (time order) as :class:`Segment` s: consecutive polls with the same verdict (up,
+    down, unknown), cut where two polls are further apart than ``max_gap`` seconds."""
+    out: list[Segment] = []
+    first = last = 0.0
+    verdict: float | None = None
+    steps = -1  # no segment open
+    for ts, value in points:
+        now = None if value is None else (1.0 if value >= 0.5 else 0.0)
+        if steps >= 0 and now == verdict and ts - last <= max_gap:
+            last = ts
+            steps += 1
             continue
-        now = UNKNOWN if value is None else (UP if value >= 0.5 else DOWN)
-        if a > run_end:  # a gap before this poll
-            if state == UNKNOWN:
-                run_end = a
-            else:
-                out.append(Run(state, run_start, run_end))
-                state, run_start, run_end = UNKNOWN, run_end, a
-        if now == state:
-            run_end = b
-        else:
-            if run_end > run_start:
-                out.append(Run(state, run_start, run_end))
-            state, run_start, run_end = now, a, b
-    if end_s > run_end:
-        if state == UNKNOWN:
-            run_end = end_s
-        else:
-            if run_end > run_start:
-                out.append(Run(state, run_start, run_end))
-            state, run_start, run_end = UNKNOWN, run_end, end_s
-    if run_end > run_start:
-        out.append(Run(state, run_start, run_end))
+        if steps >= 0:
+            out.append(Segment(first, last, verdict, steps))
+        first = last = ts
+        verdict, steps = now, 0
+    if steps >= 0:
+        out.append(Segment(first, last, verdict, steps))
     return out
 
 
