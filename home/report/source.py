@@ -76,6 +76,21 @@ def _measurements(
     return out
 
 
+def _rollups(
+    db: HasConn, appliance: str, metric: str, start_s: float, end_s: float
+) -> list[tuple[Any, ...]]:
+    """``rollups_hourly`` rows (device_id, instance, hour, n, vsum) of one metric with at least
+    one value, hours in ``[start_s, end_s)``, in hour order."""
+    return [
+        tuple(row)
+        for row in db.conn.execute(
+            "SELECT device_id, instance, hour, n, vsum FROM rollups_hourly WHERE appliance = ?"
+            " AND metric = ? AND hour >= ? AND hour < ? AND n > 0 ORDER BY hour",
+            (appliance, metric, start_s, end_s),
+        ).fetchall()
+    ]
+
+
 def _with_rollups(
     db: HasConn,
     appliance: str,
@@ -86,11 +101,7 @@ def _with_rollups(
     end_s: float,
 ) -> dict[tuple[int, str], list[Point]]:
     """Add hourly averages (mid-hour) before each series' first raw point (thinned history)."""
-    rows = db.conn.execute(
-        "SELECT device_id, instance, hour, n, vsum FROM rollups_hourly WHERE appliance = ?"
-        " AND metric = ? AND hour >= ? AND hour < ? ORDER BY hour",
-        (appliance, metric, start_s, end_s),
-    ).fetchall()
+    rows = _rollups(db, appliance, metric, start_s, end_s)
     merged: dict[tuple[int, str], list[Point]] = {k: list(v) for k, v in series.items()}
     for device_id, instance, hour, n, vsum in rows:
         key = (int(device_id), str(instance))
@@ -119,12 +130,8 @@ def _reach_with_rollups(
     raw_hours: dict[int, set[float]] = {
         dev: {ts // HOUR_S * HOUR_S for ts, _ in pts} for dev, pts in out.items()
     }
-    rows = db.conn.execute(
-        "SELECT device_id, hour, n, vsum FROM rollups_hourly WHERE appliance = ? AND metric = ?"
-        " AND hour >= ? AND hour < ? AND n > 0 ORDER BY hour",
-        (appliance, REACHABLE_METRIC, start_s // HOUR_S * HOUR_S, end_s),
-    ).fetchall()
-    for device_id, hour, n, vsum in rows:
+    rows = _rollups(db, appliance, REACHABLE_METRIC, start_s // HOUR_S * HOUR_S, end_s)
+    for device_id, _instance, hour, n, vsum in rows:
         dev, count = int(device_id), int(n)
         if float(hour) in raw_hours.get(dev, ()):
             continue  # both: a late record after the roll-up; the raw polls are the detail
