@@ -263,20 +263,19 @@ class ProvisioningService:
         else:
             log.info("config.applied", version=report["version"], changed=",".join(changed))
             # Stored before a restart that applies it: the box's report lists it.
-            await self._note(
-                "config.applied",
-                f"configuration version {report['version']} applied",
-                {"version": report["version"], "changed": changed},
-            )
+            await self._note_all(
+                [
+                    Event("config.applied", None, Severity.INFO,
+                          f"configuration version {report['version']} applied",
+                          {"version": report["version"], "changed": changed})
+                ]
+            )  # fmt: skip
             self._applied(changed)
         self._again = True  # the report goes home now
 
-    async def _note(self, kind: str, message: str, data: dict[str, Any]) -> None:
-        """Keep what the MSP did as an event in the store (and so in the box's report and its
-        outbox); a full or closed store is logged, never fatal to provisioning."""
-        await self._note_all([Event(kind, None, Severity.INFO, message, data)])
-
     async def _note_all(self, events: list[Event]) -> None:
+        """Keep what the MSP did as events in the store (and so in the box's report and its
+        outbox), in one write; a full or closed store is logged, never fatal to provisioning."""
         if not events:
             return
 
